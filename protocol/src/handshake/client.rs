@@ -1,0 +1,369 @@
+//! The viewer side of a connection: handshake (RFC 6143 §7.1-7.3), then the normal phase in
+//! which server messages are decoded into the connection's own [`Framebuffer`].
+//!
+//! A FramebufferUpdate is consumed one rectangle at a time, each only once all its bytes are
+//! there, so feeding a stream in any split gives the same events and pixels.
+
+use std::collections::VecDeque;
+
+use super::{MAX_NAME_LEN, MAX_REASON_LEN, ProtocolVersion};
+use crate::encodings::{copyrect, raw};
+use crate::error::ProtocolError;
+use crate::framebuffer::{Framebuffer, Rect};
+use crate::messages::{
+    ClientMessage, EncodingType, RectangleHeader, ServerMessage, from_latin1, to_latin1,
+};
+use crate::pixel::PixelFormat;
+use crate::security::{SecurityType, vnc_auth};
+use crate::wire::Reader;
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub password: Option<Vec<u8>>,
+    /// The ClientInit shared flag: leave other viewers connected.
+    pub shared: bool,
+    /// Encodings to ask for, in preference order, sent right after ServerInit.
+    pub encodings: Vec<EncodingType>,
+    /// The pixel format to ask for right after ServerInit.
+    pub pixel_format: PixelFormat,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            password: None,
+            shared: true,
+            encodings: vec![
+                EncodingType::COPY_RECT,
+                EncodingType::RAW,
+                EncodingType::DESKTOP_SIZE,
+                EncodingType::LAST_RECT,
+            ],
+            pixel_format: PixelFormat::NATIVE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The handshake is done; the framebuffer has the server's size.
+    Connected { width: u16, height: u16, name: String, version: ProtocolVersion },
+    /// A whole FramebufferUpdate was applied to the framebuffer.
+    UpdateComplete { bytes: usize, rectangles: usize },
+    /// The desktop changed size (DesktopSize); the framebuffer follows.
+    Resized { width: u16, height: u16 },
+    Bell,
+    CutText(String),
+}
+
+#[derive(Debug)]
+enum State {
+    ExpectVersion,
+    ExpectSecurityTypes { version: ProtocolVersion },
+    ExpectSecurityType33,
+    ExpectChallenge { version: ProtocolVersion },
+    ExpectSecurityResult { version: ProtocolVersion },
+    ExpectServerInit,
+    Normal,
+    InUpdate { remaining: u16, bytes: usize, rectangles: usize },
+    Closed,
+}
+
+#[derive(Debug)]
+pub struct ClientConnection {
+    config: ClientConfig,
+    state: State,
+    output: Vec<u8>,
+    events: VecDeque<ClientEvent>,
+    framebuffer: Framebuffer,
+    pixel_format: PixelFormat,
+    name: String,
+    version: ProtocolVersion,
+}
+
+impl ClientConnection {
+    pub fn new(config: ClientConfig) -> Self {
+        Self {
+            config,
+            state: State::ExpectVersion,
+            output: Vec::new(),
+            events: VecDeque::new(),
+            framebuffer: Framebuffer::new(0, 0),
+            pixel_format: PixelFormat::NATIVE,
+            name: String::new(),
+            version: ProtocolVersion::V3_8,
+        }
+    }
+
+    /// Feeds bytes from the server. Returns how many were consumed; the rest (a partial
+    /// message or rectangle) must be offered again with more bytes after it.
+    pub fn handle_input(&mut self, input: &[u8]) -> Result<usize, ProtocolError> {
+        let mut consumed = 0;
+        loop {
+            match self.step(&input[consumed..]) {
+                Ok(Some(n)) => consumed += n,
+                Ok(None) => return Ok(consumed),
+                Err(error) => {
+                    self.state = State::Closed;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        let mut reader = Reader::new(input);
+        match self.state {
+            State::ExpectVersion => {
+                let Some(bytes) = input.first_chunk::<12>() else { return Ok(None) };
+                let version = ProtocolVersion::parse(bytes)?;
+                self.output.extend_from_slice(version.wire());
+                self.version = version;
+                self.state = if version == ProtocolVersion::V3_3 {
+                    State::ExpectSecurityType33
+                } else {
+                    State::ExpectSecurityTypes { version }
+                };
+                Ok(Some(12))
+            }
+            State::ExpectSecurityTypes { version } => {
+                let Some(count) = reader.u8() else { return Ok(None) };
+                if count == 0 {
+                    let Some(reason) = read_reason(&mut reader)? else { return Ok(None) };
+                    return Err(ProtocolError::ConnectionRefused(reason));
+                }
+                let Some(offered) = reader.take(usize::from(count)) else { return Ok(None) };
+                let chosen = self.choose_security(offered)?;
+                self.output.push(chosen.0);
+                self.state = self.after_security_type(chosen, version);
+                Ok(Some(reader.consumed()))
+            }
+            State::ExpectSecurityType33 => {
+                let Some(kind) = reader.u32() else { return Ok(None) };
+                if kind == 0 {
+                    let Some(reason) = read_reason(&mut reader)? else { return Ok(None) };
+                    return Err(ProtocolError::ConnectionRefused(reason));
+                }
+                let kind = u8::try_from(kind).unwrap_or(0);
+                let chosen = self.choose_security(&[kind])?;
+                self.state = self.after_security_type(chosen, ProtocolVersion::V3_3);
+                Ok(Some(4))
+            }
+            State::ExpectChallenge { version } => {
+                let Some(challenge) = input.first_chunk::<16>() else { return Ok(None) };
+                let password = self.config.password.as_deref().unwrap_or_default();
+                self.output.extend_from_slice(&vnc_auth::response(password, challenge));
+                self.state = State::ExpectSecurityResult { version };
+                Ok(Some(16))
+            }
+            State::ExpectSecurityResult { version } => {
+                let Some(result) = reader.u32() else { return Ok(None) };
+                if result == 0 {
+                    self.output.push(u8::from(self.config.shared));
+                    self.state = State::ExpectServerInit;
+                    return Ok(Some(4));
+                }
+                if version < ProtocolVersion::V3_8 {
+                    return Err(ProtocolError::AuthenticationFailed("no reason given".into()));
+                }
+                let Some(reason) = read_reason(&mut reader)? else { return Ok(None) };
+                Err(ProtocolError::AuthenticationFailed(reason))
+            }
+            State::ExpectServerInit => self.read_server_init(&mut reader),
+            State::Normal => {
+                let Some((message, n)) = ServerMessage::parse(input)? else { return Ok(None) };
+                match message {
+                    ServerMessage::FramebufferUpdate { rect_count } => {
+                        self.state = State::InUpdate { remaining: rect_count, bytes: n, rectangles: 0 };
+                        self.finish_update_if_done();
+                    }
+                    // We always ask for true colour, so a colour map has nothing to act on.
+                    ServerMessage::SetColourMapEntries { .. } => {}
+                    ServerMessage::Bell => self.events.push_back(ClientEvent::Bell),
+                    ServerMessage::ServerCutText(text) => {
+                        self.events.push_back(ClientEvent::CutText(from_latin1(&text)));
+                    }
+                }
+                Ok(Some(n))
+            }
+            State::InUpdate { .. } => self.read_rectangle(input),
+            State::Closed => Ok(None),
+        }
+    }
+
+    fn choose_security(&self, offered: &[u8]) -> Result<SecurityType, ProtocolError> {
+        if offered.contains(&SecurityType::NONE.0) {
+            return Ok(SecurityType::NONE);
+        }
+        if offered.contains(&SecurityType::VNC_AUTH.0) {
+            if self.config.password.is_none() {
+                return Err(ProtocolError::PasswordRequired);
+            }
+            return Ok(SecurityType::VNC_AUTH);
+        }
+        Err(ProtocolError::NoCommonSecurityType(offered.to_vec()))
+    }
+
+    fn after_security_type(&mut self, chosen: SecurityType, version: ProtocolVersion) -> State {
+        if chosen == SecurityType::VNC_AUTH {
+            return State::ExpectChallenge { version };
+        }
+        if version == ProtocolVersion::V3_8 {
+            return State::ExpectSecurityResult { version };
+        }
+        self.output.push(u8::from(self.config.shared));
+        State::ExpectServerInit
+    }
+
+    fn read_server_init(&mut self, reader: &mut Reader<'_>) -> Result<Option<usize>, ProtocolError> {
+        let (Some(width), Some(height)) = (reader.u16(), reader.u16()) else { return Ok(None) };
+        let Some(server_format) = PixelFormat::read(reader) else { return Ok(None) };
+        let Some(name_len) = reader.u32() else { return Ok(None) };
+        let name_len = name_len as usize;
+        if name_len > MAX_NAME_LEN {
+            return Err(ProtocolError::TooLong { what: "desktop name", len: name_len, limit: MAX_NAME_LEN });
+        }
+        let Some(name) = reader.take(name_len) else { return Ok(None) };
+        if !Framebuffer::size_is_acceptable(width, height) {
+            return Err(ProtocolError::TooLong {
+                what: "ServerInit framebuffer",
+                len: usize::from(width) * usize::from(height),
+                limit: crate::framebuffer::MAX_FRAMEBUFFER_PIXELS,
+            });
+        }
+        // The server's own format matters only if we kept it; we always ask for ours.
+        let _ = server_format;
+        self.name = String::from_utf8_lossy(name).into_owned();
+        self.framebuffer = Framebuffer::new(width, height);
+        self.config.pixel_format.validate()?;
+        self.pixel_format = self.config.pixel_format;
+        ClientMessage::SetPixelFormat(self.pixel_format).write(&mut self.output);
+        ClientMessage::SetEncodings(self.config.encodings.clone()).write(&mut self.output);
+        self.state = State::Normal;
+        self.events.push_back(ClientEvent::Connected {
+            width,
+            height,
+            name: self.name.clone(),
+            version: self.version,
+        });
+        Ok(Some(reader.consumed()))
+    }
+
+    fn read_rectangle(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        let Some(header) = RectangleHeader::parse(input) else { return Ok(None) };
+        let body = &input[RectangleHeader::WIRE_SIZE..];
+        let rect = header.rect;
+        let bad = |reason: String| ProtocolError::BadRectangle {
+            encoding: header.encoding.to_string(),
+            x: rect.x,
+            y: rect.y,
+            w: rect.width,
+            h: rect.height,
+            reason,
+        };
+        let inside = self.framebuffer.bounds().contains(&rect);
+        let body_len = match header.encoding {
+            EncodingType::RAW => {
+                if !inside {
+                    return Err(bad("lies outside the framebuffer".into()));
+                }
+                let len = raw::body_len(&rect, &self.pixel_format);
+                let Some(body) = body.get(..len) else { return Ok(None) };
+                raw::decode(body, &rect, &self.pixel_format, &mut self.framebuffer);
+                len
+            }
+            EncodingType::COPY_RECT => {
+                if !inside {
+                    return Err(bad("lies outside the framebuffer".into()));
+                }
+                let Some(body) = body.get(..copyrect::BODY_LEN) else { return Ok(None) };
+                copyrect::decode(body, &rect, &mut self.framebuffer).map_err(bad)?;
+                copyrect::BODY_LEN
+            }
+            EncodingType::DESKTOP_SIZE => {
+                if !Framebuffer::size_is_acceptable(rect.width, rect.height) {
+                    return Err(bad("desktop size exceeds the limit".into()));
+                }
+                self.framebuffer.resize(rect.width, rect.height);
+                self.events
+                    .push_back(ClientEvent::Resized { width: rect.width, height: rect.height });
+                0
+            }
+            EncodingType::LAST_RECT => {
+                if let State::InUpdate { remaining, .. } = &mut self.state {
+                    *remaining = 1;
+                }
+                0
+            }
+            _ => return Err(bad("this encoding was not asked for".into())),
+        };
+        let consumed = RectangleHeader::WIRE_SIZE + body_len;
+        if let State::InUpdate { remaining, bytes, rectangles } = &mut self.state {
+            *remaining = remaining.saturating_sub(1);
+            *bytes += consumed;
+            *rectangles += 1;
+        }
+        self.finish_update_if_done();
+        Ok(Some(consumed))
+    }
+
+    fn finish_update_if_done(&mut self) {
+        if let State::InUpdate { remaining: 0, bytes, rectangles } = self.state {
+            self.events.push_back(ClientEvent::UpdateComplete { bytes, rectangles });
+            self.state = State::Normal;
+        }
+    }
+
+    /// Asks for an update of `rect` (the whole screen if `None`).
+    pub fn request_update(&mut self, incremental: bool, rect: Option<Rect>) {
+        let rect = rect.unwrap_or(self.framebuffer.bounds());
+        ClientMessage::FramebufferUpdateRequest { incremental, rect }.write(&mut self.output);
+    }
+
+    pub fn key_event(&mut self, down: bool, keysym: u32) {
+        ClientMessage::KeyEvent { down, keysym }.write(&mut self.output);
+    }
+
+    pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {
+        ClientMessage::PointerEvent { buttons, x, y }.write(&mut self.output);
+    }
+
+    pub fn cut_text(&mut self, text: &str) {
+        ClientMessage::ClientCutText(to_latin1(text)).write(&mut self.output);
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    pub fn framebuffer(&self) -> &Framebuffer {
+        &self.framebuffer
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Whether the handshake is done (and no update is being read right now).
+    pub fn is_normal(&self) -> bool {
+        matches!(self.state, State::Normal | State::InUpdate { .. })
+    }
+}
+
+fn read_reason(reader: &mut Reader<'_>) -> Result<Option<String>, ProtocolError> {
+    let Some(len) = reader.u32() else { return Ok(None) };
+    let len = len as usize;
+    if len > MAX_REASON_LEN {
+        return Err(ProtocolError::TooLong { what: "reason string", len, limit: MAX_REASON_LEN });
+    }
+    let Some(text) = reader.take(len) else { return Ok(None) };
+    Ok(Some(String::from_utf8_lossy(text).into_owned()))
+}

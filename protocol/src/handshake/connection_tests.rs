@@ -1,0 +1,304 @@
+//! Server and client connections talking to each other in memory, whole and byte by byte.
+
+use super::ProtocolVersion;
+use super::client::{ClientConfig, ClientConnection, ClientEvent};
+use super::server::{ServerConfig, ServerConnection, ServerEvent};
+use crate::encode::{CopyOperation, Update};
+use crate::error::ProtocolError;
+use crate::framebuffer::{Framebuffer, Rect};
+use crate::messages::EncodingType;
+use crate::pixel::PixelFormat;
+
+const CHALLENGE: [u8; 16] = *b"challenge-bytes!";
+
+fn server(password: Option<&str>) -> ServerConnection {
+    ServerConnection::new(ServerConfig {
+        password: password.map(|p| p.as_bytes().to_vec()),
+        challenge: CHALLENGE,
+    })
+}
+
+fn client(password: Option<&str>) -> ClientConnection {
+    ClientConnection::new(ClientConfig {
+        password: password.map(|p| p.as_bytes().to_vec()),
+        ..ClientConfig::default()
+    })
+}
+
+/// Feeds `bytes` to a consumer in pieces of `chunk` bytes, keeping unconsumed input as a
+/// socket reader would.
+fn feed(
+    pending: &mut Vec<u8>,
+    bytes: Vec<u8>,
+    chunk: usize,
+    mut consume: impl FnMut(&[u8]) -> Result<usize, ProtocolError>,
+) -> Result<(), ProtocolError> {
+    for piece in bytes.chunks(chunk.max(1)) {
+        pending.extend_from_slice(piece);
+        let n = consume(pending)?;
+        pending.drain(..n);
+    }
+    Ok(())
+}
+
+struct Pair {
+    server: ServerConnection,
+    client: ClientConnection,
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+    chunk: usize,
+    seen_by_server: Vec<ServerEvent>,
+}
+
+impl Pair {
+    fn new(server: ServerConnection, client: ClientConnection, chunk: usize) -> Self {
+        Self {
+            server,
+            client,
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+            chunk,
+            seen_by_server: Vec::new(),
+        }
+    }
+
+    /// Moves bytes both ways until neither side has anything to say.
+    fn pump(&mut self) -> Result<(), ProtocolError> {
+        loop {
+            let for_client = self.server.take_output();
+            let for_server = self.client.take_output();
+            if for_client.is_empty() && for_server.is_empty() {
+                return Ok(());
+            }
+            let (client, server) = (&mut self.client, &mut self.server);
+            feed(&mut self.to_client, for_client, self.chunk, |b| client.handle_input(b))?;
+            let result = feed(&mut self.to_server, for_server, self.chunk, |b| server.handle_input(b));
+            while let Some(event) = self.server.poll_event() {
+                if let ServerEvent::ClientInit { .. } = event {
+                    self.server.send_server_init(64, 48, "test desktop");
+                }
+                self.seen_by_server.push(event);
+            }
+            result?;
+        }
+    }
+
+    fn server_events(&mut self) -> Vec<ServerEvent> {
+        std::mem::take(&mut self.seen_by_server)
+    }
+
+    fn client_events(&mut self) -> Vec<ClientEvent> {
+        std::iter::from_fn(|| self.client.poll_event()).collect()
+    }
+}
+
+fn test_picture(width: u16, height: u16) -> Framebuffer {
+    let pixels = (0..u32::from(width) * u32::from(height))
+        .map(|i| i.wrapping_mul(0x0101_0b07) & 0x00ff_ffff)
+        .collect();
+    Framebuffer::from_pixels(width, height, pixels).unwrap()
+}
+
+/// Runs a whole session (handshake, input, updates of every kind) and returns what each
+/// side saw, so that different splits can be compared.
+fn whole_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>, Framebuffer) {
+    let mut pair = Pair::new(server(Some("secret")), client(Some("secret")), chunk);
+    pair.pump().unwrap();
+    let mut client_events = pair.client_events();
+    assert!(matches!(client_events[0], ClientEvent::Connected { width: 64, height: 48, .. }));
+
+    pair.client.request_update(false, None);
+    pair.client.key_event(true, 0x61);
+    pair.client.pointer_event(1, 10, 20);
+    pair.client.cut_text("héllo");
+    pair.pump().unwrap();
+    let server_events = pair.server_events();
+
+    let mut picture = test_picture(64, 48);
+    let full = Update { changed: vec![picture.bounds()], ..Update::default() };
+    pair.server.send_update(&picture, &full);
+    picture.copy_rect(&Rect::new(0, 10, 64, 30), 0, 0);
+    picture.fill_rect(&Rect::new(5, 5, 7, 3), 0x00abcdef);
+    let moved = Update {
+        copies: vec![CopyOperation { destination: Rect::new(0, 10, 64, 30), source_x: 0, source_y: 0 }],
+        changed: vec![Rect::new(5, 5, 7, 3)],
+        ..Update::default()
+    };
+    pair.server.send_update(&picture, &moved);
+    picture.resize(80, 60);
+    let resized = Update {
+        new_size: Some((80, 60)),
+        changed: vec![picture.bounds()],
+        ..Update::default()
+    };
+    pair.server.send_update(&picture, &resized);
+    pair.server.send_bell();
+    pair.server.send_cut_text("from the server");
+    pair.pump().unwrap();
+    client_events.extend(pair.client_events());
+    assert_eq!(pair.client.framebuffer(), &picture, "chunk {chunk}");
+    (client_events, server_events, pair.client.framebuffer().clone())
+}
+
+#[test]
+fn a_session_gives_the_same_events_whatever_the_split() {
+    let whole = whole_session(usize::MAX);
+    for chunk in [1, 2, 3, 7, 13, 1000] {
+        assert_eq!(whole_session(chunk), whole, "chunk size {chunk}");
+    }
+    let (client_events, server_events, _) = whole;
+    assert!(server_events.contains(&ServerEvent::Key { down: true, keysym: 0x61 }));
+    assert!(server_events.contains(&ServerEvent::Pointer { buttons: 1, x: 10, y: 20 }));
+    assert!(server_events.contains(&ServerEvent::CutText("héllo".into())));
+    assert!(client_events.contains(&ClientEvent::Resized { width: 80, height: 60 }));
+    assert!(client_events.contains(&ClientEvent::Bell));
+    assert!(client_events.contains(&ClientEvent::CutText("from the server".into())));
+    let updates = client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::UpdateComplete { .. }))
+        .count();
+    assert_eq!(updates, 3);
+}
+
+#[test]
+fn wrong_password_is_refused_with_the_reason() {
+    let mut pair = Pair::new(server(Some("secret")), client(Some("wrong")), 5);
+    let error = pair.pump().unwrap_err();
+    assert_eq!(
+        error,
+        ProtocolError::AuthenticationFailed("authentication failed: wrong password".into())
+    );
+    assert!(pair.server.is_closed());
+    assert!(matches!(pair.server_events()[..], [ServerEvent::AuthenticationFailed { .. }]));
+}
+
+#[test]
+fn missing_password_is_a_clear_error() {
+    let mut pair = Pair::new(server(Some("secret")), client(None), 64);
+    assert_eq!(pair.pump().unwrap_err(), ProtocolError::PasswordRequired);
+}
+
+/// Plays a scripted viewer of an older protocol version against our server.
+fn old_viewer(version: &[u8; 12], password: Option<&str>) -> Vec<u8> {
+    let mut server = server(password);
+    let mut sent = server.take_output();
+    assert_eq!(&sent, b"RFB 003.008\n");
+    server.handle_input(version).unwrap();
+    sent = server.take_output();
+    sent
+}
+
+#[test]
+fn version_3_3_gets_the_security_type_as_a_word() {
+    assert_eq!(old_viewer(b"RFB 003.003\n", None), [0, 0, 0, 1]);
+    assert_eq!(old_viewer(b"RFB 003.005\n", None), [0, 0, 0, 1]);
+    let with_auth = old_viewer(b"RFB 003.003\n", Some("pw"));
+    assert_eq!(&with_auth[..4], &[0, 0, 0, 2]);
+    assert_eq!(&with_auth[4..], &CHALLENGE);
+}
+
+#[test]
+fn version_3_7_gets_a_list_and_no_result_for_none() {
+    let mut server = server(None);
+    server.take_output();
+    server.handle_input(b"RFB 003.007\n").unwrap();
+    assert_eq!(server.take_output(), [1, 1]);
+    server.handle_input(&[1]).unwrap();
+    assert!(server.take_output().is_empty(), "3.7 sends no SecurityResult for None");
+    server.handle_input(&[1]).unwrap();
+    assert_eq!(server.poll_event(), Some(ServerEvent::ClientInit { shared: true }));
+}
+
+#[test]
+fn clients_of_every_version_connect() {
+    for (server_version, expected) in [
+        (&b"RFB 003.003\n", ProtocolVersion::V3_3),
+        (&b"RFB 003.007\n", ProtocolVersion::V3_7),
+        (&b"RFB 003.008\n", ProtocolVersion::V3_8),
+    ] {
+        // Our client against a server that announces an older version: we follow it.
+        let mut client = client(None);
+        client.handle_input(server_version.as_slice()).unwrap();
+        assert_eq!(&client.take_output(), server_version);
+        assert_eq!(client.version(), expected);
+        let security: &[u8] = match expected {
+            ProtocolVersion::V3_3 => &[0, 0, 0, 1],
+            ProtocolVersion::V3_7 => &[1, 1],
+            ProtocolVersion::V3_8 => &[1, 1, 0, 0, 0, 0],
+        };
+        let n = client.handle_input(security).unwrap();
+        assert_eq!(n, security.len());
+        let mut init = vec![0, 8, 0, 4];
+        let mut format = Vec::new();
+        PixelFormat::RGB565.write(&mut format);
+        init.extend_from_slice(&format);
+        init.extend_from_slice(&[0, 0, 0, 1, b'x']);
+        client.handle_input(&init).unwrap();
+        assert!(matches!(client.poll_event(), Some(ClientEvent::Connected { width: 8, height: 4, .. })));
+    }
+}
+
+#[test]
+fn refused_connection_reason_reaches_the_client() {
+    let mut client = client(None);
+    client.handle_input(b"RFB 003.008\n").unwrap();
+    let mut refusal = vec![0, 0, 0, 0, 9];
+    refusal.extend_from_slice(b"go away!!");
+    assert_eq!(
+        client.handle_input(&refusal).unwrap_err(),
+        ProtocolError::ConnectionRefused("go away!!".into())
+    );
+}
+
+#[test]
+fn colour_map_viewers_get_a_map_and_indices() {
+    let mut pair = Pair::new(server(None), client(None), 64);
+    pair.pump().unwrap();
+    let colour_map = PixelFormat { true_colour: false, ..PixelFormat::BGR233 };
+    let mut message = Vec::new();
+    crate::messages::ClientMessage::SetPixelFormat(colour_map).write(&mut message);
+    pair.server.handle_input(&message).unwrap();
+    let output = pair.server.take_output();
+    assert_eq!(output[0], 1, "SetColourMapEntries first");
+    assert_eq!(u16::from_be_bytes([output[4], output[5]]), 256);
+    assert_eq!(pair.server.pixel_format().bits_per_pixel, 8);
+}
+
+#[test]
+fn bad_rectangles_are_errors_naming_the_encoding() {
+    let mut pair = Pair::new(server(None), client(None), 64);
+    pair.pump().unwrap();
+    // A Raw rectangle reaching past the 64x48 framebuffer.
+    let mut update = vec![0, 0, 0, 1];
+    crate::messages::RectangleHeader { rect: Rect::new(60, 0, 10, 1), encoding: EncodingType::RAW }
+        .write(&mut update);
+    let error = pair.client.handle_input(&update).unwrap_err();
+    assert!(error.to_string().starts_with("raw rectangle at 60,0 10x1"), "{error}");
+    // An encoding we never asked for.
+    let mut pair = Pair::new(server(None), client(None), 64);
+    pair.pump().unwrap();
+    let mut update = vec![0, 0, 0, 1];
+    crate::messages::RectangleHeader { rect: Rect::new(0, 0, 1, 1), encoding: EncodingType(77) }
+        .write(&mut update);
+    let error = pair.client.handle_input(&update).unwrap_err();
+    assert!(error.to_string().contains("encoding 77"), "{error}");
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    // A cheap deterministic sweep here; the fuzz targets under fuzz/ go further.
+    let mut seed = 0x1234_5678u32;
+    for _ in 0..2000 {
+        let len = (seed % 64) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 24) as u8
+            })
+            .collect();
+        let mut pair = Pair::new(server(None), client(None), 64);
+        pair.pump().unwrap();
+        let _ = pair.client.handle_input(&bytes);
+        let _ = pair.server.handle_input(&bytes);
+    }
+}

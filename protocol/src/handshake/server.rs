@@ -1,0 +1,285 @@
+//! The server side of a connection: handshake (RFC 6143 §7.1-7.3), then the normal phase in
+//! which client messages become [`ServerEvent`]s and updates are written on command.
+
+use std::collections::VecDeque;
+
+use super::{ProtocolVersion, MAX_NAME_LEN};
+use crate::encode::{EncodeManager, Update, UpdateStats, ViewerEncodings};
+use crate::error::ProtocolError;
+use crate::framebuffer::Framebuffer;
+use crate::messages::{ClientMessage, EncodingType, ServerMessage, from_latin1, to_latin1};
+use crate::pixel::{self, PixelFormat};
+use crate::security::{SecurityType, vnc_auth};
+use crate::wire::Writer;
+
+/// How the server authenticates viewers.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// With a password, VNC Authentication is required; without, security type None.
+    pub password: Option<Vec<u8>>,
+    /// The VNC Authentication challenge: random bytes from the caller (no RNG in here).
+    pub challenge: [u8; vnc_auth::CHALLENGE_LEN],
+}
+
+/// What the viewer said or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// Authentication failed; the failure has been written and the connection is closed.
+    AuthenticationFailed { reason: String },
+    /// The handshake reached ClientInit; answer with [`ServerConnection::send_server_init`].
+    ClientInit { shared: bool },
+    SetPixelFormat(PixelFormat),
+    SetEncodings(Vec<EncodingType>),
+    UpdateRequest { incremental: bool, rect: crate::framebuffer::Rect },
+    Key { down: bool, keysym: u32 },
+    Pointer { buttons: u8, x: u16, y: u16 },
+    CutText(String),
+}
+
+/// The handshake states, each holding what it needs to go on.
+#[derive(Debug)]
+enum State {
+    ExpectVersion,
+    ExpectSecurityType { version: ProtocolVersion },
+    ExpectVncAuthResponse { version: ProtocolVersion },
+    ExpectClientInit,
+    AwaitServerInit,
+    Normal,
+    Closed,
+}
+
+#[derive(Debug)]
+pub struct ServerConnection {
+    config: ServerConfig,
+    state: State,
+    version: Option<ProtocolVersion>,
+    output: Vec<u8>,
+    events: VecDeque<ServerEvent>,
+    /// The viewer's pixel format (for a colour-map viewer, its true-colour equivalent).
+    pixel_format: PixelFormat,
+    encodings: ViewerEncodings,
+    encoder: EncodeManager,
+}
+
+impl ServerConnection {
+    /// Starts a connection: the server's version message is ready in the output at once.
+    pub fn new(config: ServerConfig) -> Self {
+        let mut output = Vec::new();
+        output.extend_from_slice(ProtocolVersion::V3_8.wire());
+        Self {
+            config,
+            state: State::ExpectVersion,
+            version: None,
+            output,
+            events: VecDeque::new(),
+            pixel_format: PixelFormat::NATIVE,
+            encodings: ViewerEncodings::new(vec![EncodingType::RAW]),
+            encoder: EncodeManager::new(),
+        }
+    }
+
+    fn security_type(&self) -> SecurityType {
+        if self.config.password.is_some() { SecurityType::VNC_AUTH } else { SecurityType::NONE }
+    }
+
+    /// Feeds bytes from the viewer. Returns how many were consumed; the rest (a partial
+    /// message) must be offered again with more bytes after it.
+    pub fn handle_input(&mut self, input: &[u8]) -> Result<usize, ProtocolError> {
+        let mut consumed = 0;
+        loop {
+            match self.step(&input[consumed..]) {
+                Ok(Some(n)) => consumed += n,
+                Ok(None) => return Ok(consumed),
+                Err(error) => {
+                    self.state = State::Closed;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Handles one unit of input; `Ok(None)` when more bytes are needed or the state waits
+    /// for the application.
+    fn step(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        match self.state {
+            State::ExpectVersion => {
+                let Some(bytes) = input.first_chunk::<12>() else { return Ok(None) };
+                let version = ProtocolVersion::parse(bytes)?;
+                self.version = Some(version);
+                if version == ProtocolVersion::V3_3 {
+                    // 3.3: the server chooses the security type.
+                    self.output.put_u32(u32::from(self.security_type().0));
+                    self.state = self.after_security_type(version);
+                } else {
+                    self.output.extend_from_slice(&[1, self.security_type().0]);
+                    self.state = State::ExpectSecurityType { version };
+                }
+                Ok(Some(12))
+            }
+            State::ExpectSecurityType { version } => {
+                let Some(&chosen) = input.first() else { return Ok(None) };
+                if chosen != self.security_type().0 {
+                    self.fail_security(version, &format!("security type {chosen} was not offered"));
+                    return Err(ProtocolError::SecurityTypeNotOffered(chosen));
+                }
+                self.state = self.after_security_type(version);
+                Ok(Some(1))
+            }
+            State::ExpectVncAuthResponse { version } => {
+                let Some(answer) = input.first_chunk::<16>() else { return Ok(None) };
+                let password = self.config.password.as_deref().unwrap_or_default();
+                if vnc_auth::verify(password, &self.config.challenge, answer) {
+                    self.output.put_u32(0);
+                    self.state = State::ExpectClientInit;
+                } else {
+                    let reason = "authentication failed: wrong password".to_string();
+                    self.fail_security(version, &reason);
+                    self.events.push_back(ServerEvent::AuthenticationFailed { reason });
+                }
+                Ok(Some(16))
+            }
+            State::ExpectClientInit => {
+                let Some(&shared) = input.first() else { return Ok(None) };
+                self.events.push_back(ServerEvent::ClientInit { shared: shared != 0 });
+                self.state = State::AwaitServerInit;
+                Ok(Some(1))
+            }
+            State::AwaitServerInit | State::Closed => Ok(None),
+            State::Normal => {
+                let Some((message, n)) = ClientMessage::parse(input)? else { return Ok(None) };
+                self.handle_message(message)?;
+                Ok(Some(n))
+            }
+        }
+    }
+
+    fn after_security_type(&mut self, version: ProtocolVersion) -> State {
+        if self.security_type() == SecurityType::VNC_AUTH {
+            self.output.extend_from_slice(&self.config.challenge);
+            State::ExpectVncAuthResponse { version }
+        } else {
+            // SecurityResult for None exists only from 3.8 on.
+            if version == ProtocolVersion::V3_8 {
+                self.output.put_u32(0);
+            }
+            State::ExpectClientInit
+        }
+    }
+
+    fn fail_security(&mut self, version: ProtocolVersion, reason: &str) {
+        self.output.put_u32(1);
+        if version == ProtocolVersion::V3_8 {
+            self.output.put_u32(reason.len() as u32);
+            self.output.extend_from_slice(reason.as_bytes());
+        }
+        self.state = State::Closed;
+    }
+
+    fn handle_message(&mut self, message: ClientMessage) -> Result<(), ProtocolError> {
+        let event = match message {
+            ClientMessage::SetPixelFormat(format) => {
+                format.validate()?;
+                if !format.true_colour {
+                    ServerMessage::SetColourMapEntries {
+                        first_colour: 0,
+                        colours: pixel::colour_map_332(),
+                    }
+                    .write(&mut self.output);
+                }
+                self.pixel_format = format.colour_map_equivalent();
+                ServerEvent::SetPixelFormat(format)
+            }
+            ClientMessage::SetEncodings(encodings) => {
+                self.encodings = ViewerEncodings::new(encodings.clone());
+                ServerEvent::SetEncodings(encodings)
+            }
+            ClientMessage::FramebufferUpdateRequest { incremental, rect } => {
+                ServerEvent::UpdateRequest { incremental, rect }
+            }
+            ClientMessage::KeyEvent { down, keysym } => ServerEvent::Key { down, keysym },
+            ClientMessage::PointerEvent { buttons, x, y } => ServerEvent::Pointer { buttons, x, y },
+            ClientMessage::ClientCutText(text) => ServerEvent::CutText(from_latin1(&text)),
+        };
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    /// Answers ClientInit with the desktop's size and name; the connection is then normal.
+    pub fn send_server_init(&mut self, width: u16, height: u16, name: &str) {
+        if !matches!(self.state, State::AwaitServerInit) {
+            return;
+        }
+        self.output.put_u16(width);
+        self.output.put_u16(height);
+        PixelFormat::NATIVE.write(&mut self.output);
+        let name = &name.as_bytes()[..name.len().min(MAX_NAME_LEN)];
+        self.output.put_u32(name.len() as u32);
+        self.output.extend_from_slice(name);
+        self.state = State::Normal;
+    }
+
+    /// Writes one FramebufferUpdate for `update`, with pixels from `framebuffer`, in the
+    /// viewer's format and encodings. Does nothing before the handshake is done.
+    pub fn send_update(&mut self, framebuffer: &Framebuffer, update: &Update) -> UpdateStats {
+        if !self.is_normal() {
+            return UpdateStats::default();
+        }
+        let mut update = update.clone();
+        if update.new_size.is_some() && !self.encodings.accepts(EncodingType::DESKTOP_SIZE) {
+            update.new_size = None;
+        }
+        self.encoder.encode_update(
+            framebuffer,
+            &update,
+            &self.pixel_format,
+            &self.encodings,
+            &mut self.output,
+        )
+    }
+
+    pub fn send_bell(&mut self) {
+        if self.is_normal() {
+            ServerMessage::Bell.write(&mut self.output);
+        }
+    }
+
+    pub fn send_cut_text(&mut self, text: &str) {
+        if self.is_normal() {
+            ServerMessage::ServerCutText(to_latin1(text)).write(&mut self.output);
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Takes the bytes waiting to be sent to the viewer.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    pub fn is_normal(&self) -> bool {
+        matches!(self.state, State::Normal)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.version
+    }
+
+    pub fn pixel_format(&self) -> &PixelFormat {
+        &self.pixel_format
+    }
+
+    pub fn encodings(&self) -> &ViewerEncodings {
+        &self.encodings
+    }
+}

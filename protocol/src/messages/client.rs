@@ -1,0 +1,203 @@
+//! Messages a viewer sends to a server (RFC 6143 §7.5).
+
+use super::{EncodingType, MAX_CUT_TEXT_LEN, MAX_ENCODINGS};
+use crate::error::ProtocolError;
+use crate::framebuffer::Rect;
+use crate::pixel::PixelFormat;
+use crate::wire::{Reader, Writer};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    SetPixelFormat(PixelFormat),
+    SetEncodings(Vec<EncodingType>),
+    FramebufferUpdateRequest { incremental: bool, rect: Rect },
+    KeyEvent { down: bool, keysym: u32 },
+    PointerEvent { buttons: u8, x: u16, y: u16 },
+    /// Latin-1 text.
+    ClientCutText(Vec<u8>),
+}
+
+impl ClientMessage {
+    pub const SET_PIXEL_FORMAT: u8 = 0;
+    pub const SET_ENCODINGS: u8 = 2;
+    pub const FRAMEBUFFER_UPDATE_REQUEST: u8 = 3;
+    pub const KEY_EVENT: u8 = 4;
+    pub const POINTER_EVENT: u8 = 5;
+    pub const CLIENT_CUT_TEXT: u8 = 6;
+
+    /// Parses one message from the start of `input`. `Ok(None)` means more bytes are needed
+    /// and nothing was consumed; `Ok(Some((message, n)))` consumed `n` bytes.
+    pub fn parse(input: &[u8]) -> Result<Option<(ClientMessage, usize)>, ProtocolError> {
+        let mut reader = Reader::new(input);
+        let Some(message) = Self::read(&mut reader)? else { return Ok(None) };
+        Ok(Some((message, reader.consumed())))
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Option<ClientMessage>, ProtocolError> {
+        let Some(kind) = reader.u8() else { return Ok(None) };
+        let message = match kind {
+            Self::SET_PIXEL_FORMAT => {
+                let Some(()) = reader.skip(3) else { return Ok(None) };
+                let Some(format) = PixelFormat::read(reader) else { return Ok(None) };
+                ClientMessage::SetPixelFormat(format)
+            }
+            Self::SET_ENCODINGS => {
+                let (Some(_), Some(count)) = (reader.u8(), reader.u16()) else { return Ok(None) };
+                let count = usize::from(count);
+                if count > MAX_ENCODINGS {
+                    return Err(ProtocolError::TooLong {
+                        what: "SetEncodings",
+                        len: count,
+                        limit: MAX_ENCODINGS,
+                    });
+                }
+                if reader.remaining() < count * 4 {
+                    return Ok(None);
+                }
+                let encodings = (0..count).filter_map(|_| reader.i32()).map(EncodingType).collect();
+                ClientMessage::SetEncodings(encodings)
+            }
+            Self::FRAMEBUFFER_UPDATE_REQUEST => {
+                let Some(b) = reader.take(9) else { return Ok(None) };
+                let field = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+                ClientMessage::FramebufferUpdateRequest {
+                    incremental: b[0] != 0,
+                    rect: Rect::new(field(1), field(3), field(5), field(7)),
+                }
+            }
+            Self::KEY_EVENT => {
+                let Some(b) = reader.take(7) else { return Ok(None) };
+                ClientMessage::KeyEvent {
+                    down: b[0] != 0,
+                    keysym: u32::from_be_bytes([b[3], b[4], b[5], b[6]]),
+                }
+            }
+            Self::POINTER_EVENT => {
+                let Some(b) = reader.take(5) else { return Ok(None) };
+                ClientMessage::PointerEvent {
+                    buttons: b[0],
+                    x: u16::from_be_bytes([b[1], b[2]]),
+                    y: u16::from_be_bytes([b[3], b[4]]),
+                }
+            }
+            Self::CLIENT_CUT_TEXT => {
+                let (Some(()), Some(len)) = (reader.skip(3), reader.u32()) else {
+                    return Ok(None);
+                };
+                let len = len as usize;
+                if len > MAX_CUT_TEXT_LEN {
+                    return Err(ProtocolError::TooLong {
+                        what: "ClientCutText",
+                        len,
+                        limit: MAX_CUT_TEXT_LEN,
+                    });
+                }
+                let Some(text) = reader.take(len) else { return Ok(None) };
+                ClientMessage::ClientCutText(text.to_vec())
+            }
+            byte => return Err(ProtocolError::UnknownMessageType { side: "client", byte }),
+        };
+        Ok(Some(message))
+    }
+
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            ClientMessage::SetPixelFormat(format) => {
+                out.extend_from_slice(&[Self::SET_PIXEL_FORMAT, 0, 0, 0]);
+                format.write(out);
+            }
+            ClientMessage::SetEncodings(encodings) => {
+                let count = encodings.len().min(MAX_ENCODINGS);
+                out.extend_from_slice(&[Self::SET_ENCODINGS, 0]);
+                out.put_u16(count as u16);
+                for encoding in &encodings[..count] {
+                    out.put_i32(encoding.0);
+                }
+            }
+            ClientMessage::FramebufferUpdateRequest { incremental, rect } => {
+                out.extend_from_slice(&[Self::FRAMEBUFFER_UPDATE_REQUEST, u8::from(*incremental)]);
+                for v in [rect.x, rect.y, rect.width, rect.height] {
+                    out.put_u16(v);
+                }
+            }
+            ClientMessage::KeyEvent { down, keysym } => {
+                out.extend_from_slice(&[Self::KEY_EVENT, u8::from(*down), 0, 0]);
+                out.put_u32(*keysym);
+            }
+            ClientMessage::PointerEvent { buttons, x, y } => {
+                out.extend_from_slice(&[Self::POINTER_EVENT, *buttons]);
+                out.put_u16(*x);
+                out.put_u16(*y);
+            }
+            ClientMessage::ClientCutText(text) => {
+                let len = text.len().min(MAX_CUT_TEXT_LEN);
+                out.extend_from_slice(&[Self::CLIENT_CUT_TEXT, 0, 0, 0]);
+                out.put_u32(len as u32);
+                out.extend_from_slice(&text[..len]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn any_client_message() -> impl Strategy<Value = ClientMessage> {
+        let rect = (any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>())
+            .prop_map(|(x, y, w, h)| Rect::new(x, y, w, h));
+        prop_oneof![
+            crate::pixel::tests::any_true_colour_format().prop_map(ClientMessage::SetPixelFormat),
+            proptest::collection::vec(any::<i32>().prop_map(EncodingType), 0..40)
+                .prop_map(ClientMessage::SetEncodings),
+            (any::<bool>(), rect).prop_map(|(incremental, rect)| {
+                ClientMessage::FramebufferUpdateRequest { incremental, rect }
+            }),
+            (any::<bool>(), any::<u32>())
+                .prop_map(|(down, keysym)| ClientMessage::KeyEvent { down, keysym }),
+            (any::<u8>(), any::<u16>(), any::<u16>())
+                .prop_map(|(buttons, x, y)| ClientMessage::PointerEvent { buttons, x, y }),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(ClientMessage::ClientCutText),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_whole_and_split(messages in proptest::collection::vec(any_client_message(), 1..8)) {
+            let mut bytes = Vec::new();
+            for m in &messages {
+                m.write(&mut bytes);
+            }
+            // Whole.
+            let mut parsed = Vec::new();
+            let mut at = 0;
+            while let Some((m, n)) = ClientMessage::parse(&bytes[at..]).unwrap() {
+                parsed.push(m);
+                at += n;
+            }
+            prop_assert_eq!(at, bytes.len());
+            prop_assert_eq!(&parsed, &messages);
+            // Every strict prefix of the first message needs more.
+            let (_, first_len) = ClientMessage::parse(&bytes).unwrap().unwrap();
+            for cut in 0..first_len {
+                prop_assert_eq!(ClientMessage::parse(&bytes[..cut]).unwrap(), None);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_type_is_named() {
+        let error = ClientMessage::parse(&[99, 0, 0]).unwrap_err();
+        assert_eq!(error.to_string(), "unknown client message type 99");
+    }
+
+    #[test]
+    fn oversized_lengths_are_refused_before_allocation() {
+        let mut cut = vec![6, 0, 0, 0];
+        cut.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(ClientMessage::parse(&cut), Err(ProtocolError::TooLong { .. })));
+        let encodings = [2, 0, 0xff, 0xff];
+        assert!(matches!(ClientMessage::parse(&encodings), Err(ProtocolError::TooLong { .. })));
+    }
+}

@@ -1,0 +1,115 @@
+//! The messages of RFC 6143 §7.5 (client to server) and §7.6 (server to client).
+
+pub mod client;
+pub mod server;
+
+pub use client::ClientMessage;
+pub use server::{RectangleHeader, ServerMessage};
+
+/// The longest cut text a peer may send us (either direction), in bytes.
+pub const MAX_CUT_TEXT_LEN: usize = 8 * 1024 * 1024;
+/// The most encodings a SetEncodings message may list.
+pub const MAX_ENCODINGS: usize = 1024;
+
+/// An encoding or pseudo-encoding number. Open: numbers we do not know survive parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EncodingType(pub i32);
+
+impl EncodingType {
+    pub const RAW: Self = Self(0);
+    pub const COPY_RECT: Self = Self(1);
+    pub const RRE: Self = Self(2);
+    pub const CORRE: Self = Self(4);
+    pub const HEXTILE: Self = Self(5);
+    pub const ZLIB: Self = Self(6);
+    pub const TIGHT: Self = Self(7);
+    pub const ZLIB_HEX: Self = Self(8);
+    pub const TRLE: Self = Self(15);
+    pub const ZRLE: Self = Self(16);
+    pub const TIGHT_PNG: Self = Self(-260);
+    pub const QUALITY_LEVEL_0: Self = Self(-32);
+    pub const QUALITY_LEVEL_9: Self = Self(-23);
+    pub const DESKTOP_SIZE: Self = Self(-223);
+    pub const LAST_RECT: Self = Self(-224);
+    pub const POINTER_POS: Self = Self(-232);
+    pub const CURSOR: Self = Self(-239);
+    pub const X_CURSOR: Self = Self(-240);
+    pub const COMPRESS_LEVEL_0: Self = Self(-256);
+    pub const COMPRESS_LEVEL_9: Self = Self(-247);
+    pub const QEMU_EXTENDED_KEY_EVENT: Self = Self(-258);
+    pub const DESKTOP_NAME: Self = Self(-307);
+    pub const EXTENDED_DESKTOP_SIZE: Self = Self(-308);
+    pub const FENCE: Self = Self(-312);
+    pub const CONTINUOUS_UPDATES: Self = Self(-313);
+    pub const CURSOR_WITH_ALPHA: Self = Self(-314);
+    pub const EXTENDED_CLIPBOARD: Self = Self(0xC0A1_E5CEu32 as i32);
+
+    /// The lowercase name used on the command line and in messages, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::RAW => "raw",
+            Self::COPY_RECT => "copyrect",
+            Self::RRE => "rre",
+            Self::CORRE => "corre",
+            Self::HEXTILE => "hextile",
+            Self::ZLIB => "zlib",
+            Self::TIGHT => "tight",
+            Self::ZLIB_HEX => "zlibhex",
+            Self::TRLE => "trle",
+            Self::ZRLE => "zrle",
+            Self::TIGHT_PNG => "tightpng",
+            Self::DESKTOP_SIZE => "desktopsize",
+            Self::LAST_RECT => "lastrect",
+            Self::POINTER_POS => "pointerpos",
+            Self::CURSOR => "cursor",
+            Self::X_CURSOR => "xcursor",
+            Self::QEMU_EXTENDED_KEY_EVENT => "qemu-extended-key",
+            Self::DESKTOP_NAME => "desktopname",
+            Self::EXTENDED_DESKTOP_SIZE => "extended-desktopsize",
+            Self::FENCE => "fence",
+            Self::CONTINUOUS_UPDATES => "continuous-updates",
+            Self::CURSOR_WITH_ALPHA => "cursor-with-alpha",
+            Self::EXTENDED_CLIPBOARD => "extended-clipboard",
+            _ => return None,
+        })
+    }
+
+    /// The encoding with this command-line name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::RAW,
+            Self::COPY_RECT,
+            Self::RRE,
+            Self::CORRE,
+            Self::HEXTILE,
+            Self::ZLIB,
+            Self::TIGHT,
+            Self::ZLIB_HEX,
+            Self::TRLE,
+            Self::ZRLE,
+            Self::TIGHT_PNG,
+        ]
+        .into_iter()
+        .find(|e| e.name() == Some(name))
+    }
+}
+
+impl std::fmt::Display for EncodingType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{name}"),
+            None => write!(f, "encoding {}", self.0),
+        }
+    }
+}
+
+/// Converts text to Latin-1 for the core protocol's cut-text messages; characters outside
+/// Latin-1 become '?'.
+pub fn to_latin1(text: &str) -> Vec<u8> {
+    text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+}
+
+/// Converts core-protocol cut text (Latin-1) to a string.
+pub fn from_latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
