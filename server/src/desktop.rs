@@ -1,0 +1,314 @@
+//! The desktop a server shares: the framebuffer a [`crate::Source`] draws into, a bounded log
+//! of what changed (for viewers to catch up from), and the channel input goes back through.
+//!
+//! Latest state wins: viewers read pixels from the framebuffer as it is when they encode, and
+//! only learn *where* things changed from the log. A viewer that falls behind the whole log
+//! just repaints everything; nothing queues up for it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use farview_protocol::Framebuffer;
+use farview_protocol::Rect;
+use farview_protocol::encode::CopyOperation;
+use tokio::sync::{mpsc, watch};
+
+/// How many change events the log keeps for viewers that are behind.
+pub const MAX_EVENT_LOG: usize = 4096;
+/// How many input events may wait for the source before viewers' input waits.
+pub const INPUT_QUEUE: usize = 256;
+
+/// Something that happened on the desktop, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesktopEvent {
+    Changed(Rect),
+    Copied(CopyOperation),
+    Resized { width: u16, height: u16 },
+    Bell,
+    /// The clipboard changed: read it with [`Desktop::clipboard`].
+    ClipboardChanged,
+}
+
+/// Input from a viewer, for the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputEvent {
+    Key { down: bool, keysym: u32 },
+    Pointer { buttons: u8, x: u16, y: u16 },
+    CutText(String),
+}
+
+/// Events since a viewer's last look, or the news that it fell behind the log.
+#[derive(Debug)]
+pub enum Catchup {
+    Events(Vec<DesktopEvent>),
+    Lagged,
+}
+
+struct State {
+    framebuffer: Framebuffer,
+    name: String,
+    clipboard: Arc<str>,
+    log: VecDeque<DesktopEvent>,
+    /// The sequence number of the first event in `log`.
+    log_start: u64,
+}
+
+impl State {
+    fn next_sequence(&self) -> u64 {
+        self.log_start + self.log.len() as u64
+    }
+
+    fn push(&mut self, event: DesktopEvent) {
+        if self.log.len() == MAX_EVENT_LOG {
+            self.log.pop_front();
+            self.log_start += 1;
+        }
+        self.log.push_back(event);
+    }
+}
+
+pub struct Desktop {
+    state: Mutex<State>,
+    sequence: watch::Sender<u64>,
+    input: mpsc::Sender<InputEvent>,
+}
+
+impl std::fmt::Debug for Desktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desktop").finish_non_exhaustive()
+    }
+}
+
+/// Drawing access to the framebuffer that records what changed.
+#[derive(Debug)]
+pub struct Canvas<'a> {
+    framebuffer: &'a mut Framebuffer,
+    events: Vec<DesktopEvent>,
+}
+
+impl Canvas<'_> {
+    pub fn framebuffer(&self) -> &Framebuffer {
+        self.framebuffer
+    }
+
+    /// Direct access to the pixels; say what changed with [`Canvas::mark_changed`].
+    pub fn framebuffer_mut(&mut self) -> &mut Framebuffer {
+        self.framebuffer
+    }
+
+    pub fn width(&self) -> u16 {
+        self.framebuffer.width()
+    }
+
+    pub fn height(&self) -> u16 {
+        self.framebuffer.height()
+    }
+
+    pub fn mark_changed(&mut self, rect: Rect) {
+        if let Some(rect) = rect.clip(self.framebuffer.width(), self.framebuffer.height()) {
+            self.events.push(DesktopEvent::Changed(rect));
+        }
+    }
+
+    pub fn fill_rect(&mut self, rect: Rect, rgb: u32) {
+        self.framebuffer.fill_rect(&rect, rgb);
+        self.mark_changed(rect);
+    }
+
+    /// Writes `pixels` (row-major) into `rect`, which must lie inside the framebuffer.
+    pub fn put_pixels(&mut self, rect: Rect, pixels: &[u32]) {
+        self.framebuffer.put_pixels(&rect, pixels);
+        self.mark_changed(rect);
+    }
+
+    /// Moves a block, as a scroll or a window move does; viewers get it as CopyRect.
+    pub fn copy_rect(&mut self, copy: CopyOperation) {
+        let bounds = self.framebuffer.bounds();
+        let source = Rect::new(copy.source_x, copy.source_y, copy.destination.width, copy.destination.height);
+        if !bounds.contains(&copy.destination) || !bounds.contains(&source) {
+            return;
+        }
+        self.framebuffer.copy_rect(&copy.destination, copy.source_x, copy.source_y);
+        self.events.push(DesktopEvent::Copied(copy));
+    }
+
+    /// Replaces the whole picture with `next` (same size), recording only the areas that
+    /// differ, found by comparing tiles.
+    pub fn replace_with(&mut self, next: &Framebuffer) {
+        if next.width() != self.width() || next.height() != self.height() {
+            self.resize(next.width(), next.height());
+            self.framebuffer.pixels_mut().copy_from_slice(next.pixels());
+            return;
+        }
+        for rect in changed_tiles(self.framebuffer, next) {
+            self.events.push(DesktopEvent::Changed(rect));
+        }
+        self.framebuffer.pixels_mut().copy_from_slice(next.pixels());
+    }
+
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.framebuffer.resize(width, height);
+        self.events.push(DesktopEvent::Resized { width, height });
+    }
+}
+
+/// The tile size used to find changed areas between two frames.
+const DIFF_TILE: u16 = 16;
+
+/// The areas where two same-sized frames differ, as runs of changed tiles per tile row.
+fn changed_tiles(old: &Framebuffer, new: &Framebuffer) -> Vec<Rect> {
+    let (width, height) = (new.width(), new.height());
+    let mut rects = Vec::new();
+    for top in (0..height).step_by(usize::from(DIFF_TILE)) {
+        let tile_height = DIFF_TILE.min(height - top);
+        let mut run: Option<(u16, u16)> = None;
+        for left in (0..width).step_by(usize::from(DIFF_TILE)) {
+            let tile = Rect::new(left, top, DIFF_TILE.min(width - left), tile_height);
+            let differs = (0..tile.height).any(|row| old.row(&tile, row) != new.row(&tile, row));
+            match (differs, run) {
+                (true, None) => run = Some((left, left + tile.width)),
+                (true, Some((start, _))) => run = Some((start, left + tile.width)),
+                (false, Some((start, end))) => {
+                    rects.push(Rect::new(start, top, end - start, tile_height));
+                    run = None;
+                }
+                (false, None) => {}
+            }
+        }
+        if let Some((start, end)) = run {
+            rects.push(Rect::new(start, top, end - start, tile_height));
+        }
+    }
+    rects
+}
+
+impl Desktop {
+    /// A black desktop and the receiving end of its input channel, for the source.
+    pub fn new(width: u16, height: u16, name: &str) -> (Arc<Desktop>, mpsc::Receiver<InputEvent>) {
+        let (input, input_receiver) = mpsc::channel(INPUT_QUEUE);
+        let desktop = Desktop {
+            state: Mutex::new(State {
+                framebuffer: Framebuffer::new(width, height),
+                name: name.to_string(),
+                clipboard: Arc::from(""),
+                log: VecDeque::new(),
+                log_start: 0,
+            }),
+            sequence: watch::channel(0).0,
+            input,
+        };
+        (Arc::new(desktop), input_receiver)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while drawing leaves pixels half drawn, never inconsistent bookkeeping.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Draws with `draw`; what it changed reaches viewers afterwards.
+    pub fn draw<R>(&self, draw: impl FnOnce(&mut Canvas<'_>) -> R) -> R {
+        let mut state = self.lock();
+        let mut canvas = Canvas { framebuffer: &mut state.framebuffer, events: Vec::new() };
+        let result = draw(&mut canvas);
+        let events = canvas.events;
+        self.publish(state, events);
+        result
+    }
+
+    fn publish(&self, mut state: MutexGuard<'_, State>, events: Vec<DesktopEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in events {
+            state.push(event);
+        }
+        let sequence = state.next_sequence();
+        drop(state);
+        self.sequence.send_replace(sequence);
+    }
+
+    pub fn bell(&self) {
+        let state = self.lock();
+        self.publish(state, vec![DesktopEvent::Bell]);
+    }
+
+    pub fn set_clipboard(&self, text: &str) {
+        let mut state = self.lock();
+        state.clipboard = Arc::from(text);
+        self.publish(state, vec![DesktopEvent::ClipboardChanged]);
+    }
+
+    pub fn clipboard(&self) -> Arc<str> {
+        self.lock().clipboard.clone()
+    }
+
+    pub fn name(&self) -> String {
+        self.lock().name.clone()
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        let state = self.lock();
+        (state.framebuffer.width(), state.framebuffer.height())
+    }
+
+    /// The sequence number the next event will get: a new viewer starts from here.
+    pub fn sequence(&self) -> u64 {
+        self.lock().next_sequence()
+    }
+
+    /// Events from `since` on, and the sequence to ask from next time.
+    pub fn catch_up(&self, since: u64) -> (Catchup, u64) {
+        let state = self.lock();
+        let next = state.next_sequence();
+        if since < state.log_start {
+            return (Catchup::Lagged, next);
+        }
+        let skip = (since - state.log_start) as usize;
+        (Catchup::Events(state.log.iter().skip(skip).cloned().collect()), next)
+    }
+
+    /// Runs `read` on the framebuffer as it is now.
+    pub fn with_framebuffer<R>(&self, read: impl FnOnce(&Framebuffer) -> R) -> R {
+        read(&self.lock().framebuffer)
+    }
+
+    /// A receiver that wakes when something new is in the log; it errors once the desktop is
+    /// gone.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.sequence.subscribe()
+    }
+
+    /// Passes input to the source; waits while the source is behind.
+    pub async fn send_input(&self, event: InputEvent) {
+        // A source that has stopped reading input just drops it.
+        let _ = self.input.send(event).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_tiles_find_exactly_the_changed_area() {
+        let old = Framebuffer::new(100, 50);
+        let mut new = old.clone();
+        new.fill_rect(&Rect::new(20, 20, 3, 3), 0xffffff);
+        new.fill_rect(&Rect::new(99, 49, 1, 1), 0xffffff);
+        let rects = changed_tiles(&old, &new);
+        assert_eq!(rects, vec![Rect::new(16, 16, 16, 16), Rect::new(96, 48, 4, 2)]);
+    }
+
+    #[test]
+    fn a_viewer_behind_the_log_is_told_it_lagged() {
+        let (desktop, _input) = Desktop::new(10, 10, "t");
+        let start = desktop.sequence();
+        for _ in 0..MAX_EVENT_LOG + 1 {
+            desktop.bell();
+        }
+        assert!(matches!(desktop.catch_up(start).0, Catchup::Lagged));
+        let (events, next) = desktop.catch_up(desktop.sequence() - 2);
+        assert!(matches!(events, Catchup::Events(e) if e.len() == 2));
+        assert_eq!(next, desktop.sequence());
+    }
+}

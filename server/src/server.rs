@@ -1,0 +1,123 @@
+//! The listener: accepts viewers and runs a session for each, next to the source's task.
+
+use std::net::SocketAddr;
+
+use farview_protocol::security::vnc_auth;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::desktop::Desktop;
+use crate::session;
+use crate::source::{Source, SourceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "refusing to serve {0} without authentication: give --password-file, listen on a \
+         loopback address, or pass --insecure-no-auth"
+    )]
+    UnauthenticatedOffLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("source: {0}")]
+    Source(#[from] SourceError),
+    #[error("the source stopped")]
+    SourceStopped,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    /// VNC Authentication password; `None` serves without authentication.
+    pub password: Option<Vec<u8>>,
+    /// Allows serving without authentication on a non-loopback address.
+    pub insecure_no_auth: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5900)),
+            password: None,
+            insecure_no_auth: false,
+        }
+    }
+}
+
+/// A bound server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    options: ServerOptions,
+}
+
+impl Server {
+    /// Checks the security policy and binds the listening socket.
+    pub async fn bind(options: ServerOptions) -> Result<Server, ServerError> {
+        if options.password.is_none()
+            && !options.listen.ip().is_loopback()
+            && !options.insecure_no_auth
+        {
+            return Err(ServerError::UnauthenticatedOffLoopback(options.listen));
+        }
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServerError::Listen { addr: options.listen, source })?;
+        Ok(Server { listener, options })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.options.listen)
+    }
+
+    /// Runs `source` and serves it until the source fails or ends.
+    pub async fn run(self, source: Box<dyn Source>) -> Result<(), ServerError> {
+        let (width, height) = source.size();
+        let (desktop, input) = Desktop::new(width, height, &source.name());
+        let mut source_task = tokio::spawn(source.run(desktop.clone(), input));
+        let auth = if self.options.password.is_some() { "VNC password" } else { "no authentication" };
+        info!(
+            "serving {:?} ({width}x{height}) on {} with {auth}",
+            desktop.name(),
+            self.local_addr()
+        );
+        let mut next_id = 1u64;
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(connection) => connection,
+                        Err(error) => {
+                            warn!("accept failed: {error}");
+                            continue;
+                        }
+                    };
+                    let config = farview_protocol::ServerConfig {
+                        password: self.options.password.clone(),
+                        challenge: random_challenge(),
+                    };
+                    let id = next_id;
+                    next_id += 1;
+                    tokio::spawn(session::run(id, stream, peer, config, desktop.clone()));
+                }
+                ended = &mut source_task => {
+                    return match ended {
+                        Ok(Ok(())) => Err(ServerError::SourceStopped),
+                        Ok(Err(error)) => Err(error.into()),
+                        Err(join) => {
+                            warn!("source task failed: {join}");
+                            Err(ServerError::SourceStopped)
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn random_challenge() -> [u8; vnc_auth::CHALLENGE_LEN] {
+    let mut challenge = [0u8; vnc_auth::CHALLENGE_LEN];
+    // Without the OS's randomness there is no safe challenge; that is not recoverable.
+    getrandom::fill(&mut challenge).expect("the operating system's random source failed");
+    challenge
+}

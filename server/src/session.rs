@@ -1,0 +1,238 @@
+//! One viewer's session: the handshake, then a loop that reads the viewer's messages, follows
+//! the desktop's changes and sends updates.
+//!
+//! Flow control is latest-state-wins. Damage accumulates in a [`Region`]; an update is encoded
+//! only when the viewer has asked for one and everything sent before has left our buffer. The
+//! kernel's share is bounded too (TCP_NOTSENT_LOWAT), so a slow viewer gets fewer, fresher
+//! updates, and one that stops reading costs one update's bytes and no more.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use farview_protocol::encode::{CopyOperation, Update};
+use farview_protocol::{EncodingType, Rect, Region, ServerConfig, ServerConnection, ServerEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent};
+
+/// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
+pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
+/// How much to read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What the viewer has yet to be sent.
+#[derive(Debug, Default)]
+struct Pending {
+    /// The viewer asked for an update and has not had it yet.
+    requested: bool,
+    changed: Region,
+    copies: Vec<CopyOperation>,
+    /// The size the viewer believes the desktop has.
+    viewer_size: (u16, u16),
+    resized: bool,
+    bell: bool,
+    clipboard: bool,
+}
+
+impl Pending {
+    fn apply(&mut self, event: DesktopEvent, desktop_size: (u16, u16)) {
+        match event {
+            DesktopEvent::Changed(rect) => self.changed.add(rect),
+            DesktopEvent::Copied(copy) => {
+                let source = Rect::new(
+                    copy.source_x,
+                    copy.source_y,
+                    copy.destination.width,
+                    copy.destination.height,
+                );
+                // A copy is only valid from pixels the viewer already has: with changes
+                // pending at the source, or another copy queued, send the pixels instead.
+                if self.resized || !self.copies.is_empty() || self.changed.intersects(&source) {
+                    self.changed.add(copy.destination);
+                } else {
+                    self.changed.subtract(&copy.destination);
+                    self.copies.push(copy);
+                }
+            }
+            DesktopEvent::Resized { .. } => self.repaint_all(desktop_size),
+            DesktopEvent::Bell => self.bell = true,
+            DesktopEvent::ClipboardChanged => self.clipboard = true,
+        }
+    }
+
+    fn repaint_all(&mut self, (width, height): (u16, u16)) {
+        self.copies.clear();
+        self.changed = Region::from_rect(Rect::new(0, 0, width, height));
+        self.resized = (width, height) != self.viewer_size;
+    }
+
+    fn has_pixels(&self) -> bool {
+        self.resized || !self.copies.is_empty() || !self.changed.is_empty()
+    }
+}
+
+pub(crate) async fn run(
+    id: u64,
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: ServerConfig,
+    desktop: Arc<Desktop>,
+) {
+    match serve(id, stream, peer, config, &desktop).await {
+        Ok(reason) => info!("viewer {id} ({peer}) disconnected: {reason}"),
+        Err(reason) => warn!("viewer {id} ({peer}) dropped: {reason}"),
+    }
+}
+
+fn tune_socket(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let socket = socket2::SockRef::from(stream);
+    if let Err(error) = socket.set_tcp_notsent_lowat(KERNEL_UNSENT_LIMIT) {
+        debug!("TCP_NOTSENT_LOWAT unavailable: {error}");
+    }
+}
+
+async fn serve(
+    id: u64,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    config: ServerConfig,
+    desktop: &Desktop,
+) -> Result<&'static str, String> {
+    tune_socket(&stream);
+    debug!("viewer {id} ({peer}) connecting");
+    let (mut reader, mut writer) = stream.split();
+    let mut connection = ServerConnection::new(config);
+    let mut changes = desktop.subscribe();
+    let mut sequence = 0u64;
+    let mut pending = Pending::default();
+    let mut input = Vec::with_capacity(READ_CHUNK);
+    let mut output: Vec<u8> = Vec::new();
+    let mut written = 0usize;
+
+    loop {
+        output.extend_from_slice(&connection.take_output());
+        if written == output.len() {
+            output.clear();
+            written = 0;
+            if connection.is_closed() {
+                return Ok("connection closed by the protocol");
+            }
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut input) => {
+                match read {
+                    Ok(0) => return Ok("viewer closed the connection"),
+                    Ok(_) => {}
+                    Err(error) => return Err(format!("read failed: {error}")),
+                }
+                let used = connection.handle_input(&input).map_err(|e| e.to_string())?;
+                input.drain(..used);
+                while let Some(event) = connection.poll_event() {
+                    match event {
+                        ServerEvent::AuthenticationFailed { reason } => {
+                            warn!("viewer {id} ({peer}): {reason}");
+                        }
+                        ServerEvent::ClientInit { shared } => {
+                            let (width, height) = desktop.size();
+                            sequence = desktop.sequence();
+                            connection.send_server_init(width, height, &desktop.name());
+                            pending.viewer_size = (width, height);
+                            info!("viewer {id} ({peer}) connected (shared: {shared}, protocol {})",
+                                connection.version().map(|v| v.to_string()).unwrap_or_default());
+                        }
+                        ServerEvent::SetPixelFormat(format) => {
+                            debug!("viewer {id}: pixel format {format:?}");
+                        }
+                        ServerEvent::SetEncodings(encodings) => {
+                            let names: Vec<String> = encodings.iter().map(EncodingType::to_string).collect();
+                            debug!("viewer {id}: encodings {}", names.join(", "));
+                        }
+                        ServerEvent::UpdateRequest { incremental, rect } => {
+                            pending.requested = true;
+                            if !incremental {
+                                let (width, height) = pending.viewer_size;
+                                if let Some(rect) = rect.clip(width, height) {
+                                    pending.changed.add(rect);
+                                }
+                            }
+                        }
+                        ServerEvent::Key { down, keysym } => {
+                            desktop.send_input(InputEvent::Key { down, keysym }).await;
+                        }
+                        ServerEvent::Pointer { buttons, x, y } => {
+                            desktop.send_input(InputEvent::Pointer { buttons, x, y }).await;
+                        }
+                        ServerEvent::CutText(text) => {
+                            desktop.send_input(InputEvent::CutText(text)).await;
+                        }
+                    }
+                }
+            }
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Ok("the desktop went away");
+                }
+                if connection.is_normal() {
+                    let (catchup, next) = desktop.catch_up(sequence);
+                    sequence = next;
+                    let size = desktop.size();
+                    match catchup {
+                        Catchup::Events(events) => {
+                            for event in events {
+                                pending.apply(event, size);
+                            }
+                        }
+                        Catchup::Lagged => pending.repaint_all(size),
+                    }
+                }
+            }
+            sent = writer.write(&output[written..]), if written < output.len() => {
+                match sent {
+                    Ok(0) => return Err("the viewer's socket closed".into()),
+                    Ok(n) => written += n,
+                    Err(error) => return Err(format!("write failed: {error}")),
+                }
+            }
+        }
+        if connection.is_normal() && written == output.len() {
+            send_pending(&mut connection, &mut pending, desktop);
+        }
+    }
+}
+
+/// Encodes what is pending into the connection's output. Called only once everything sent
+/// before has left our buffer, so bells and clipboard changes coalesce instead of queueing.
+fn send_pending(connection: &mut ServerConnection, pending: &mut Pending, desktop: &Desktop) {
+    if pending.requested && pending.has_pixels() {
+        desktop.with_framebuffer(|framebuffer| {
+            let size = (framebuffer.width(), framebuffer.height());
+            let mut update = Update::default();
+            if size != pending.viewer_size {
+                if connection.encodings().accepts(EncodingType::DESKTOP_SIZE) {
+                    update.new_size = Some(size);
+                    pending.viewer_size = size;
+                    pending.changed = Region::from_rect(framebuffer.bounds());
+                    pending.copies.clear();
+                } else {
+                    // The viewer cannot follow; keep drawing what fits its old size.
+                    let (width, height) = pending.viewer_size;
+                    pending.changed.clip(&Rect::new(0, 0, width, height));
+                }
+            }
+            update.copies = std::mem::take(&mut pending.copies);
+            update.changed = pending.changed.take().rects().to_vec();
+            pending.resized = false;
+            pending.requested = false;
+            connection.send_update(framebuffer, &update);
+        });
+    }
+    if std::mem::take(&mut pending.bell) {
+        connection.send_bell();
+    }
+    if std::mem::take(&mut pending.clipboard) {
+        connection.send_cut_text(&desktop.clipboard());
+    }
+}
