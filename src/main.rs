@@ -1,1 +1,229 @@
-fn main() {}
+//! The `farview` command line: parses arguments and wires the crates together.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use farview_client::window::WindowedOptions;
+use farview_client::{Target, ViewerOptions, session};
+use farview_protocol::EncodingType;
+use farview_server::{Server, ServerOptions, SourceOptions, SourceSpec};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "farview",
+    version,
+    about = "Remote desktop over RFB (VNC): server, viewer and WAN proxies"
+)]
+struct Cli {
+    /// More detail in the log (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Share a desktop with VNC viewers.
+    Serve(ServeArgs),
+    /// View a remote desktop.
+    View(ViewArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on: HOST:PORT, or a port on loopback.
+    #[arg(long, default_value = "127.0.0.1:5900", value_parser = parse_listen)]
+    listen: SocketAddr,
+    /// What to share: demo, or replay:DIR (the PNG files of DIR in name order).
+    #[arg(long, default_value = "demo")]
+    source: SourceSpec,
+    /// Frames per second of the replay source.
+    #[arg(long, default_value_t = 10.0)]
+    fps: f64,
+    /// Replay: start again after the last frame instead of holding it.
+    #[arg(long = "loop")]
+    looping: bool,
+    /// Require VNC Authentication with the password on the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Allow serving without authentication on a non-loopback address.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Replay: log every frame shown (JSON lines with its SHA-256).
+    #[arg(long, value_name = "FILE")]
+    frame_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ViewArgs {
+    /// The server: HOST:DISPLAY (port 5900+DISPLAY) or HOST::PORT.
+    target: Target,
+    /// No window: connect, decode, and optionally snapshot.
+    #[arg(long)]
+    headless: bool,
+    /// Write the framebuffer to this PNG file on exit.
+    #[arg(long, value_name = "FILE.png")]
+    snapshot: Option<PathBuf>,
+    /// Encodings to ask for, in preference order (comma list: raw,copyrect,...).
+    #[arg(long, value_delimiter = ',', value_parser = parse_encoding)]
+    encodings: Vec<EncodingType>,
+    /// JPEG quality 0-9 for Tight (lossless without it).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    quality: Option<u8>,
+    /// Compression level 0-9.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    compress: Option<u8>,
+    /// The VNC password is on the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Send no keyboard or pointer input.
+    #[arg(long)]
+    view_only: bool,
+    /// Log every complete update (JSON lines with bytes, rectangles and SHA-256).
+    #[arg(long, value_name = "FILE")]
+    frame_log: Option<PathBuf>,
+    /// Disconnect after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    exit_after: Option<f64>,
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("{text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text}: no address"))
+}
+
+fn parse_encoding(text: &str) -> Result<EncodingType, String> {
+    EncodingType::from_name(text).ok_or_else(|| format!("unknown encoding {text:?}"))
+}
+
+/// Reads a password file: the password is the first line, without its line ending.
+fn read_password(path: &Path) -> Result<Vec<u8>> {
+    let content =
+        std::fs::read(path).with_context(|| format!("password file {}", path.display()))?;
+    let line = content.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        bail!("password file {} has an empty first line", path.display());
+    }
+    Ok(line.to_vec())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FARVIEW_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::View(args) => view(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("farview: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let password = args
+        .password_file
+        .as_deref()
+        .map(read_password)
+        .transpose()?;
+    let options = ServerOptions {
+        listen: args.listen,
+        password,
+        insecure_no_auth: args.insecure_no_auth,
+    };
+    let source_options = SourceOptions {
+        fps: args.fps,
+        looping: args.looping,
+        frame_log: args.frame_log,
+    };
+    let source = farview_server::source::open(&args.source, &source_options)?;
+    runtime()?.block_on(async move {
+        let server = Server::bind(options).await?;
+        tokio::select! {
+            result = server.run(source) => result.map_err(|e| anyhow!(e)),
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted, shutting down");
+                Ok(())
+            }
+        }
+    })
+}
+
+fn view(args: ViewArgs) -> Result<()> {
+    let password = args
+        .password_file
+        .as_deref()
+        .map(read_password)
+        .transpose()?;
+    let exit_after = args
+        .exit_after
+        .map(|s| {
+            Duration::try_from_secs_f64(s).map_err(|_| anyhow!("--exit-after {s}: not a duration"))
+        })
+        .transpose()?;
+    let options = ViewerOptions {
+        password,
+        encodings: args.encodings,
+        quality: args.quality,
+        compress: args.compress,
+        frame_log: args.frame_log,
+        ..ViewerOptions::default()
+    };
+    let runtime = runtime()?;
+    if !args.headless {
+        let windowed = WindowedOptions {
+            view_only: args.view_only,
+            exit_after,
+            snapshot: args.snapshot,
+        };
+        return farview_client::window::run(&runtime, args.target, options, windowed)
+            .map_err(Into::into);
+    }
+    runtime.block_on(async move {
+        let stop = async {
+            match exit_after {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        let end = session::run(&args.target, &options, None, None, stop).await?;
+        session::write_snapshot(&end, args.snapshot.as_ref())?;
+        Ok(())
+    })
+}

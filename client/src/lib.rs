@@ -1,1 +1,13 @@
-//! farview client
+//! farview's RFB viewer: a connection that decodes into a framebuffer, shown in a native
+//! window ([`window`]) or kept headless for scripts and tests ([`session`]).
+
+pub mod frame_log;
+pub mod session;
+pub mod snapshot;
+pub mod target;
+pub mod viewer;
+pub mod window;
+
+pub use session::{SessionEnd, SharedFrame, UserInput};
+pub use target::Target;
+pub use viewer::{Viewer, ViewerError, ViewerOptions};

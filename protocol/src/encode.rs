@@ -98,8 +98,10 @@ impl EncodeManager {
         let mut pixel_rects: Vec<Rect> = Vec::new();
         for copy in &update.copies {
             if viewer.accepts(EncodingType::COPY_RECT) {
-                let header =
-                    RectangleHeader { rect: copy.destination, encoding: EncodingType::COPY_RECT };
+                let header = RectangleHeader {
+                    rect: copy.destination,
+                    encoding: EncodingType::COPY_RECT,
+                };
                 add_header(header, out, &mut stats);
                 copyrect::encode(copy.source_x, copy.source_y, out);
             } else {
@@ -107,9 +109,19 @@ impl EncodeManager {
             }
         }
         pixel_rects.extend_from_slice(&update.changed);
-        for rect in pixel_rects.iter().filter_map(|r| r.intersect(&framebuffer.bounds())) {
+        for rect in pixel_rects
+            .iter()
+            .filter_map(|r| r.intersect(&framebuffer.bounds()))
+        {
             for band in raw::bands(rect, format) {
-                add_header(RectangleHeader { rect: band, encoding: EncodingType::RAW }, out, &mut stats);
+                add_header(
+                    RectangleHeader {
+                        rect: band,
+                        encoding: EncodingType::RAW,
+                    },
+                    out,
+                    &mut stats,
+                );
                 raw::encode(framebuffer, &band, format, out);
             }
         }

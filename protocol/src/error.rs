@@ -9,7 +9,11 @@ pub enum ProtocolError {
     #[error("unknown {side} message type {byte}")]
     UnknownMessageType { side: &'static str, byte: u8 },
     #[error("{what}: length {len} exceeds the limit of {limit}")]
-    TooLong { what: &'static str, len: usize, limit: usize },
+    TooLong {
+        what: &'static str,
+        len: usize,
+        limit: usize,
+    },
     #[error("invalid pixel format: {0}")]
     BadPixelFormat(String),
     #[error("security type {0} was not offered")]
@@ -23,9 +27,19 @@ pub enum ProtocolError {
     #[error("server refused the connection: {0}")]
     ConnectionRefused(String),
     #[error("{encoding} rectangle at {x},{y} {w}x{h}: {reason}")]
-    BadRectangle { encoding: String, x: u16, y: u16, w: u16, h: u16, reason: String },
+    BadRectangle {
+        encoding: String,
+        x: u16,
+        y: u16,
+        w: u16,
+        h: u16,
+        reason: String,
+    },
     #[error("{encoding}: {reason}")]
-    BadEncoding { encoding: &'static str, reason: String },
+    BadEncoding {
+        encoding: &'static str,
+        reason: String,
+    },
     #[error("message received in the wrong state: {0}")]
     UnexpectedState(&'static str),
     #[error("the connection is closed")]

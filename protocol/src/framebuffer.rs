@@ -21,7 +21,12 @@ pub struct Rect {
 
 impl Rect {
     pub const fn new(x: u16, y: u16, width: u16, height: u16) -> Self {
-        Self { x, y, width, height }
+        Self {
+            x,
+            y,
+            width,
+            height,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -44,7 +49,12 @@ impl Rect {
         if right <= left || bottom <= top || right > 65535 || bottom > 65535 {
             return None;
         }
-        Some(Rect::new(left as u16, top as u16, (right - left) as u16, (bottom - top) as u16))
+        Some(Rect::new(
+            left as u16,
+            top as u16,
+            (right - left) as u16,
+            (bottom - top) as u16,
+        ))
     }
 
     pub fn intersect(&self, other: &Rect) -> Option<Rect> {
@@ -94,10 +104,18 @@ impl Rect {
         let Some(overlap) = self.intersect(other) else {
             return vec![*self];
         };
-        let (left, top, right, bottom) =
-            (u32::from(self.x), u32::from(self.y), self.right(), self.bottom());
-        let (ol, ot, or, ob) =
-            (u32::from(overlap.x), u32::from(overlap.y), overlap.right(), overlap.bottom());
+        let (left, top, right, bottom) = (
+            u32::from(self.x),
+            u32::from(self.y),
+            self.right(),
+            self.bottom(),
+        );
+        let (ol, ot, or, ob) = (
+            u32::from(overlap.x),
+            u32::from(overlap.y),
+            overlap.right(),
+            overlap.bottom(),
+        );
         [
             Rect::from_edges(left, top, right, ot),
             Rect::from_edges(left, ob, right, bottom),
@@ -198,7 +216,11 @@ impl Region {
 
     /// Keeps only what lies inside `bounds`.
     pub fn clip(&mut self, bounds: &Rect) {
-        self.rects = self.rects.iter().filter_map(|r| r.intersect(bounds)).collect();
+        self.rects = self
+            .rects
+            .iter()
+            .filter_map(|r| r.intersect(bounds))
+            .collect();
     }
 
     /// Replaces the rectangles by the grid tiles they touch, merged into runs per tile row
@@ -237,10 +259,9 @@ impl Region {
                 );
                 let Some(rect) = rect else { continue };
                 // Extend the run from the row above when it spans the same columns.
-                if let Some(above) = runs
-                    .iter_mut()
-                    .find(|a| a.x == rect.x && a.width == rect.width && a.bottom() == u32::from(rect.y))
-                {
+                if let Some(above) = runs.iter_mut().find(|a| {
+                    a.x == rect.x && a.width == rect.width && a.bottom() == u32::from(rect.y)
+                }) {
                     above.height += rect.height;
                 } else {
                     runs.push(rect);
@@ -269,7 +290,11 @@ impl Framebuffer {
     /// A black framebuffer. Sizes past the limits are clamped; callers check peer-supplied
     /// sizes against [`MAX_FRAMEBUFFER_SIDE`] and [`MAX_FRAMEBUFFER_PIXELS`] first.
     pub fn new(width: u16, height: u16) -> Self {
-        Self { width, height, pixels: vec![0; usize::from(width) * usize::from(height)] }
+        Self {
+            width,
+            height,
+            pixels: vec![0; usize::from(width) * usize::from(height)],
+        }
     }
 
     /// Whether a peer-announced size may be allocated.
@@ -281,8 +306,11 @@ impl Framebuffer {
 
     /// Wraps pixels; `None` if their count does not match the size.
     pub fn from_pixels(width: u16, height: u16, pixels: Vec<u32>) -> Option<Self> {
-        (pixels.len() == usize::from(width) * usize::from(height))
-            .then_some(Self { width, height, pixels })
+        (pixels.len() == usize::from(width) * usize::from(height)).then_some(Self {
+            width,
+            height,
+            pixels,
+        })
     }
 
     /// From 8-bit RGB triples, row-major.
@@ -334,14 +362,18 @@ impl Framebuffer {
         let mut resized = Framebuffer::new(width, height);
         if let Some(common) = self.bounds().intersect(&resized.bounds()) {
             for row in 0..common.height {
-                resized.row_mut(&common, row).copy_from_slice(self.row(&common, row));
+                resized
+                    .row_mut(&common, row)
+                    .copy_from_slice(self.row(&common, row));
             }
         }
         *self = resized;
     }
 
     pub fn fill_rect(&mut self, rect: &Rect, rgb: u32) {
-        let Some(rect) = rect.intersect(&self.bounds()) else { return };
+        let Some(rect) = rect.intersect(&self.bounds()) else {
+            return;
+        };
         for row in 0..rect.height {
             self.row_mut(&rect, row).fill(rgb);
         }
@@ -378,7 +410,8 @@ impl Framebuffer {
         for row in rows {
             let from = usize::from(source.y + row) * width + usize::from(source.x);
             let to = usize::from(destination.y + row) * width + usize::from(destination.x);
-            self.pixels.copy_within(from..from + usize::from(destination.width), to);
+            self.pixels
+                .copy_within(from..from + usize::from(destination.width), to);
         }
     }
 
@@ -411,7 +444,11 @@ impl Framebuffer {
             }
             hasher.update(&chunk);
         }
-        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -421,7 +458,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn covered(rects: &[Rect], x: u16, y: u16) -> usize {
-        rects.iter().filter(|r| r.contains(&Rect::new(x, y, 1, 1))).count()
+        rects
+            .iter()
+            .filter(|r| r.contains(&Rect::new(x, y, 1, 1)))
+            .count()
     }
 
     proptest! {
@@ -472,6 +512,9 @@ mod tests {
     #[test]
     fn hash_of_a_black_pixel() {
         // SHA-256 of the bytes 00 00 00 ff.
-        assert_eq!(Framebuffer::new(1, 1).sha256_hex(), "e3820096cb82366b860b8a4e668453a7aaaf423af03bdf289fa308ea03a79332");
+        assert_eq!(
+            Framebuffer::new(1, 1).sha256_hex(),
+            "e3820096cb82366b860b8a4e668453a7aaaf423af03bdf289fa308ea03a79332"
+        );
     }
 }

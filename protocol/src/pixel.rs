@@ -118,7 +118,10 @@ impl PixelFormat {
     pub fn validate(&self) -> Result<(), ProtocolError> {
         let bad = |why: String| Err(ProtocolError::BadPixelFormat(why));
         if !matches!(self.bits_per_pixel, 8 | 16 | 32) {
-            return bad(format!("bits-per-pixel {} (must be 8, 16 or 32)", self.bits_per_pixel));
+            return bad(format!(
+                "bits-per-pixel {} (must be 8, 16 or 32)",
+                self.bits_per_pixel
+            ));
         }
         if !self.true_colour {
             if self.bits_per_pixel != 8 {
@@ -226,7 +229,11 @@ impl PixelFormat {
             out.reserve(pixels.len() * 4);
             for &p in pixels {
                 let v = (((p >> 16) & 0xff) << rs) | (((p >> 8) & 0xff) << gs) | ((p & 0xff) << bs);
-                let bytes = if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+                let bytes = if self.big_endian {
+                    v.to_be_bytes()
+                } else {
+                    v.to_le_bytes()
+                };
                 out.extend_from_slice(&bytes);
             }
             return;
@@ -298,7 +305,13 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     pub(crate) fn any_true_colour_format() -> impl Strategy<Value = PixelFormat> {
-        (prop_oneof![Just(8u8), Just(16u8), Just(32u8)], any::<bool>(), 1u32..=8, 1u32..=8, 1u32..=8)
+        (
+            prop_oneof![Just(8u8), Just(16u8), Just(32u8)],
+            any::<bool>(),
+            1u32..=8,
+            1u32..=8,
+            1u32..=8,
+        )
             .prop_flat_map(|(bpp, big_endian, rb, gb, bb)| {
                 let bits = u32::from(bpp);
                 let (rb, gb, bb) = (rb.min(bits), gb.min(bits), bb.min(bits));
@@ -359,10 +372,19 @@ pub(crate) mod tests {
 
     #[test]
     fn colour_map_indices_match_the_map() {
-        let format = PixelFormat { true_colour: false, ..PixelFormat::BGR233 };
+        let format = PixelFormat {
+            true_colour: false,
+            ..PixelFormat::BGR233
+        };
         let equivalent = format.colour_map_equivalent();
         let map = colour_map_332();
-        for rgb in [0x00ff0000u32, 0x0000ff00, 0x000000ff, 0x00ffffff, 0x00808080] {
+        for rgb in [
+            0x00ff0000u32,
+            0x0000ff00,
+            0x000000ff,
+            0x00ffffff,
+            0x00808080,
+        ] {
             let index = equivalent.pixel_value(rgb) as usize;
             let [r, g, b] = map[index];
             let back = (u32::from(r >> 8) << 16) | (u32::from(g >> 8) << 8) | u32::from(b >> 8);
@@ -400,12 +422,26 @@ pub(crate) mod tests {
 
     #[test]
     fn full_depth_formats_are_lossless() {
-        let pixels: Vec<u32> = (0..4096u32).map(|i| i.wrapping_mul(2_654_435_761) & 0xffffff).collect();
+        let pixels: Vec<u32> = (0..4096u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) & 0xffffff)
+            .collect();
         for format in [
             PixelFormat::NATIVE,
-            PixelFormat { big_endian: true, ..PixelFormat::NATIVE },
-            PixelFormat { red_shift: 0, blue_shift: 16, ..PixelFormat::NATIVE },
-            PixelFormat { red_shift: 24, green_shift: 16, blue_shift: 8, ..PixelFormat::NATIVE },
+            PixelFormat {
+                big_endian: true,
+                ..PixelFormat::NATIVE
+            },
+            PixelFormat {
+                red_shift: 0,
+                blue_shift: 16,
+                ..PixelFormat::NATIVE
+            },
+            PixelFormat {
+                red_shift: 24,
+                green_shift: 16,
+                blue_shift: 8,
+                ..PixelFormat::NATIVE
+            },
         ] {
             let mut bytes = Vec::new();
             format.write_pixels(&pixels, &mut bytes);

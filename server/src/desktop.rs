@@ -23,7 +23,10 @@ pub const INPUT_QUEUE: usize = 256;
 pub enum DesktopEvent {
     Changed(Rect),
     Copied(CopyOperation),
-    Resized { width: u16, height: u16 },
+    Resized {
+        width: u16,
+        height: u16,
+    },
     Bell,
     /// The clipboard changed: read it with [`Desktop::clipboard`].
     ClipboardChanged,
@@ -124,11 +127,17 @@ impl Canvas<'_> {
     /// Moves a block, as a scroll or a window move does; viewers get it as CopyRect.
     pub fn copy_rect(&mut self, copy: CopyOperation) {
         let bounds = self.framebuffer.bounds();
-        let source = Rect::new(copy.source_x, copy.source_y, copy.destination.width, copy.destination.height);
+        let source = Rect::new(
+            copy.source_x,
+            copy.source_y,
+            copy.destination.width,
+            copy.destination.height,
+        );
         if !bounds.contains(&copy.destination) || !bounds.contains(&source) {
             return;
         }
-        self.framebuffer.copy_rect(&copy.destination, copy.source_x, copy.source_y);
+        self.framebuffer
+            .copy_rect(&copy.destination, copy.source_x, copy.source_y);
         self.events.push(DesktopEvent::Copied(copy));
     }
 
@@ -202,13 +211,18 @@ impl Desktop {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while drawing leaves pixels half drawn, never inconsistent bookkeeping.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Draws with `draw`; what it changed reaches viewers afterwards.
     pub fn draw<R>(&self, draw: impl FnOnce(&mut Canvas<'_>) -> R) -> R {
         let mut state = self.lock();
-        let mut canvas = Canvas { framebuffer: &mut state.framebuffer, events: Vec::new() };
+        let mut canvas = Canvas {
+            framebuffer: &mut state.framebuffer,
+            events: Vec::new(),
+        };
         let result = draw(&mut canvas);
         let events = canvas.events;
         self.publish(state, events);
@@ -264,7 +278,10 @@ impl Desktop {
             return (Catchup::Lagged, next);
         }
         let skip = (since - state.log_start) as usize;
-        (Catchup::Events(state.log.iter().skip(skip).cloned().collect()), next)
+        (
+            Catchup::Events(state.log.iter().skip(skip).cloned().collect()),
+            next,
+        )
     }
 
     /// Runs `read` on the framebuffer as it is now.
@@ -296,7 +313,10 @@ mod tests {
         new.fill_rect(&Rect::new(20, 20, 3, 3), 0xffffff);
         new.fill_rect(&Rect::new(99, 49, 1, 1), 0xffffff);
         let rects = changed_tiles(&old, &new);
-        assert_eq!(rects, vec![Rect::new(16, 16, 16, 16), Rect::new(96, 48, 4, 2)]);
+        assert_eq!(
+            rects,
+            vec![Rect::new(16, 16, 16, 16), Rect::new(96, 48, 4, 2)]
+        );
     }
 
     #[test]

@@ -13,11 +13,16 @@ pub struct FrameLog {
 
 impl FrameLog {
     pub fn create(path: &Path) -> std::io::Result<FrameLog> {
-        Ok(FrameLog { file: BufWriter::new(File::create(path)?) })
+        Ok(FrameLog {
+            file: BufWriter::new(File::create(path)?),
+        })
     }
 
     pub fn frame(&mut self, index: usize, sha256: &str) -> std::io::Result<()> {
-        let t_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        let t_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
         writeln!(
             self.file,
             "{{\"event\":\"frame\",\"index\":{index},\"t_ms\":{t_ms},\"sha256\":\"{sha256}\"}}"

@@ -17,10 +17,13 @@ pub enum ServerError {
          loopback address, or pass --insecure-no-auth"
     )]
     UnauthenticatedOffLoopback(SocketAddr),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen on {addr}: {cause}")]
+    Listen {
+        addr: SocketAddr,
+        cause: std::io::Error,
+    },
     #[error("source: {0}")]
-    Source(#[from] SourceError),
+    Source(SourceError),
     #[error("the source stopped")]
     SourceStopped,
 }
@@ -60,9 +63,13 @@ impl Server {
         {
             return Err(ServerError::UnauthenticatedOffLoopback(options.listen));
         }
-        let listener = TcpListener::bind(options.listen)
-            .await
-            .map_err(|source| ServerError::Listen { addr: options.listen, source })?;
+        let listener =
+            TcpListener::bind(options.listen)
+                .await
+                .map_err(|cause| ServerError::Listen {
+                    addr: options.listen,
+                    cause,
+                })?;
         Ok(Server { listener, options })
     }
 
@@ -75,7 +82,11 @@ impl Server {
         let (width, height) = source.size();
         let (desktop, input) = Desktop::new(width, height, &source.name());
         let mut source_task = tokio::spawn(source.run(desktop.clone(), input));
-        let auth = if self.options.password.is_some() { "VNC password" } else { "no authentication" };
+        let auth = if self.options.password.is_some() {
+            "VNC password"
+        } else {
+            "no authentication"
+        };
         info!(
             "serving {:?} ({width}x{height}) on {} with {auth}",
             desktop.name(),
@@ -103,7 +114,7 @@ impl Server {
                 ended = &mut source_task => {
                     return match ended {
                         Ok(Ok(())) => Err(ServerError::SourceStopped),
-                        Ok(Err(error)) => Err(error.into()),
+                        Ok(Err(error)) => Err(ServerError::Source(error)),
                         Err(join) => {
                             warn!("source task failed: {join}");
                             Err(ServerError::SourceStopped)

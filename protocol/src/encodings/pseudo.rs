@@ -6,10 +6,16 @@ use crate::messages::{EncodingType, RectangleHeader};
 
 /// The rectangle header announcing a new desktop size.
 pub fn desktop_size(width: u16, height: u16) -> RectangleHeader {
-    RectangleHeader { rect: Rect::new(0, 0, width, height), encoding: EncodingType::DESKTOP_SIZE }
+    RectangleHeader {
+        rect: Rect::new(0, 0, width, height),
+        encoding: EncodingType::DESKTOP_SIZE,
+    }
 }
 
 /// The rectangle header that ends an update whose count was given as 0xFFFF.
 pub fn last_rect() -> RectangleHeader {
-    RectangleHeader { rect: Rect::default(), encoding: EncodingType::LAST_RECT }
+    RectangleHeader {
+        rect: Rect::default(),
+        encoding: EncodingType::LAST_RECT,
+    }
 }

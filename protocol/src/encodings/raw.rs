@@ -17,9 +17,16 @@ pub fn body_len(rect: &Rect, format: &PixelFormat) -> usize {
 pub fn bands(rect: Rect, format: &PixelFormat) -> impl Iterator<Item = Rect> {
     let row_bytes = (usize::from(rect.width) * format.bytes_per_pixel()).max(1);
     let rows_per_band = (MAX_RAW_RECT_BYTES / row_bytes).clamp(1, usize::from(u16::MAX)) as u16;
-    (0..rect.height).step_by(usize::from(rows_per_band)).map(move |top| {
-        Rect::new(rect.x, rect.y + top, rect.width, rows_per_band.min(rect.height - top))
-    })
+    (0..rect.height)
+        .step_by(usize::from(rows_per_band))
+        .map(move |top| {
+            Rect::new(
+                rect.x,
+                rect.y + top,
+                rect.width,
+                rows_per_band.min(rect.height - top),
+            )
+        })
 }
 
 /// Appends the body of a Raw rectangle: `rect` (inside `framebuffer`) in `format`.
@@ -70,7 +77,11 @@ mod tests {
         let rect = Rect::new(3, 5, 1280, 800);
         let bands: Vec<Rect> = bands(rect, &PixelFormat::NATIVE).collect();
         assert_eq!(bands.iter().map(Rect::area).sum::<usize>(), rect.area());
-        assert!(bands.iter().all(|b| body_len(b, &PixelFormat::NATIVE) <= MAX_RAW_RECT_BYTES));
+        assert!(
+            bands
+                .iter()
+                .all(|b| body_len(b, &PixelFormat::NATIVE) <= MAX_RAW_RECT_BYTES)
+        );
         assert_eq!(bands.last().unwrap().bottom(), rect.bottom());
         // A row wider than the limit still makes progress, one row at a time.
         let wide = Rect::new(0, 0, 20000, 2);

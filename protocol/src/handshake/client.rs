@@ -47,11 +47,22 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
     /// The handshake is done; the framebuffer has the server's size.
-    Connected { width: u16, height: u16, name: String, version: ProtocolVersion },
+    Connected {
+        width: u16,
+        height: u16,
+        name: String,
+        version: ProtocolVersion,
+    },
     /// A whole FramebufferUpdate was applied to the framebuffer.
-    UpdateComplete { bytes: usize, rectangles: usize },
+    UpdateComplete {
+        bytes: usize,
+        rectangles: usize,
+    },
     /// The desktop changed size (DesktopSize); the framebuffer follows.
-    Resized { width: u16, height: u16 },
+    Resized {
+        width: u16,
+        height: u16,
+    },
     Bell,
     CutText(String),
 }
@@ -59,13 +70,23 @@ pub enum ClientEvent {
 #[derive(Debug)]
 enum State {
     ExpectVersion,
-    ExpectSecurityTypes { version: ProtocolVersion },
+    ExpectSecurityTypes {
+        version: ProtocolVersion,
+    },
     ExpectSecurityType33,
-    ExpectChallenge { version: ProtocolVersion },
-    ExpectSecurityResult { version: ProtocolVersion },
+    ExpectChallenge {
+        version: ProtocolVersion,
+    },
+    ExpectSecurityResult {
+        version: ProtocolVersion,
+    },
     ExpectServerInit,
     Normal,
-    InUpdate { remaining: u16, bytes: usize, rectangles: usize },
+    InUpdate {
+        remaining: u16,
+        bytes: usize,
+        rectangles: usize,
+    },
     Closed,
 }
 
@@ -115,7 +136,9 @@ impl ClientConnection {
         let mut reader = Reader::new(input);
         match self.state {
             State::ExpectVersion => {
-                let Some(bytes) = input.first_chunk::<12>() else { return Ok(None) };
+                let Some(bytes) = input.first_chunk::<12>() else {
+                    return Ok(None);
+                };
                 let version = ProtocolVersion::parse(bytes)?;
                 self.output.extend_from_slice(version.wire());
                 self.version = version;
@@ -127,21 +150,31 @@ impl ClientConnection {
                 Ok(Some(12))
             }
             State::ExpectSecurityTypes { version } => {
-                let Some(count) = reader.u8() else { return Ok(None) };
+                let Some(count) = reader.u8() else {
+                    return Ok(None);
+                };
                 if count == 0 {
-                    let Some(reason) = read_reason(&mut reader)? else { return Ok(None) };
+                    let Some(reason) = read_reason(&mut reader)? else {
+                        return Ok(None);
+                    };
                     return Err(ProtocolError::ConnectionRefused(reason));
                 }
-                let Some(offered) = reader.take(usize::from(count)) else { return Ok(None) };
+                let Some(offered) = reader.take(usize::from(count)) else {
+                    return Ok(None);
+                };
                 let chosen = self.choose_security(offered)?;
                 self.output.push(chosen.0);
                 self.state = self.after_security_type(chosen, version);
                 Ok(Some(reader.consumed()))
             }
             State::ExpectSecurityType33 => {
-                let Some(kind) = reader.u32() else { return Ok(None) };
+                let Some(kind) = reader.u32() else {
+                    return Ok(None);
+                };
                 if kind == 0 {
-                    let Some(reason) = read_reason(&mut reader)? else { return Ok(None) };
+                    let Some(reason) = read_reason(&mut reader)? else {
+                        return Ok(None);
+                    };
                     return Err(ProtocolError::ConnectionRefused(reason));
                 }
                 let kind = u8::try_from(kind).unwrap_or(0);
@@ -150,38 +183,54 @@ impl ClientConnection {
                 Ok(Some(4))
             }
             State::ExpectChallenge { version } => {
-                let Some(challenge) = input.first_chunk::<16>() else { return Ok(None) };
+                let Some(challenge) = input.first_chunk::<16>() else {
+                    return Ok(None);
+                };
                 let password = self.config.password.as_deref().unwrap_or_default();
-                self.output.extend_from_slice(&vnc_auth::response(password, challenge));
+                self.output
+                    .extend_from_slice(&vnc_auth::response(password, challenge));
                 self.state = State::ExpectSecurityResult { version };
                 Ok(Some(16))
             }
             State::ExpectSecurityResult { version } => {
-                let Some(result) = reader.u32() else { return Ok(None) };
+                let Some(result) = reader.u32() else {
+                    return Ok(None);
+                };
                 if result == 0 {
                     self.output.push(u8::from(self.config.shared));
                     self.state = State::ExpectServerInit;
                     return Ok(Some(4));
                 }
                 if version < ProtocolVersion::V3_8 {
-                    return Err(ProtocolError::AuthenticationFailed("no reason given".into()));
+                    return Err(ProtocolError::AuthenticationFailed(
+                        "no reason given".into(),
+                    ));
                 }
-                let Some(reason) = read_reason(&mut reader)? else { return Ok(None) };
+                let Some(reason) = read_reason(&mut reader)? else {
+                    return Ok(None);
+                };
                 Err(ProtocolError::AuthenticationFailed(reason))
             }
             State::ExpectServerInit => self.read_server_init(&mut reader),
             State::Normal => {
-                let Some((message, n)) = ServerMessage::parse(input)? else { return Ok(None) };
+                let Some((message, n)) = ServerMessage::parse(input)? else {
+                    return Ok(None);
+                };
                 match message {
                     ServerMessage::FramebufferUpdate { rect_count } => {
-                        self.state = State::InUpdate { remaining: rect_count, bytes: n, rectangles: 0 };
+                        self.state = State::InUpdate {
+                            remaining: rect_count,
+                            bytes: n,
+                            rectangles: 0,
+                        };
                         self.finish_update_if_done();
                     }
                     // We always ask for true colour, so a colour map has nothing to act on.
                     ServerMessage::SetColourMapEntries { .. } => {}
                     ServerMessage::Bell => self.events.push_back(ClientEvent::Bell),
                     ServerMessage::ServerCutText(text) => {
-                        self.events.push_back(ClientEvent::CutText(from_latin1(&text)));
+                        self.events
+                            .push_back(ClientEvent::CutText(from_latin1(&text)));
                     }
                 }
                 Ok(Some(n))
@@ -215,15 +264,30 @@ impl ClientConnection {
         State::ExpectServerInit
     }
 
-    fn read_server_init(&mut self, reader: &mut Reader<'_>) -> Result<Option<usize>, ProtocolError> {
-        let (Some(width), Some(height)) = (reader.u16(), reader.u16()) else { return Ok(None) };
-        let Some(server_format) = PixelFormat::read(reader) else { return Ok(None) };
-        let Some(name_len) = reader.u32() else { return Ok(None) };
+    fn read_server_init(
+        &mut self,
+        reader: &mut Reader<'_>,
+    ) -> Result<Option<usize>, ProtocolError> {
+        let (Some(width), Some(height)) = (reader.u16(), reader.u16()) else {
+            return Ok(None);
+        };
+        let Some(server_format) = PixelFormat::read(reader) else {
+            return Ok(None);
+        };
+        let Some(name_len) = reader.u32() else {
+            return Ok(None);
+        };
         let name_len = name_len as usize;
         if name_len > MAX_NAME_LEN {
-            return Err(ProtocolError::TooLong { what: "desktop name", len: name_len, limit: MAX_NAME_LEN });
+            return Err(ProtocolError::TooLong {
+                what: "desktop name",
+                len: name_len,
+                limit: MAX_NAME_LEN,
+            });
         }
-        let Some(name) = reader.take(name_len) else { return Ok(None) };
+        let Some(name) = reader.take(name_len) else {
+            return Ok(None);
+        };
         if !Framebuffer::size_is_acceptable(width, height) {
             return Err(ProtocolError::TooLong {
                 what: "ServerInit framebuffer",
@@ -250,7 +314,9 @@ impl ClientConnection {
     }
 
     fn read_rectangle(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
-        let Some(header) = RectangleHeader::parse(input) else { return Ok(None) };
+        let Some(header) = RectangleHeader::parse(input) else {
+            return Ok(None);
+        };
         let body = &input[RectangleHeader::WIRE_SIZE..];
         let rect = header.rect;
         let bad = |reason: String| ProtocolError::BadRectangle {
@@ -268,7 +334,9 @@ impl ClientConnection {
                     return Err(bad("lies outside the framebuffer".into()));
                 }
                 let len = raw::body_len(&rect, &self.pixel_format);
-                let Some(body) = body.get(..len) else { return Ok(None) };
+                let Some(body) = body.get(..len) else {
+                    return Ok(None);
+                };
                 raw::decode(body, &rect, &self.pixel_format, &mut self.framebuffer);
                 len
             }
@@ -276,7 +344,9 @@ impl ClientConnection {
                 if !inside {
                     return Err(bad("lies outside the framebuffer".into()));
                 }
-                let Some(body) = body.get(..copyrect::BODY_LEN) else { return Ok(None) };
+                let Some(body) = body.get(..copyrect::BODY_LEN) else {
+                    return Ok(None);
+                };
                 copyrect::decode(body, &rect, &mut self.framebuffer).map_err(bad)?;
                 copyrect::BODY_LEN
             }
@@ -285,8 +355,10 @@ impl ClientConnection {
                     return Err(bad("desktop size exceeds the limit".into()));
                 }
                 self.framebuffer.resize(rect.width, rect.height);
-                self.events
-                    .push_back(ClientEvent::Resized { width: rect.width, height: rect.height });
+                self.events.push_back(ClientEvent::Resized {
+                    width: rect.width,
+                    height: rect.height,
+                });
                 0
             }
             EncodingType::LAST_RECT => {
@@ -298,7 +370,12 @@ impl ClientConnection {
             _ => return Err(bad("this encoding was not asked for".into())),
         };
         let consumed = RectangleHeader::WIRE_SIZE + body_len;
-        if let State::InUpdate { remaining, bytes, rectangles } = &mut self.state {
+        if let State::InUpdate {
+            remaining,
+            bytes,
+            rectangles,
+        } = &mut self.state
+        {
             *remaining = remaining.saturating_sub(1);
             *bytes += consumed;
             *rectangles += 1;
@@ -308,8 +385,14 @@ impl ClientConnection {
     }
 
     fn finish_update_if_done(&mut self) {
-        if let State::InUpdate { remaining: 0, bytes, rectangles } = self.state {
-            self.events.push_back(ClientEvent::UpdateComplete { bytes, rectangles });
+        if let State::InUpdate {
+            remaining: 0,
+            bytes,
+            rectangles,
+        } = self.state
+        {
+            self.events
+                .push_back(ClientEvent::UpdateComplete { bytes, rectangles });
             self.state = State::Normal;
         }
     }
@@ -359,11 +442,19 @@ impl ClientConnection {
 }
 
 fn read_reason(reader: &mut Reader<'_>) -> Result<Option<String>, ProtocolError> {
-    let Some(len) = reader.u32() else { return Ok(None) };
+    let Some(len) = reader.u32() else {
+        return Ok(None);
+    };
     let len = len as usize;
     if len > MAX_REASON_LEN {
-        return Err(ProtocolError::TooLong { what: "reason string", len, limit: MAX_REASON_LEN });
+        return Err(ProtocolError::TooLong {
+            what: "reason string",
+            len,
+            limit: MAX_REASON_LEN,
+        });
     }
-    let Some(text) = reader.take(len) else { return Ok(None) };
+    let Some(text) = reader.take(len) else {
+        return Ok(None);
+    };
     Ok(Some(String::from_utf8_lossy(text).into_owned()))
 }

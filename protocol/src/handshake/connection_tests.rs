@@ -71,8 +71,12 @@ impl Pair {
                 return Ok(());
             }
             let (client, server) = (&mut self.client, &mut self.server);
-            feed(&mut self.to_client, for_client, self.chunk, |b| client.handle_input(b))?;
-            let result = feed(&mut self.to_server, for_server, self.chunk, |b| server.handle_input(b));
+            feed(&mut self.to_client, for_client, self.chunk, |b| {
+                client.handle_input(b)
+            })?;
+            let result = feed(&mut self.to_server, for_server, self.chunk, |b| {
+                server.handle_input(b)
+            });
             while let Some(event) = self.server.poll_event() {
                 if let ServerEvent::ClientInit { .. } = event {
                     self.server.send_server_init(64, 48, "test desktop");
@@ -105,7 +109,14 @@ fn whole_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>, Framebuff
     let mut pair = Pair::new(server(Some("secret")), client(Some("secret")), chunk);
     pair.pump().unwrap();
     let mut client_events = pair.client_events();
-    assert!(matches!(client_events[0], ClientEvent::Connected { width: 64, height: 48, .. }));
+    assert!(matches!(
+        client_events[0],
+        ClientEvent::Connected {
+            width: 64,
+            height: 48,
+            ..
+        }
+    ));
 
     pair.client.request_update(false, None);
     pair.client.key_event(true, 0x61);
@@ -115,12 +126,19 @@ fn whole_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>, Framebuff
     let server_events = pair.server_events();
 
     let mut picture = test_picture(64, 48);
-    let full = Update { changed: vec![picture.bounds()], ..Update::default() };
+    let full = Update {
+        changed: vec![picture.bounds()],
+        ..Update::default()
+    };
     pair.server.send_update(&picture, &full);
     picture.copy_rect(&Rect::new(0, 10, 64, 30), 0, 0);
     picture.fill_rect(&Rect::new(5, 5, 7, 3), 0x00abcdef);
     let moved = Update {
-        copies: vec![CopyOperation { destination: Rect::new(0, 10, 64, 30), source_x: 0, source_y: 0 }],
+        copies: vec![CopyOperation {
+            destination: Rect::new(0, 10, 64, 30),
+            source_x: 0,
+            source_y: 0,
+        }],
         changed: vec![Rect::new(5, 5, 7, 3)],
         ..Update::default()
     };
@@ -137,7 +155,11 @@ fn whole_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>, Framebuff
     pair.pump().unwrap();
     client_events.extend(pair.client_events());
     assert_eq!(pair.client.framebuffer(), &picture, "chunk {chunk}");
-    (client_events, server_events, pair.client.framebuffer().clone())
+    (
+        client_events,
+        server_events,
+        pair.client.framebuffer().clone(),
+    )
 }
 
 #[test]
@@ -147,10 +169,20 @@ fn a_session_gives_the_same_events_whatever_the_split() {
         assert_eq!(whole_session(chunk), whole, "chunk size {chunk}");
     }
     let (client_events, server_events, _) = whole;
-    assert!(server_events.contains(&ServerEvent::Key { down: true, keysym: 0x61 }));
-    assert!(server_events.contains(&ServerEvent::Pointer { buttons: 1, x: 10, y: 20 }));
+    assert!(server_events.contains(&ServerEvent::Key {
+        down: true,
+        keysym: 0x61
+    }));
+    assert!(server_events.contains(&ServerEvent::Pointer {
+        buttons: 1,
+        x: 10,
+        y: 20
+    }));
     assert!(server_events.contains(&ServerEvent::CutText("héllo".into())));
-    assert!(client_events.contains(&ClientEvent::Resized { width: 80, height: 60 }));
+    assert!(client_events.contains(&ClientEvent::Resized {
+        width: 80,
+        height: 60
+    }));
     assert!(client_events.contains(&ClientEvent::Bell));
     assert!(client_events.contains(&ClientEvent::CutText("from the server".into())));
     let updates = client_events
@@ -169,7 +201,10 @@ fn wrong_password_is_refused_with_the_reason() {
         ProtocolError::AuthenticationFailed("authentication failed: wrong password".into())
     );
     assert!(pair.server.is_closed());
-    assert!(matches!(pair.server_events()[..], [ServerEvent::AuthenticationFailed { .. }]));
+    assert!(matches!(
+        pair.server_events()[..],
+        [ServerEvent::AuthenticationFailed { .. }]
+    ));
 }
 
 #[test]
@@ -204,9 +239,15 @@ fn version_3_7_gets_a_list_and_no_result_for_none() {
     server.handle_input(b"RFB 003.007\n").unwrap();
     assert_eq!(server.take_output(), [1, 1]);
     server.handle_input(&[1]).unwrap();
-    assert!(server.take_output().is_empty(), "3.7 sends no SecurityResult for None");
+    assert!(
+        server.take_output().is_empty(),
+        "3.7 sends no SecurityResult for None"
+    );
     server.handle_input(&[1]).unwrap();
-    assert_eq!(server.poll_event(), Some(ServerEvent::ClientInit { shared: true }));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::ClientInit { shared: true })
+    );
 }
 
 #[test]
@@ -234,7 +275,14 @@ fn clients_of_every_version_connect() {
         init.extend_from_slice(&format);
         init.extend_from_slice(&[0, 0, 0, 1, b'x']);
         client.handle_input(&init).unwrap();
-        assert!(matches!(client.poll_event(), Some(ClientEvent::Connected { width: 8, height: 4, .. })));
+        assert!(matches!(
+            client.poll_event(),
+            Some(ClientEvent::Connected {
+                width: 8,
+                height: 4,
+                ..
+            })
+        ));
     }
 }
 
@@ -254,7 +302,10 @@ fn refused_connection_reason_reaches_the_client() {
 fn colour_map_viewers_get_a_map_and_indices() {
     let mut pair = Pair::new(server(None), client(None), 64);
     pair.pump().unwrap();
-    let colour_map = PixelFormat { true_colour: false, ..PixelFormat::BGR233 };
+    let colour_map = PixelFormat {
+        true_colour: false,
+        ..PixelFormat::BGR233
+    };
     let mut message = Vec::new();
     crate::messages::ClientMessage::SetPixelFormat(colour_map).write(&mut message);
     pair.server.handle_input(&message).unwrap();
@@ -270,16 +321,25 @@ fn bad_rectangles_are_errors_naming_the_encoding() {
     pair.pump().unwrap();
     // A Raw rectangle reaching past the 64x48 framebuffer.
     let mut update = vec![0, 0, 0, 1];
-    crate::messages::RectangleHeader { rect: Rect::new(60, 0, 10, 1), encoding: EncodingType::RAW }
-        .write(&mut update);
+    crate::messages::RectangleHeader {
+        rect: Rect::new(60, 0, 10, 1),
+        encoding: EncodingType::RAW,
+    }
+    .write(&mut update);
     let error = pair.client.handle_input(&update).unwrap_err();
-    assert!(error.to_string().starts_with("raw rectangle at 60,0 10x1"), "{error}");
+    assert!(
+        error.to_string().starts_with("raw rectangle at 60,0 10x1"),
+        "{error}"
+    );
     // An encoding we never asked for.
     let mut pair = Pair::new(server(None), client(None), 64);
     pair.pump().unwrap();
     let mut update = vec![0, 0, 0, 1];
-    crate::messages::RectangleHeader { rect: Rect::new(0, 0, 1, 1), encoding: EncodingType(77) }
-        .write(&mut update);
+    crate::messages::RectangleHeader {
+        rect: Rect::new(0, 0, 1, 1),
+        encoding: EncodingType(77),
+    }
+    .write(&mut update);
     let error = pair.client.handle_input(&update).unwrap_err();
     assert!(error.to_string().contains("encoding 77"), "{error}");
 }

@@ -38,13 +38,16 @@ impl ProtocolVersion {
         let digits = |range: std::ops::Range<usize>| -> Option<u32> {
             let part = &bytes[range];
             part.iter().all(u8::is_ascii_digit).then(|| {
-                part.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+                part.iter()
+                    .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
             })
         };
         if &bytes[..4] != b"RFB " || bytes[7] != b'.' || bytes[11] != b'\n' {
             return Err(bad());
         }
-        let (Some(major), Some(minor)) = (digits(4..7), digits(8..11)) else { return Err(bad()) };
+        let (Some(major), Some(minor)) = (digits(4..7), digits(8..11)) else {
+            return Err(bad());
+        };
         match (major, minor) {
             (3, 0..=6) => Ok(ProtocolVersion::V3_3),
             (3, 7) => Ok(ProtocolVersion::V3_7),
@@ -71,11 +74,26 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(ProtocolVersion::parse(b"RFB 003.008\n"), Ok(ProtocolVersion::V3_8));
-        assert_eq!(ProtocolVersion::parse(b"RFB 003.007\n"), Ok(ProtocolVersion::V3_7));
-        assert_eq!(ProtocolVersion::parse(b"RFB 003.003\n"), Ok(ProtocolVersion::V3_3));
-        assert_eq!(ProtocolVersion::parse(b"RFB 003.005\n"), Ok(ProtocolVersion::V3_3));
-        assert_eq!(ProtocolVersion::parse(b"RFB 003.889\n"), Ok(ProtocolVersion::V3_8));
+        assert_eq!(
+            ProtocolVersion::parse(b"RFB 003.008\n"),
+            Ok(ProtocolVersion::V3_8)
+        );
+        assert_eq!(
+            ProtocolVersion::parse(b"RFB 003.007\n"),
+            Ok(ProtocolVersion::V3_7)
+        );
+        assert_eq!(
+            ProtocolVersion::parse(b"RFB 003.003\n"),
+            Ok(ProtocolVersion::V3_3)
+        );
+        assert_eq!(
+            ProtocolVersion::parse(b"RFB 003.005\n"),
+            Ok(ProtocolVersion::V3_3)
+        );
+        assert_eq!(
+            ProtocolVersion::parse(b"RFB 003.889\n"),
+            Ok(ProtocolVersion::V3_8)
+        );
         let error = ProtocolVersion::parse(b"GET / HTTP/1").unwrap_err();
         assert!(error.to_string().contains("GET / HTTP/1"), "{error}");
         assert!(ProtocolVersion::parse(b"RFB 004.000\n").is_err());

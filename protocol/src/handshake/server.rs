@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{ProtocolVersion, MAX_NAME_LEN};
+use super::{MAX_NAME_LEN, ProtocolVersion};
 use crate::encode::{EncodeManager, Update, UpdateStats, ViewerEncodings};
 use crate::error::ProtocolError;
 use crate::framebuffer::Framebuffer;
@@ -25,14 +25,28 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerEvent {
     /// Authentication failed; the failure has been written and the connection is closed.
-    AuthenticationFailed { reason: String },
+    AuthenticationFailed {
+        reason: String,
+    },
     /// The handshake reached ClientInit; answer with [`ServerConnection::send_server_init`].
-    ClientInit { shared: bool },
+    ClientInit {
+        shared: bool,
+    },
     SetPixelFormat(PixelFormat),
     SetEncodings(Vec<EncodingType>),
-    UpdateRequest { incremental: bool, rect: crate::framebuffer::Rect },
-    Key { down: bool, keysym: u32 },
-    Pointer { buttons: u8, x: u16, y: u16 },
+    UpdateRequest {
+        incremental: bool,
+        rect: crate::framebuffer::Rect,
+    },
+    Key {
+        down: bool,
+        keysym: u32,
+    },
+    Pointer {
+        buttons: u8,
+        x: u16,
+        y: u16,
+    },
     CutText(String),
 }
 
@@ -79,7 +93,11 @@ impl ServerConnection {
     }
 
     fn security_type(&self) -> SecurityType {
-        if self.config.password.is_some() { SecurityType::VNC_AUTH } else { SecurityType::NONE }
+        if self.config.password.is_some() {
+            SecurityType::VNC_AUTH
+        } else {
+            SecurityType::NONE
+        }
     }
 
     /// Feeds bytes from the viewer. Returns how many were consumed; the rest (a partial
@@ -103,7 +121,9 @@ impl ServerConnection {
     fn step(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
         match self.state {
             State::ExpectVersion => {
-                let Some(bytes) = input.first_chunk::<12>() else { return Ok(None) };
+                let Some(bytes) = input.first_chunk::<12>() else {
+                    return Ok(None);
+                };
                 let version = ProtocolVersion::parse(bytes)?;
                 self.version = Some(version);
                 if version == ProtocolVersion::V3_3 {
@@ -117,7 +137,9 @@ impl ServerConnection {
                 Ok(Some(12))
             }
             State::ExpectSecurityType { version } => {
-                let Some(&chosen) = input.first() else { return Ok(None) };
+                let Some(&chosen) = input.first() else {
+                    return Ok(None);
+                };
                 if chosen != self.security_type().0 {
                     self.fail_security(version, &format!("security type {chosen} was not offered"));
                     return Err(ProtocolError::SecurityTypeNotOffered(chosen));
@@ -126,7 +148,9 @@ impl ServerConnection {
                 Ok(Some(1))
             }
             State::ExpectVncAuthResponse { version } => {
-                let Some(answer) = input.first_chunk::<16>() else { return Ok(None) };
+                let Some(answer) = input.first_chunk::<16>() else {
+                    return Ok(None);
+                };
                 let password = self.config.password.as_deref().unwrap_or_default();
                 if vnc_auth::verify(password, &self.config.challenge, answer) {
                     self.output.put_u32(0);
@@ -134,19 +158,26 @@ impl ServerConnection {
                 } else {
                     let reason = "authentication failed: wrong password".to_string();
                     self.fail_security(version, &reason);
-                    self.events.push_back(ServerEvent::AuthenticationFailed { reason });
+                    self.events
+                        .push_back(ServerEvent::AuthenticationFailed { reason });
                 }
                 Ok(Some(16))
             }
             State::ExpectClientInit => {
-                let Some(&shared) = input.first() else { return Ok(None) };
-                self.events.push_back(ServerEvent::ClientInit { shared: shared != 0 });
+                let Some(&shared) = input.first() else {
+                    return Ok(None);
+                };
+                self.events.push_back(ServerEvent::ClientInit {
+                    shared: shared != 0,
+                });
                 self.state = State::AwaitServerInit;
                 Ok(Some(1))
             }
             State::AwaitServerInit | State::Closed => Ok(None),
             State::Normal => {
-                let Some((message, n)) = ClientMessage::parse(input)? else { return Ok(None) };
+                let Some((message, n)) = ClientMessage::parse(input)? else {
+                    return Ok(None);
+                };
                 self.handle_message(message)?;
                 Ok(Some(n))
             }

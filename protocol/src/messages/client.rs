@@ -10,9 +10,19 @@ use crate::wire::{Reader, Writer};
 pub enum ClientMessage {
     SetPixelFormat(PixelFormat),
     SetEncodings(Vec<EncodingType>),
-    FramebufferUpdateRequest { incremental: bool, rect: Rect },
-    KeyEvent { down: bool, keysym: u32 },
-    PointerEvent { buttons: u8, x: u16, y: u16 },
+    FramebufferUpdateRequest {
+        incremental: bool,
+        rect: Rect,
+    },
+    KeyEvent {
+        down: bool,
+        keysym: u32,
+    },
+    PointerEvent {
+        buttons: u8,
+        x: u16,
+        y: u16,
+    },
     /// Latin-1 text.
     ClientCutText(Vec<u8>),
 }
@@ -29,20 +39,30 @@ impl ClientMessage {
     /// and nothing was consumed; `Ok(Some((message, n)))` consumed `n` bytes.
     pub fn parse(input: &[u8]) -> Result<Option<(ClientMessage, usize)>, ProtocolError> {
         let mut reader = Reader::new(input);
-        let Some(message) = Self::read(&mut reader)? else { return Ok(None) };
+        let Some(message) = Self::read(&mut reader)? else {
+            return Ok(None);
+        };
         Ok(Some((message, reader.consumed())))
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Option<ClientMessage>, ProtocolError> {
-        let Some(kind) = reader.u8() else { return Ok(None) };
+        let Some(kind) = reader.u8() else {
+            return Ok(None);
+        };
         let message = match kind {
             Self::SET_PIXEL_FORMAT => {
-                let Some(()) = reader.skip(3) else { return Ok(None) };
-                let Some(format) = PixelFormat::read(reader) else { return Ok(None) };
+                let Some(()) = reader.skip(3) else {
+                    return Ok(None);
+                };
+                let Some(format) = PixelFormat::read(reader) else {
+                    return Ok(None);
+                };
                 ClientMessage::SetPixelFormat(format)
             }
             Self::SET_ENCODINGS => {
-                let (Some(_), Some(count)) = (reader.u8(), reader.u16()) else { return Ok(None) };
+                let (Some(_), Some(count)) = (reader.u8(), reader.u16()) else {
+                    return Ok(None);
+                };
                 let count = usize::from(count);
                 if count > MAX_ENCODINGS {
                     return Err(ProtocolError::TooLong {
@@ -54,11 +74,16 @@ impl ClientMessage {
                 if reader.remaining() < count * 4 {
                     return Ok(None);
                 }
-                let encodings = (0..count).filter_map(|_| reader.i32()).map(EncodingType).collect();
+                let encodings = (0..count)
+                    .filter_map(|_| reader.i32())
+                    .map(EncodingType)
+                    .collect();
                 ClientMessage::SetEncodings(encodings)
             }
             Self::FRAMEBUFFER_UPDATE_REQUEST => {
-                let Some(b) = reader.take(9) else { return Ok(None) };
+                let Some(b) = reader.take(9) else {
+                    return Ok(None);
+                };
                 let field = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
                 ClientMessage::FramebufferUpdateRequest {
                     incremental: b[0] != 0,
@@ -66,14 +91,18 @@ impl ClientMessage {
                 }
             }
             Self::KEY_EVENT => {
-                let Some(b) = reader.take(7) else { return Ok(None) };
+                let Some(b) = reader.take(7) else {
+                    return Ok(None);
+                };
                 ClientMessage::KeyEvent {
                     down: b[0] != 0,
                     keysym: u32::from_be_bytes([b[3], b[4], b[5], b[6]]),
                 }
             }
             Self::POINTER_EVENT => {
-                let Some(b) = reader.take(5) else { return Ok(None) };
+                let Some(b) = reader.take(5) else {
+                    return Ok(None);
+                };
                 ClientMessage::PointerEvent {
                     buttons: b[0],
                     x: u16::from_be_bytes([b[1], b[2]]),
@@ -92,10 +121,17 @@ impl ClientMessage {
                         limit: MAX_CUT_TEXT_LEN,
                     });
                 }
-                let Some(text) = reader.take(len) else { return Ok(None) };
+                let Some(text) = reader.take(len) else {
+                    return Ok(None);
+                };
                 ClientMessage::ClientCutText(text.to_vec())
             }
-            byte => return Err(ProtocolError::UnknownMessageType { side: "client", byte }),
+            byte => {
+                return Err(ProtocolError::UnknownMessageType {
+                    side: "client",
+                    byte,
+                });
+            }
         };
         Ok(Some(message))
     }
@@ -196,8 +232,14 @@ pub(crate) mod tests {
     fn oversized_lengths_are_refused_before_allocation() {
         let mut cut = vec![6, 0, 0, 0];
         cut.extend_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(ClientMessage::parse(&cut), Err(ProtocolError::TooLong { .. })));
+        assert!(matches!(
+            ClientMessage::parse(&cut),
+            Err(ProtocolError::TooLong { .. })
+        ));
         let encodings = [2, 0, 0xff, 0xff];
-        assert!(matches!(ClientMessage::parse(&encodings), Err(ProtocolError::TooLong { .. })));
+        assert!(matches!(
+            ClientMessage::parse(&encodings),
+            Err(ProtocolError::TooLong { .. })
+        ));
     }
 }

@@ -106,7 +106,9 @@ impl std::fmt::Display for EncodingType {
 /// Converts text to Latin-1 for the core protocol's cut-text messages; characters outside
 /// Latin-1 become '?'.
 pub fn to_latin1(text: &str) -> Vec<u8> {
-    text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
 }
 
 /// Converts core-protocol cut text (Latin-1) to a string.

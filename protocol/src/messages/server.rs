@@ -11,8 +11,13 @@ use crate::wire::{Reader, Writer};
 pub enum ServerMessage {
     /// The start of a FramebufferUpdate; `rect_count` rectangles follow (0xFFFF with
     /// LastRect means "until a LastRect rectangle").
-    FramebufferUpdate { rect_count: u16 },
-    SetColourMapEntries { first_colour: u16, colours: Vec<[u16; 3]> },
+    FramebufferUpdate {
+        rect_count: u16,
+    },
+    SetColourMapEntries {
+        first_colour: u16,
+        colours: Vec<[u16; 3]>,
+    },
     Bell,
     /// Latin-1 text.
     ServerCutText(Vec<u8>),
@@ -28,12 +33,16 @@ impl ServerMessage {
     /// `input`. `Ok(None)` means more bytes are needed and nothing was consumed.
     pub fn parse(input: &[u8]) -> Result<Option<(ServerMessage, usize)>, ProtocolError> {
         let mut reader = Reader::new(input);
-        let Some(message) = Self::read(&mut reader)? else { return Ok(None) };
+        let Some(message) = Self::read(&mut reader)? else {
+            return Ok(None);
+        };
         Ok(Some((message, reader.consumed())))
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Option<ServerMessage>, ProtocolError> {
-        let Some(kind) = reader.u8() else { return Ok(None) };
+        let Some(kind) = reader.u8() else {
+            return Ok(None);
+        };
         let message = match kind {
             Self::FRAMEBUFFER_UPDATE => {
                 let (Some(_), Some(rect_count)) = (reader.u8(), reader.u16()) else {
@@ -48,7 +57,9 @@ impl ServerMessage {
                     return Ok(None);
                 };
                 // A u16 count of 6-byte entries is at most 384 KiB: no separate limit needed.
-                let Some(bytes) = reader.take(usize::from(count) * 6) else { return Ok(None) };
+                let Some(bytes) = reader.take(usize::from(count) * 6) else {
+                    return Ok(None);
+                };
                 let colours = bytes
                     .chunks_exact(6)
                     .map(|c| {
@@ -59,7 +70,10 @@ impl ServerMessage {
                         ]
                     })
                     .collect();
-                ServerMessage::SetColourMapEntries { first_colour, colours }
+                ServerMessage::SetColourMapEntries {
+                    first_colour,
+                    colours,
+                }
             }
             Self::BELL => ServerMessage::Bell,
             Self::SERVER_CUT_TEXT => {
@@ -74,10 +88,17 @@ impl ServerMessage {
                         limit: MAX_CUT_TEXT_LEN,
                     });
                 }
-                let Some(text) = reader.take(len) else { return Ok(None) };
+                let Some(text) = reader.take(len) else {
+                    return Ok(None);
+                };
                 ServerMessage::ServerCutText(text.to_vec())
             }
-            byte => return Err(ProtocolError::UnknownMessageType { side: "server", byte }),
+            byte => {
+                return Err(ProtocolError::UnknownMessageType {
+                    side: "server",
+                    byte,
+                });
+            }
         };
         Ok(Some(message))
     }
@@ -88,7 +109,10 @@ impl ServerMessage {
                 out.extend_from_slice(&[Self::FRAMEBUFFER_UPDATE, 0]);
                 out.put_u16(*rect_count);
             }
-            ServerMessage::SetColourMapEntries { first_colour, colours } => {
+            ServerMessage::SetColourMapEntries {
+                first_colour,
+                colours,
+            } => {
                 let count = colours.len().min(usize::from(u16::MAX));
                 out.extend_from_slice(&[Self::SET_COLOUR_MAP_ENTRIES, 0]);
                 out.put_u16(*first_colour);
@@ -121,7 +145,10 @@ impl RectangleHeader {
     pub fn parse(input: &[u8]) -> Option<RectangleHeader> {
         let mut reader = Reader::new(input);
         let rect = Rect::new(reader.u16()?, reader.u16()?, reader.u16()?, reader.u16()?);
-        Some(RectangleHeader { rect, encoding: EncodingType(reader.i32()?) })
+        Some(RectangleHeader {
+            rect,
+            encoding: EncodingType(reader.i32()?),
+        })
     }
 
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -140,9 +167,16 @@ pub(crate) mod tests {
     pub(crate) fn any_server_message() -> impl Strategy<Value = ServerMessage> {
         prop_oneof![
             any::<u16>().prop_map(|rect_count| ServerMessage::FramebufferUpdate { rect_count }),
-            (any::<u16>(), proptest::collection::vec(any::<[u16; 3]>(), 0..300)).prop_map(
-                |(first_colour, colours)| ServerMessage::SetColourMapEntries { first_colour, colours }
-            ),
+            (
+                any::<u16>(),
+                proptest::collection::vec(any::<[u16; 3]>(), 0..300)
+            )
+                .prop_map(|(first_colour, colours)| {
+                    ServerMessage::SetColourMapEntries {
+                        first_colour,
+                        colours,
+                    }
+                }),
             Just(ServerMessage::Bell),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(ServerMessage::ServerCutText),
         ]
@@ -179,6 +213,9 @@ pub(crate) mod tests {
         );
         let mut cut = vec![3, 0, 0, 0];
         cut.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
-        assert!(matches!(ServerMessage::parse(&cut), Err(ProtocolError::TooLong { .. })));
+        assert!(matches!(
+            ServerMessage::parse(&cut),
+            Err(ProtocolError::TooLong { .. })
+        ));
     }
 }

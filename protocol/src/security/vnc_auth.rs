@@ -31,7 +31,11 @@ pub fn response(password: &[u8], challenge: &[u8; CHALLENGE_LEN]) -> [u8; CHALLE
 pub fn verify(password: &[u8], challenge: &[u8; CHALLENGE_LEN], answer: &[u8]) -> bool {
     let expected = response(password, challenge);
     answer.len() == CHALLENGE_LEN
-        && expected.iter().zip(answer).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        && expected
+            .iter()
+            .zip(answer)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 #[cfg(test)]
@@ -50,7 +54,10 @@ mod tests {
         ];
         assert_eq!(answer, expected);
         assert!(verify(b"password", &challenge, &answer));
-        assert!(verify(b"password-longer-than-8", &challenge, &answer), "only 8 bytes count");
+        assert!(
+            verify(b"password-longer-than-8", &challenge, &answer),
+            "only 8 bytes count"
+        );
         assert!(!verify(b"passwore", &challenge, &answer));
         assert!(!verify(b"password", &challenge, &answer[..15]));
     }

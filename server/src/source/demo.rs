@@ -1,8 +1,8 @@
 //! Placeholder: the demo desktop is being written.
-use std::sync::Arc;
-use tokio::sync::mpsc;
 use super::{Source, SourceFuture};
 use crate::desktop::{Desktop, InputEvent};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 
 #[derive(Debug, Default)]
 pub struct DemoSource {}
@@ -20,7 +20,11 @@ impl Source for DemoSource {
     fn name(&self) -> String {
         "farview demo".into()
     }
-    fn run(self: Box<Self>, desktop: Arc<Desktop>, _input: mpsc::Receiver<InputEvent>) -> SourceFuture {
+    fn run(
+        self: Box<Self>,
+        desktop: Arc<Desktop>,
+        _input: mpsc::Receiver<InputEvent>,
+    ) -> SourceFuture {
         Box::pin(async move {
             desktop.draw(|c| c.fill_rect(c.framebuffer().bounds(), 0x336699));
             std::future::pending::<()>().await;

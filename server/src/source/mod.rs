@@ -21,7 +21,7 @@ pub enum SourceError {
     #[error("{path}: {message}")]
     Frames { path: PathBuf, message: String },
     #[error("frame log: {0}")]
-    FrameLog(#[from] std::io::Error),
+    FrameLog(std::io::Error),
 }
 
 pub type SourceFuture = Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>;
@@ -33,7 +33,11 @@ pub trait Source: Send + 'static {
     /// The desktop name viewers are told.
     fn name(&self) -> String;
     /// Draws into `desktop` and handles `input` until the source ends (most never do).
-    fn run(self: Box<Self>, desktop: Arc<Desktop>, input: mpsc::Receiver<InputEvent>) -> SourceFuture;
+    fn run(
+        self: Box<Self>,
+        desktop: Arc<Desktop>,
+        input: mpsc::Receiver<InputEvent>,
+    ) -> SourceFuture;
 }
 
 /// Which source to run, as given on the command line.
@@ -68,7 +72,11 @@ pub struct SourceOptions {
 
 impl Default for SourceOptions {
     fn default() -> Self {
-        Self { fps: 10.0, looping: false, frame_log: None }
+        Self {
+            fps: 10.0,
+            looping: false,
+            frame_log: None,
+        }
     }
 }
 
@@ -77,8 +85,18 @@ pub fn open(spec: &SourceSpec, options: &SourceOptions) -> Result<Box<dyn Source
     Ok(match spec {
         SourceSpec::Demo => Box::new(demo::DemoSource::new()),
         SourceSpec::Replay(dir) => {
-            let frame_log = options.frame_log.as_deref().map(FrameLog::create).transpose()?;
-            Box::new(replay::ReplaySource::open(dir, options.fps, options.looping, frame_log)?)
+            let frame_log = options
+                .frame_log
+                .as_deref()
+                .map(FrameLog::create)
+                .transpose()
+                .map_err(SourceError::FrameLog)?;
+            Box::new(replay::ReplaySource::open(
+                dir,
+                options.fps,
+                options.looping,
+                frame_log,
+            )?)
         }
     })
 }

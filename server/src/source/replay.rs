@@ -32,11 +32,17 @@ impl ReplaySource {
         looping: bool,
         frame_log: Option<FrameLog>,
     ) -> Result<ReplaySource, SourceError> {
-        let error = |message: String| SourceError::Frames { path: dir.to_path_buf(), message };
+        let error = |message: String| SourceError::Frames {
+            path: dir.to_path_buf(),
+            message,
+        };
         let mut frames: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| error(e.to_string()))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("png")))
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|ext| ext.eq_ignore_ascii_case("png"))
+            })
             .collect();
         frames.sort();
         let Some(first_path) = frames.first() else {
@@ -77,7 +83,8 @@ impl ReplaySource {
                 ticks.tick().await;
                 desktop.draw(|canvas| canvas.replace_with(&frame));
                 if let Some(log) = &mut self.frame_log {
-                    log.frame(index, &frame.sha256_hex())?;
+                    log.frame(index, &frame.sha256_hex())
+                        .map_err(SourceError::FrameLog)?;
                 }
             }
             if !self.looping {
@@ -94,10 +101,17 @@ impl Source for ReplaySource {
 
     fn name(&self) -> String {
         let folder = self.frames[0].parent().and_then(Path::file_name);
-        format!("farview replay {}", folder.unwrap_or_default().to_string_lossy())
+        format!(
+            "farview replay {}",
+            folder.unwrap_or_default().to_string_lossy()
+        )
     }
 
-    fn run(self: Box<Self>, desktop: Arc<Desktop>, input: mpsc::Receiver<InputEvent>) -> SourceFuture {
+    fn run(
+        self: Box<Self>,
+        desktop: Arc<Desktop>,
+        input: mpsc::Receiver<InputEvent>,
+    ) -> SourceFuture {
         // Recorded frames take no input.
         drop(input);
         Box::pin(async move {
@@ -111,14 +125,21 @@ impl Source for ReplaySource {
 
 /// Reads a PNG of any colour type and bit depth into a framebuffer.
 pub fn decode_png(path: &Path) -> Result<Framebuffer, SourceError> {
-    let error = |message: String| SourceError::Frames { path: path.to_path_buf(), message };
+    let error = |message: String| SourceError::Frames {
+        path: path.to_path_buf(),
+        message,
+    };
     let file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
     let mut decoder = png::Decoder::new(BufReader::new(file));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(|e| error(e.to_string()))?;
-    let size = reader.output_buffer_size().ok_or_else(|| error("image too large".into()))?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| error("image too large".into()))?;
     let mut buffer = vec![0; size];
-    let info = reader.next_frame(&mut buffer).map_err(|e| error(e.to_string()))?;
+    let info = reader
+        .next_frame(&mut buffer)
+        .map_err(|e| error(e.to_string()))?;
     let (width, height) = (info.width, info.height);
     let (Ok(w), Ok(h)) = (u16::try_from(width), u16::try_from(height)) else {
         return Err(error(format!("{width}x{height} is larger than RFB allows")));

@@ -1,0 +1,270 @@
+//! A connection to an RFB server: the socket, the protocol state machine and the frame log.
+//!
+//! [`Viewer`] keeps one update request outstanding at all times (asking again as soon as an
+//! update is complete), so the server can send whenever it has something new.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use farview_protocol::{
+    ClientConfig, ClientConnection, ClientEvent, EncodingType, Framebuffer, ProtocolError,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use crate::frame_log::FrameLog;
+use crate::target::Target;
+
+/// The pixel encodings this viewer decodes, in its default order of preference.
+pub const DECODABLE_ENCODINGS: &[EncodingType] = &[EncodingType::COPY_RECT, EncodingType::RAW];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    #[error("cannot connect to {target}: {cause}")]
+    Connect {
+        target: Target,
+        cause: std::io::Error,
+    },
+    #[error("{0}")]
+    Protocol(ProtocolError),
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("connection to the server failed: {0}")]
+    Io(std::io::Error),
+    #[error("frame log {path}: {cause}")]
+    FrameLog {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("encoding {0} is not supported by this viewer")]
+    UnsupportedEncoding(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<ProtocolError> for ViewerError {
+    fn from(error: ProtocolError) -> Self {
+        ViewerError::Protocol(error)
+    }
+}
+
+impl From<std::io::Error> for ViewerError {
+    fn from(error: std::io::Error) -> Self {
+        ViewerError::Io(error)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ViewerOptions {
+    pub password: Option<Vec<u8>>,
+    /// Pixel encodings in preference order; empty means [`DECODABLE_ENCODINGS`].
+    pub encodings: Vec<EncodingType>,
+    /// Tight JPEG quality 0-9 (the QualityLevel pseudo-encoding).
+    pub quality: Option<u8>,
+    /// Compression level 0-9 (the CompressLevel pseudo-encoding).
+    pub compress: Option<u8>,
+    /// Ask the server to disconnect other viewers (ClientInit shared flag off).
+    pub exclusive: bool,
+    pub frame_log: Option<PathBuf>,
+}
+
+impl ViewerOptions {
+    /// The SetEncodings list: the pixel encodings, then the pseudo-encodings we handle.
+    fn encoding_list(&self) -> Result<Vec<EncodingType>, ViewerError> {
+        let mut list = if self.encodings.is_empty() {
+            DECODABLE_ENCODINGS.to_vec()
+        } else {
+            self.encodings.clone()
+        };
+        if let Some(unsupported) = list.iter().find(|e| !DECODABLE_ENCODINGS.contains(e)) {
+            return Err(ViewerError::UnsupportedEncoding(unsupported.to_string()));
+        }
+        if let Some(quality) = self.quality {
+            list.push(EncodingType(
+                EncodingType::QUALITY_LEVEL_0.0 + i32::from(quality.min(9)),
+            ));
+        }
+        if let Some(compress) = self.compress {
+            list.push(EncodingType(
+                EncodingType::COMPRESS_LEVEL_0.0 + i32::from(compress.min(9)),
+            ));
+        }
+        list.extend([EncodingType::DESKTOP_SIZE, EncodingType::LAST_RECT]);
+        Ok(list)
+    }
+}
+
+#[derive(Debug)]
+pub struct Viewer {
+    stream: TcpStream,
+    connection: ClientConnection,
+    input: Vec<u8>,
+    frame_log: Option<FrameLog>,
+    updates: u64,
+    last_cut_text: Option<String>,
+}
+
+const READ_CHUNK: usize = 256 * 1024;
+
+impl Viewer {
+    /// Connects and completes the handshake.
+    pub async fn connect(target: &Target, options: &ViewerOptions) -> Result<Viewer, ViewerError> {
+        let encodings = options.encoding_list()?;
+        let stream = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|cause| ViewerError::Connect {
+                target: target.clone(),
+                cause,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let frame_log = match &options.frame_log {
+            Some(path) => Some(
+                FrameLog::create(path).map_err(|cause| ViewerError::FrameLog {
+                    path: path.clone(),
+                    cause,
+                })?,
+            ),
+            None => None,
+        };
+        let connection = ClientConnection::new(ClientConfig {
+            password: options.password.clone(),
+            shared: !options.exclusive,
+            encodings,
+            ..ClientConfig::default()
+        });
+        let mut viewer = Viewer {
+            stream,
+            connection,
+            input: Vec::with_capacity(READ_CHUNK),
+            frame_log,
+            updates: 0,
+            last_cut_text: None,
+        };
+        loop {
+            viewer.receive().await?;
+            viewer.flush().await?;
+            if viewer.connection.is_normal() {
+                return Ok(viewer);
+            }
+        }
+    }
+
+    /// Reads what the server sent and feeds it to the protocol. Cancel-safe: use it in
+    /// `select!`; then take events with [`Viewer::poll_event`] and send with
+    /// [`Viewer::flush`].
+    pub async fn receive(&mut self) -> Result<(), ViewerError> {
+        let read = self.stream.read_buf(&mut self.input).await?;
+        if read == 0 {
+            return Err(ViewerError::Closed);
+        }
+        let used = self.connection.handle_input(&self.input)?;
+        self.input.drain(..used);
+        if self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
+            self.input.reserve(READ_CHUNK);
+        }
+        Ok(())
+    }
+
+    /// The next event, after acting on it: the first full update request on connect, the
+    /// next incremental one and the frame log line after each update.
+    pub fn poll_event(&mut self) -> Result<Option<ClientEvent>, ViewerError> {
+        let Some(event) = self.connection.poll_event() else {
+            return Ok(None);
+        };
+        match &event {
+            ClientEvent::Connected {
+                width,
+                height,
+                name,
+                version,
+            } => {
+                info!("connected to {name:?} ({width}x{height}, protocol {version})");
+                self.connection.request_update(false, None);
+            }
+            ClientEvent::UpdateComplete { bytes, rectangles } => {
+                self.updates += 1;
+                if let Some(log) = &mut self.frame_log {
+                    let hash = self.connection.framebuffer().sha256_hex();
+                    log.update(*bytes, *rectangles, &hash).map_err(|cause| {
+                        ViewerError::FrameLog {
+                            path: PathBuf::new(),
+                            cause,
+                        }
+                    })?;
+                }
+                self.connection.request_update(true, None);
+            }
+            ClientEvent::Resized { width, height } => {
+                debug!("desktop resized to {width}x{height}");
+                // Ask for the whole new screen rather than waiting on the old request.
+                self.connection.request_update(false, None);
+            }
+            ClientEvent::Bell => debug!("bell"),
+            ClientEvent::CutText(text) => {
+                debug!("server clipboard: {} bytes", text.len());
+                self.last_cut_text = Some(text.clone());
+            }
+        }
+        Ok(Some(event))
+    }
+
+    /// Sends whatever the protocol has queued (requests, input).
+    pub async fn flush(&mut self) -> Result<(), ViewerError> {
+        let output = self.connection.take_output();
+        if !output.is_empty() {
+            self.stream.write_all(&output).await?;
+        }
+        Ok(())
+    }
+
+    /// Receives and handles events until `wanted` accepts one, or `timeout` passes.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut wanted: impl FnMut(&ClientEvent, &Framebuffer) -> bool,
+    ) -> Result<ClientEvent, ViewerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            while let Some(event) = self.poll_event()? {
+                if wanted(&event, self.connection.framebuffer()) {
+                    self.flush().await?;
+                    return Ok(event);
+                }
+            }
+            self.flush().await?;
+            tokio::time::timeout_at(deadline, self.receive())
+                .await
+                .map_err(|_| ViewerError::Timeout(timeout))??;
+        }
+    }
+
+    pub fn key_event(&mut self, down: bool, keysym: u32) {
+        self.connection.key_event(down, keysym);
+    }
+
+    pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {
+        self.connection.pointer_event(buttons, x, y);
+    }
+
+    pub fn cut_text(&mut self, text: &str) {
+        self.connection.cut_text(text);
+    }
+
+    pub fn framebuffer(&self) -> &Framebuffer {
+        self.connection.framebuffer()
+    }
+
+    pub fn name(&self) -> &str {
+        self.connection.name()
+    }
+
+    /// How many complete updates arrived so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    pub fn last_cut_text(&self) -> Option<&str> {
+        self.last_cut_text.as_deref()
+    }
+}
