@@ -8,6 +8,8 @@ pub mod encode;
 pub mod encodings;
 pub mod error;
 pub mod framebuffer;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod messages;
 pub mod pixel;
