@@ -81,14 +81,13 @@ pub fn run(
                 window.window.update();
             }
         }
-        match &mut shown {
-            Some(window) if !window.window.is_open() => break,
-            Some(window) => {
-                if !windowed.view_only {
-                    window.send_pointer(&input_sender);
-                }
+        if let Some(window) = &mut shown {
+            if !window.window.is_open() {
+                break;
             }
-            None => {}
+            if !windowed.view_only {
+                window.send_pointer(&input_sender);
+            }
         }
         std::thread::sleep(Duration::from_millis(8));
     }
