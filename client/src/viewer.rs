@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use farview_protocol::encodings;
 use farview_protocol::{
     ClientConfig, ClientConnection, ClientEvent, EncodingType, Framebuffer, ProtocolError,
 };
@@ -16,8 +17,9 @@ use tracing::{debug, info};
 use crate::frame_log::FrameLog;
 use crate::target::Target;
 
-/// The pixel encodings this viewer decodes, in its default order of preference.
-pub const DECODABLE_ENCODINGS: &[EncodingType] = &[EncodingType::COPY_RECT, EncodingType::RAW];
+/// The pixel encodings asked for when none are given, in order of preference.
+pub const DEFAULT_ENCODINGS: &[EncodingType] =
+    &[EncodingType::COPY_RECT, EncodingType::ZLIB, EncodingType::RAW];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
@@ -58,7 +60,7 @@ impl From<std::io::Error> for ViewerError {
 #[derive(Debug, Clone, Default)]
 pub struct ViewerOptions {
     pub password: Option<Vec<u8>>,
-    /// Pixel encodings in preference order; empty means [`DECODABLE_ENCODINGS`].
+    /// Pixel encodings in preference order; empty means [`DEFAULT_ENCODINGS`].
     pub encodings: Vec<EncodingType>,
     /// Tight JPEG quality 0-9 (the QualityLevel pseudo-encoding).
     pub quality: Option<u8>,
@@ -73,11 +75,11 @@ impl ViewerOptions {
     /// The SetEncodings list: the pixel encodings, then the pseudo-encodings we handle.
     fn encoding_list(&self) -> Result<Vec<EncodingType>, ViewerError> {
         let mut list = if self.encodings.is_empty() {
-            DECODABLE_ENCODINGS.to_vec()
+            DEFAULT_ENCODINGS.to_vec()
         } else {
             self.encodings.clone()
         };
-        if let Some(unsupported) = list.iter().find(|e| !DECODABLE_ENCODINGS.contains(e)) {
+        if let Some(unsupported) = list.iter().find(|e| !encodings::DECODABLE.contains(e)) {
             return Err(ViewerError::UnsupportedEncoding(unsupported.to_string()));
         }
         if let Some(quality) = self.quality {

@@ -5,10 +5,13 @@
 //! that benchmarks can compare. The encodings it can choose from so far: CopyRect for moved
 //! areas, Raw for pixels (cut into bounded bands), and the DesktopSize pseudo-encoding.
 
-use crate::encodings::{copyrect, pseudo, raw};
+use crate::encodings::{Encoders, copyrect, pseudo, raw};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::messages::{EncodingType, RectangleHeader, ServerMessage};
 use crate::pixel::PixelFormat;
+
+/// The pixel encodings the manager can produce (CopyRect aside).
+pub const ENCODABLE: &[EncodingType] = &[EncodingType::ZLIB, EncodingType::RAW];
 
 /// A block that moved on the screen: `destination` now shows what was at `(source_x,
 /// source_y)` before the move.
@@ -60,12 +63,22 @@ impl ViewerEncodings {
     pub fn preference(&self) -> &[EncodingType] {
         &self.preference
     }
+
+    /// The first of the viewer's pixel encodings that is among `candidates`.
+    pub fn preferred(&self, candidates: &[EncodingType]) -> Option<EncodingType> {
+        self.preference
+            .iter()
+            .copied()
+            .find(|e| candidates.contains(e))
+    }
 }
 
 /// Per-connection encoder state. Encodings with streams that live across rectangles keep
 /// them here.
 #[derive(Debug, Default)]
-pub struct EncodeManager {}
+pub struct EncodeManager {
+    encoders: Encoders,
+}
 
 impl EncodeManager {
     pub fn new() -> Self {
@@ -109,6 +122,7 @@ impl EncodeManager {
             }
         }
         pixel_rects.extend_from_slice(&update.changed);
+        let encoding = viewer.preferred(ENCODABLE).unwrap_or(EncodingType::RAW);
         for rect in pixel_rects
             .iter()
             .filter_map(|r| r.intersect(&framebuffer.bounds()))
@@ -117,12 +131,17 @@ impl EncodeManager {
                 add_header(
                     RectangleHeader {
                         rect: band,
-                        encoding: EncodingType::RAW,
+                        encoding,
                     },
                     out,
                     &mut stats,
                 );
-                raw::encode(framebuffer, &band, format, out);
+                match encoding {
+                    EncodingType::ZLIB => {
+                        self.encoders.zlib.encode(framebuffer, &band, format, out)
+                    }
+                    _ => raw::encode(framebuffer, &band, format, out),
+                }
             }
         }
         // The rectangle count is known only now; more than a u16 holds is capped by the

@@ -1,5 +1,75 @@
-//! Encodings (RFC 6143 §7.7), one module each, with encoder and decoder side by side.
+//! Encodings (RFC 6143 §7.7 and the community RFB spec), one module each, encoder and
+//! decoder side by side, and the per-connection sets of their state.
+//!
+//! Every decoder has the same shape: given the bytes after a rectangle header, it returns
+//! `Ok(None)` when the rectangle's body is not all there yet (and then has changed nothing,
+//! stream state included), or `Ok(Some(n))` once it has drawn the rectangle from the first
+//! `n` bytes. Errors are a reason; the caller adds the encoding and rectangle.
 
 pub mod copyrect;
 pub mod pseudo;
 pub mod raw;
+pub mod zlib;
+mod zstream;
+
+pub use zstream::{Deflater, Inflater};
+
+use crate::framebuffer::{Framebuffer, Rect};
+use crate::messages::EncodingType;
+use crate::pixel::PixelFormat;
+
+/// What a decoder returns: bytes consumed once the rectangle is complete, `None` before.
+pub type Decoded = Result<Option<usize>, String>;
+
+/// The pixel encodings this crate decodes.
+pub const DECODABLE: &[EncodingType] = &[
+    EncodingType::RAW,
+    EncodingType::COPY_RECT,
+    EncodingType::ZLIB,
+];
+
+/// A viewer connection's decoder state (the zlib streams that live across rectangles).
+#[derive(Debug, Default)]
+pub struct Decoders {
+    zlib: zlib::ZlibDecoder,
+}
+
+impl Decoders {
+    /// Decodes one rectangle of a pixel encoding; `None` if the encoding is not one of
+    /// [`DECODABLE`]. The rectangle must lie inside the framebuffer (the caller checks).
+    pub fn decode(
+        &mut self,
+        encoding: EncodingType,
+        body: &[u8],
+        rect: &Rect,
+        format: &PixelFormat,
+        framebuffer: &mut Framebuffer,
+    ) -> Option<Decoded> {
+        Some(match encoding {
+            EncodingType::RAW => {
+                let len = raw::body_len(rect, format);
+                match body.get(..len) {
+                    Some(body) => {
+                        raw::decode(body, rect, format, framebuffer);
+                        Ok(Some(len))
+                    }
+                    None => Ok(None),
+                }
+            }
+            EncodingType::COPY_RECT => match body.get(..copyrect::BODY_LEN) {
+                Some(body) => {
+                    copyrect::decode(body, rect, framebuffer).map(|()| Some(copyrect::BODY_LEN))
+                }
+                None => Ok(None),
+            },
+            EncodingType::ZLIB => self.zlib.decode(body, rect, format, framebuffer),
+            _ => return None,
+        })
+    }
+}
+
+/// A server connection's encoder state.
+#[derive(Debug, Default)]
+pub struct Encoders {
+    pub zlib: zlib::ZlibEncoder,
+}

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 use super::{MAX_NAME_LEN, MAX_REASON_LEN, ProtocolVersion};
-use crate::encodings::{copyrect, raw};
+use crate::encodings::Decoders;
 use crate::error::ProtocolError;
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::messages::{
@@ -100,6 +100,7 @@ pub struct ClientConnection {
     pixel_format: PixelFormat,
     name: String,
     version: ProtocolVersion,
+    decoders: Decoders,
 }
 
 impl ClientConnection {
@@ -113,6 +114,7 @@ impl ClientConnection {
             pixel_format: PixelFormat::NATIVE,
             name: String::new(),
             version: ProtocolVersion::V3_8,
+            decoders: Decoders::default(),
         }
     }
 
@@ -327,29 +329,7 @@ impl ClientConnection {
             h: rect.height,
             reason,
         };
-        let inside = self.framebuffer.bounds().contains(&rect);
         let body_len = match header.encoding {
-            EncodingType::RAW => {
-                if !inside {
-                    return Err(bad("lies outside the framebuffer".into()));
-                }
-                let len = raw::body_len(&rect, &self.pixel_format);
-                let Some(body) = body.get(..len) else {
-                    return Ok(None);
-                };
-                raw::decode(body, &rect, &self.pixel_format, &mut self.framebuffer);
-                len
-            }
-            EncodingType::COPY_RECT => {
-                if !inside {
-                    return Err(bad("lies outside the framebuffer".into()));
-                }
-                let Some(body) = body.get(..copyrect::BODY_LEN) else {
-                    return Ok(None);
-                };
-                copyrect::decode(body, &rect, &mut self.framebuffer).map_err(bad)?;
-                copyrect::BODY_LEN
-            }
             EncodingType::DESKTOP_SIZE => {
                 if !Framebuffer::size_is_acceptable(rect.width, rect.height) {
                     return Err(bad("desktop size exceeds the limit".into()));
@@ -367,7 +347,25 @@ impl ClientConnection {
                 }
                 0
             }
-            _ => return Err(bad("this encoding was not asked for".into())),
+            encoding => {
+                if !self.framebuffer.bounds().contains(&rect) {
+                    return Err(bad("lies outside the framebuffer".into()));
+                }
+                let decoded = self
+                    .decoders
+                    .decode(
+                        encoding,
+                        body,
+                        &rect,
+                        &self.pixel_format,
+                        &mut self.framebuffer,
+                    )
+                    .ok_or_else(|| bad("this encoding is not supported".into()))?;
+                match decoded.map_err(bad)? {
+                    Some(len) => len,
+                    None => return Ok(None),
+                }
+            }
         };
         let consumed = RectangleHeader::WIRE_SIZE + body_len;
         if let State::InUpdate {

@@ -1,0 +1,182 @@
+//! Persistent zlib streams, as Zlib, ZRLE and Tight use them: one stream per connection (per
+//! stream id for Tight), each rectangle's data ending with a sync flush so that the peer can
+//! decode it at once, the dictionary carrying over to the next rectangle.
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+/// The sending side of a stream.
+#[derive(Debug)]
+pub struct Deflater {
+    stream: Compress,
+    level: u32,
+}
+
+impl Deflater {
+    pub fn new(level: u32) -> Self {
+        Self {
+            stream: Compress::new(Compression::new(level.min(9)), true),
+            level: level.min(9),
+        }
+    }
+
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    /// Changes the level for the data that follows (the stream carries on).
+    pub fn set_level(&mut self, level: u32) {
+        let level = level.min(9);
+        if level != self.level && self.stream.set_level(Compression::new(level)).is_ok() {
+            self.level = level;
+        }
+    }
+
+    /// Compresses `input` and appends it to `out`, ending with a sync flush.
+    pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut consumed = 0usize;
+        loop {
+            out.reserve(input.len() / 2 + 64);
+            let before_in = self.stream.total_in();
+            let status = self
+                .stream
+                .compress_vec(&input[consumed..], out, FlushCompress::Sync);
+            consumed += (self.stream.total_in() - before_in) as usize;
+            // The flush is complete when all input is taken and zlib left room in the output.
+            if consumed == input.len() && out.len() < out.capacity() {
+                break;
+            }
+            if status.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// The receiving side of a stream.
+#[derive(Debug)]
+pub struct Inflater {
+    stream: Decompress,
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Self {
+            stream: Decompress::new(true),
+        }
+    }
+}
+
+impl Inflater {
+    /// Decompresses all of `input` (one rectangle's worth) into `out`, which must end up
+    /// exactly `expected` bytes long: more is an error before it is allocated, less too.
+    pub fn inflate_exact(
+        &mut self,
+        input: &[u8],
+        expected: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        out.clear();
+        out.reserve_exact(expected);
+        self.inflate_into(input, expected, out)?;
+        if out.len() != expected {
+            return Err(format!(
+                "zlib data gave {} bytes, expected {expected}",
+                out.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decompresses all of `input`, appending at most `limit` bytes to `out`. Anything
+    /// beyond the limit is an error, found without allocating for it.
+    pub fn inflate_into(
+        &mut self,
+        input: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let start = out.len();
+        out.resize(start + limit, 0);
+        let (mut read, mut written) = (0usize, start);
+        let result = loop {
+            let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
+            let full = written == out.len();
+            let mut probe = [0u8; 1];
+            // With the output full, only a flush marker may be left: probe for real data.
+            let target: &mut [u8] = if full {
+                &mut probe
+            } else {
+                &mut out[written..]
+            };
+            let status = match self
+                .stream
+                .decompress(&input[read..], target, FlushDecompress::Sync)
+            {
+                Ok(status) => status,
+                Err(error) => break Err(format!("bad zlib data: {error}")),
+            };
+            let produced = (self.stream.total_out() - before_out) as usize;
+            read += (self.stream.total_in() - before_in) as usize;
+            if full && produced > 0 {
+                break Err(format!("zlib data decompresses to more than {limit} bytes"));
+            }
+            written += produced;
+            if status == Status::StreamEnd {
+                break Err("the zlib stream ended (it must stay open)".into());
+            }
+            let progressed = produced > 0 || self.stream.total_in() != before_in;
+            if read == input.len() && (!progressed || written < out.len()) {
+                break Ok(());
+            }
+            if !progressed {
+                break Err("zlib data is truncated".into());
+            }
+        };
+        out.truncate(written);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_carries_over_rectangles() {
+        let mut deflater = Deflater::new(6);
+        let mut inflater = Inflater::default();
+        let text: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        for round in 0..3 {
+            let mut compressed = Vec::new();
+            deflater.compress(&text, &mut compressed);
+            let mut plain = Vec::new();
+            inflater
+                .inflate_exact(&compressed, text.len(), &mut plain)
+                .unwrap();
+            assert_eq!(plain, text, "round {round}");
+        }
+    }
+
+    #[test]
+    fn too_much_output_is_an_error() {
+        let mut deflater = Deflater::new(6);
+        let mut compressed = Vec::new();
+        deflater.compress(&[7u8; 1000], &mut compressed);
+        let mut plain = Vec::new();
+        assert!(
+            Inflater::default()
+                .inflate_exact(&compressed, 999, &mut plain)
+                .is_err()
+        );
+        assert!(
+            Inflater::default()
+                .inflate_exact(&compressed, 1001, &mut plain)
+                .is_err()
+        );
+        assert!(
+            Inflater::default()
+                .inflate_exact(&[1, 2, 3, 4], 10, &mut plain)
+                .is_err()
+        );
+    }
+}
