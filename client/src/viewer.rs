@@ -18,8 +18,11 @@ use crate::frame_log::FrameLog;
 use crate::target::Target;
 
 /// The pixel encodings asked for when none are given, in order of preference.
-pub const DEFAULT_ENCODINGS: &[EncodingType] =
-    &[EncodingType::COPY_RECT, EncodingType::ZLIB, EncodingType::RAW];
+pub const DEFAULT_ENCODINGS: &[EncodingType] = &[
+    EncodingType::COPY_RECT,
+    EncodingType::ZLIB,
+    EncodingType::RAW,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {

@@ -266,6 +266,68 @@ impl PixelFormat {
     }
 }
 
+/// How ZRLE and TRLE pack pixels (CPIXEL): 32-bit true-colour pixels whose channels all fit
+/// in the low or the high three bytes travel as those three bytes; other formats as PIXEL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactPixel {
+    /// Same as the pixel format's own bytes.
+    Whole,
+    /// The three least significant bytes of the value, in the format's byte order.
+    Low3,
+    /// The three most significant bytes of the value, in the format's byte order.
+    High3,
+}
+
+impl PixelFormat {
+    pub fn compact_pixel(&self) -> CompactPixel {
+        if !self.true_colour || self.bits_per_pixel != 32 || self.depth > 24 {
+            return CompactPixel::Whole;
+        }
+        let mask = self.pixel_value(0x00ff_ffff);
+        if mask & 0xff00_0000 == 0 {
+            CompactPixel::Low3
+        } else if mask & 0x0000_00ff == 0 {
+            CompactPixel::High3
+        } else {
+            CompactPixel::Whole
+        }
+    }
+
+    /// Bytes per CPIXEL.
+    pub fn compact_pixel_bytes(&self) -> usize {
+        match self.compact_pixel() {
+            CompactPixel::Whole => self.bytes_per_pixel(),
+            CompactPixel::Low3 | CompactPixel::High3 => 3,
+        }
+    }
+
+    /// Appends one native pixel as a CPIXEL.
+    #[inline]
+    pub fn write_compact_pixel(&self, rgb: u32, out: &mut Vec<u8>) {
+        let value = self.pixel_value(rgb);
+        match (self.compact_pixel(), self.big_endian) {
+            (CompactPixel::Whole, _) => self.write_value(value, out),
+            (CompactPixel::Low3, false) => out.extend_from_slice(&value.to_le_bytes()[..3]),
+            (CompactPixel::Low3, true) => out.extend_from_slice(&value.to_be_bytes()[1..]),
+            (CompactPixel::High3, false) => out.extend_from_slice(&value.to_le_bytes()[1..]),
+            (CompactPixel::High3, true) => out.extend_from_slice(&value.to_be_bytes()[..3]),
+        }
+    }
+
+    /// Reads one CPIXEL (exactly [`PixelFormat::compact_pixel_bytes`] bytes) as native.
+    #[inline]
+    pub fn read_compact_pixel(&self, bytes: &[u8]) -> u32 {
+        let value = match (self.compact_pixel(), self.big_endian) {
+            (CompactPixel::Whole, _) => return self.read_pixel(bytes),
+            (CompactPixel::Low3, false) => u32::from_le_bytes([bytes[0], bytes[1], bytes[2], 0]),
+            (CompactPixel::Low3, true) => u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]),
+            (CompactPixel::High3, false) => u32::from_le_bytes([0, bytes[0], bytes[1], bytes[2]]),
+            (CompactPixel::High3, true) => u32::from_be_bytes([bytes[0], bytes[1], bytes[2], 0]),
+        };
+        self.rgb_of_value(value)
+    }
+}
+
 #[inline]
 fn scale_from_8(channel: u32, max: u16) -> u32 {
     let c = channel & 0xff;
@@ -418,6 +480,29 @@ pub(crate) mod tests {
                 prop_assert_eq!(format.pixel_value(original), format.pixel_value(back));
             }
         }
+    }
+
+    #[test]
+    fn compact_pixels() {
+        let native = PixelFormat::NATIVE;
+        assert_eq!(native.compact_pixel(), CompactPixel::Low3);
+        let mut out = Vec::new();
+        native.write_compact_pixel(0x00112233, &mut out);
+        assert_eq!(out, [0x33, 0x22, 0x11]);
+        assert_eq!(native.read_compact_pixel(&out), 0x00112233);
+        let high = PixelFormat {
+            red_shift: 24,
+            green_shift: 16,
+            blue_shift: 8,
+            big_endian: true,
+            ..native
+        };
+        assert_eq!(high.compact_pixel(), CompactPixel::High3);
+        out.clear();
+        high.write_compact_pixel(0x00112233, &mut out);
+        assert_eq!(out, [0x11, 0x22, 0x33]);
+        assert_eq!(high.read_compact_pixel(&out), 0x00112233);
+        assert_eq!(PixelFormat::RGB565.compact_pixel_bytes(), 2);
     }
 
     #[test]
