@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod messages;
 pub mod pixel;
+pub mod scroll;
 pub mod security;
 mod wire;
 

@@ -1,0 +1,148 @@
+//! Scroll detection: finds the block of a changed area that moved vertically between two
+//! frames, so it can travel as one CopyRect instead of pixels. Terminals, browsers and
+//! editors scroll far more often than they repaint, and a detected scroll turns a
+//! full-window update into a few new lines.
+//!
+//! Rows of the area are hashed in both frames; rows that match at a common offset vote for
+//! it; the longest run of rows that really are equal at the winning offset becomes the copy.
+
+use std::collections::HashMap;
+
+use crate::encode::CopyOperation;
+use crate::framebuffer::{Framebuffer, Rect};
+
+/// Areas smaller than this are not worth searching.
+pub const MIN_AREA_WIDTH: u16 = 64;
+pub const MIN_AREA_HEIGHT: u16 = 24;
+/// A copy must move at least this many rows to be used.
+pub const MIN_COPY_ROWS: u16 = 8;
+/// Rows whose content occurs more often than this in an area (blank lines, solid bands)
+/// say nothing about the offset and do not vote.
+const MAX_ROW_REPEATS: usize = 4;
+
+/// Finds a vertical move inside `area` (which both frames contain) from `old` to `new`.
+pub fn detect_vertical_scroll(old: &Framebuffer, new: &Framebuffer, area: &Rect) -> Option<CopyOperation> {
+    if area.width < MIN_AREA_WIDTH || area.height < MIN_AREA_HEIGHT {
+        return None;
+    }
+    if !old.bounds().contains(area) || !new.bounds().contains(area) {
+        return None;
+    }
+    let old_rows: Vec<u64> = (0..area.height).map(|r| row_hash(old.row(area, r))).collect();
+    let new_rows: Vec<u64> = (0..area.height).map(|r| row_hash(new.row(area, r))).collect();
+
+    let mut where_old: HashMap<u64, Vec<u16>> = HashMap::with_capacity(old_rows.len());
+    for (row, &hash) in old_rows.iter().enumerate() {
+        where_old.entry(hash).or_default().push(row as u16);
+    }
+    let mut votes: HashMap<i32, u32> = HashMap::new();
+    for (row, hash) in new_rows.iter().enumerate() {
+        let Some(sources) = where_old.get(hash) else { continue };
+        if sources.len() > MAX_ROW_REPEATS {
+            continue;
+        }
+        for &source in sources {
+            let offset = i32::from(source) - row as i32;
+            if offset != 0 {
+                *votes.entry(offset).or_default() += 1;
+            }
+        }
+    }
+    let (&offset, &count) = votes.iter().max_by_key(|&(&offset, &count)| (count, -offset.abs()))?;
+    if count < u32::from(MIN_COPY_ROWS) {
+        return None;
+    }
+
+    // The longest run of destination rows equal to their source rows at this offset.
+    let mut best: Option<(u16, u16)> = None;
+    let mut run_start: Option<u16> = None;
+    for row in 0..=area.height {
+        let source = i32::from(row) + offset;
+        let equal = row < area.height
+            && (0..i32::from(area.height)).contains(&source)
+            && new_rows[usize::from(row)] == old_rows[source as usize]
+            && new.row(area, row) == old.row(area, source as u16);
+        match (equal, run_start) {
+            (true, None) => run_start = Some(row),
+            (false, Some(start)) => {
+                if best.is_none_or(|(s, e)| row - start > e - s) {
+                    best = Some((start, row));
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    let (start, end) = best?;
+    if end - start < MIN_COPY_ROWS {
+        return None;
+    }
+    Some(CopyOperation {
+        destination: Rect::new(area.x, area.y + start, area.width, end - start),
+        source_x: area.x,
+        source_y: (i32::from(area.y) + i32::from(start) + offset) as u16,
+    })
+}
+
+/// A fast 64-bit hash of a row of pixels (collisions are checked by comparing pixels).
+fn row_hash(pixels: &[u32]) -> u64 {
+    let mut hash = 0x9e37_79b9_7f4a_7c15u64 ^ pixels.len() as u64;
+    for pair in pixels.chunks(2) {
+        let word = u64::from(pair[0]) | (u64::from(*pair.get(1).unwrap_or(&0)) << 32);
+        hash = (hash ^ word).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame of "text lines": every row distinct.
+    fn text_frame(width: u16, height: u16, seed: u32) -> Framebuffer {
+        let pixels = (0..u32::from(height))
+            .flat_map(|y| {
+                (0..u32::from(width)).map(move |x| ((y + seed).wrapping_mul(2_654_435_761) ^ (x * 97)) & 0xffffff)
+            })
+            .collect();
+        Framebuffer::from_pixels(width, height, pixels).unwrap()
+    }
+
+    #[test]
+    fn finds_a_scroll_up_and_down() {
+        let old = text_frame(200, 120, 0);
+        for delta in [-37i32, -1, 5, 60] {
+            let mut new = old.clone();
+            let area = Rect::new(0, 0, 200, 120);
+            // Content moves by `delta` rows (negative: up, as when scrolling down a page).
+            let (destination, source_y) = if delta < 0 {
+                (Rect::new(0, 0, 200, (120 + delta) as u16), (-delta) as u16)
+            } else {
+                (Rect::new(0, delta as u16, 200, (120 - delta) as u16), 0)
+            };
+            new.copy_rect(&destination, 0, source_y);
+            let exposed = if delta < 0 {
+                Rect::new(0, (120 + delta) as u16, 200, (-delta) as u16)
+            } else {
+                Rect::new(0, 0, 200, delta as u16)
+            };
+            new.fill_rect(&exposed, 0x123456);
+            let found = detect_vertical_scroll(&old, &new, &area);
+            if delta.abs() < i32::from(MIN_COPY_ROWS) && delta.abs() > 1 {
+                continue;
+            }
+            let copy = found.unwrap_or_else(|| panic!("no scroll found for {delta}"));
+            assert_eq!(copy.destination, destination, "delta {delta}");
+            assert_eq!(copy.source_y, source_y);
+        }
+    }
+
+    #[test]
+    fn a_repaint_is_not_a_scroll() {
+        let old = text_frame(200, 120, 0);
+        let new = text_frame(200, 120, 1000);
+        assert_eq!(detect_vertical_scroll(&old, &new, &Rect::new(0, 0, 200, 120)), None);
+        let blank = Framebuffer::new(200, 120);
+        assert_eq!(detect_vertical_scroll(&blank, &blank, &Rect::new(0, 0, 200, 120)), None);
+    }
+}
