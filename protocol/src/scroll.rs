@@ -21,15 +21,23 @@ pub const MIN_COPY_ROWS: u16 = 8;
 const MAX_ROW_REPEATS: usize = 4;
 
 /// Finds a vertical move inside `area` (which both frames contain) from `old` to `new`.
-pub fn detect_vertical_scroll(old: &Framebuffer, new: &Framebuffer, area: &Rect) -> Option<CopyOperation> {
+pub fn detect_vertical_scroll(
+    old: &Framebuffer,
+    new: &Framebuffer,
+    area: &Rect,
+) -> Option<CopyOperation> {
     if area.width < MIN_AREA_WIDTH || area.height < MIN_AREA_HEIGHT {
         return None;
     }
     if !old.bounds().contains(area) || !new.bounds().contains(area) {
         return None;
     }
-    let old_rows: Vec<u64> = (0..area.height).map(|r| row_hash(old.row(area, r))).collect();
-    let new_rows: Vec<u64> = (0..area.height).map(|r| row_hash(new.row(area, r))).collect();
+    let old_rows: Vec<u64> = (0..area.height)
+        .map(|r| row_hash(old.row(area, r)))
+        .collect();
+    let new_rows: Vec<u64> = (0..area.height)
+        .map(|r| row_hash(new.row(area, r)))
+        .collect();
 
     let mut where_old: HashMap<u64, Vec<u16>> = HashMap::with_capacity(old_rows.len());
     for (row, &hash) in old_rows.iter().enumerate() {
@@ -37,7 +45,9 @@ pub fn detect_vertical_scroll(old: &Framebuffer, new: &Framebuffer, area: &Rect)
     }
     let mut votes: HashMap<i32, u32> = HashMap::new();
     for (row, hash) in new_rows.iter().enumerate() {
-        let Some(sources) = where_old.get(hash) else { continue };
+        let Some(sources) = where_old.get(hash) else {
+            continue;
+        };
         if sources.len() > MAX_ROW_REPEATS {
             continue;
         }
@@ -48,7 +58,9 @@ pub fn detect_vertical_scroll(old: &Framebuffer, new: &Framebuffer, area: &Rect)
             }
         }
     }
-    let (&offset, &count) = votes.iter().max_by_key(|&(&offset, &count)| (count, -offset.abs()))?;
+    let (&offset, &count) = votes
+        .iter()
+        .max_by_key(|&(&offset, &count)| (count, -offset.abs()))?;
     if count < u32::from(MIN_COPY_ROWS) {
         return None;
     }
@@ -102,7 +114,8 @@ mod tests {
     fn text_frame(width: u16, height: u16, seed: u32) -> Framebuffer {
         let pixels = (0..u32::from(height))
             .flat_map(|y| {
-                (0..u32::from(width)).map(move |x| ((y + seed).wrapping_mul(2_654_435_761) ^ (x * 97)) & 0xffffff)
+                (0..u32::from(width))
+                    .map(move |x| ((y + seed).wrapping_mul(2_654_435_761) ^ (x * 97)) & 0xffffff)
             })
             .collect();
         Framebuffer::from_pixels(width, height, pixels).unwrap()
@@ -141,8 +154,14 @@ mod tests {
     fn a_repaint_is_not_a_scroll() {
         let old = text_frame(200, 120, 0);
         let new = text_frame(200, 120, 1000);
-        assert_eq!(detect_vertical_scroll(&old, &new, &Rect::new(0, 0, 200, 120)), None);
+        assert_eq!(
+            detect_vertical_scroll(&old, &new, &Rect::new(0, 0, 200, 120)),
+            None
+        );
         let blank = Framebuffer::new(200, 120);
-        assert_eq!(detect_vertical_scroll(&blank, &blank, &Rect::new(0, 0, 200, 120)), None);
+        assert_eq!(
+            detect_vertical_scroll(&blank, &blank, &Rect::new(0, 0, 200, 120)),
+            None
+        );
     }
 }
