@@ -37,19 +37,25 @@ impl Source for BusySource {
         mut input: mpsc::Receiver<InputEvent>,
     ) -> SourceFuture {
         Box::pin(async move {
-            let mut ticks = tokio::time::interval(self.interval);
-            let mut frame = 0u32;
+            let repaint = |frame: u32| {
+                desktop.draw(|canvas| {
+                    let bounds = canvas.framebuffer().bounds();
+                    for (i, pixel) in canvas.framebuffer_mut().pixels_mut().iter_mut().enumerate() {
+                        *pixel = (i as u32).wrapping_mul(frame.wrapping_mul(2_654_435_761)) >> 8;
+                    }
+                    canvas.mark_changed(bounds);
+                });
+            };
+            // The first picture is there before any input can arrive.
+            let mut frame = 1u32;
+            repaint(frame);
+            let start = tokio::time::Instant::now() + self.interval;
+            let mut ticks = tokio::time::interval_at(start, self.interval);
             loop {
                 tokio::select! {
                     _ = ticks.tick() => {
                         frame += 1;
-                        desktop.draw(|canvas| {
-                            let bounds = canvas.framebuffer().bounds();
-                            for (i, pixel) in canvas.framebuffer_mut().pixels_mut().iter_mut().enumerate() {
-                                *pixel = (i as u32).wrapping_mul(frame.wrapping_mul(2_654_435_761)) >> 8;
-                            }
-                            canvas.mark_changed(bounds);
-                        });
+                        repaint(frame);
                     }
                     Some(event) = input.recv() => {
                         if let InputEvent::Key { down: true, keysym } = event {
@@ -274,4 +280,60 @@ async fn a_viewer_that_stops_reading_stalls_nobody_and_costs_bounded_memory() {
         received <= 2 * one_update + 16 * 1024 * 1024,
         "{received} bytes queued for a viewer that was not reading"
     );
+}
+
+#[tokio::test]
+async fn the_demo_desktop_reacts_to_a_viewer() {
+    let target = start(
+        Box::new(farview_server::source::demo::DemoSource::new()),
+        None,
+    )
+    .await;
+    let mut viewer = Viewer::connect(&target, &ViewerOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(viewer.name(), "farview demo");
+    first_update(&mut viewer).await;
+    let before = viewer.framebuffer().clone();
+
+    // Typed keys land in the text box and come back as the server's clipboard.
+    for keysym in [u32::from(b'H'), u32::from(b'i')] {
+        viewer.key_event(true, keysym);
+        viewer.key_event(false, keysym);
+    }
+    let event = viewer
+        .wait_for(
+            WAIT,
+            |event, _| matches!(event, ClientEvent::CutText(text) if text == "Hi"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(event, ClientEvent::CutText("Hi".into()));
+    viewer
+        .wait_for(WAIT, |event, framebuffer| {
+            matches!(event, ClientEvent::UpdateComplete { .. }) && framebuffer != &before
+        })
+        .await
+        .unwrap();
+
+    // Escape rings the bell.
+    viewer.key_event(true, 0xff1b);
+    viewer.key_event(false, 0xff1b);
+    viewer
+        .wait_for(WAIT, |event, _| *event == ClientEvent::Bell)
+        .await
+        .unwrap();
+
+    // A wheel notch over the list scrolls it: the picture there changes.
+    let list = Rect::new(30, 430, 260, 280);
+    let list_before = viewer.framebuffer().read_rect(&list);
+    viewer.pointer_event(0, 150, 550);
+    viewer.pointer_event(1 << 4, 150, 550);
+    viewer.pointer_event(0, 150, 550);
+    viewer
+        .wait_for(WAIT, |_, framebuffer| {
+            framebuffer.read_rect(&list) != list_before
+        })
+        .await
+        .unwrap();
 }
