@@ -4,6 +4,7 @@
 //! "need more" (`Ok(None)`); ask it for output, it writes into a buffer. No sockets, no
 //! async runtime, no threads, no clock. The server, the viewer and the proxies all build on it.
 
+pub mod diff;
 pub mod encode;
 pub mod encodings;
 pub mod error;

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use farview_protocol::Framebuffer;
 use farview_protocol::Rect;
+use farview_protocol::diff::TileDiff;
 use farview_protocol::encode::CopyOperation;
+use farview_protocol::scroll;
 use tokio::sync::{mpsc, watch};
 
 /// How many change events the log keeps for viewers that are behind.
@@ -141,15 +143,26 @@ impl Canvas<'_> {
         self.events.push(DesktopEvent::Copied(copy));
     }
 
-    /// Replaces the whole picture with `next` (same size), recording only the areas that
-    /// differ, found by comparing tiles.
+    /// Replaces the whole picture with `next`, recording only what differs: areas that
+    /// scrolled as moves, the rest as changed tiles.
     pub fn replace_with(&mut self, next: &Framebuffer) {
         if next.width() != self.width() || next.height() != self.height() {
             self.resize(next.width(), next.height());
             self.framebuffer.pixels_mut().copy_from_slice(next.pixels());
             return;
         }
-        for rect in changed_tiles(self.framebuffer, next) {
+        let mut diff = TileDiff::compare(self.framebuffer, next);
+        let mut moved = false;
+        for area in diff.areas() {
+            if let Some(copy) = scroll::detect_vertical_scroll(self.framebuffer, next, &area) {
+                self.copy_rect(copy);
+                moved = true;
+            }
+        }
+        if moved {
+            diff = TileDiff::compare(self.framebuffer, next);
+        }
+        for rect in diff.runs() {
             self.events.push(DesktopEvent::Changed(rect));
         }
         self.framebuffer.pixels_mut().copy_from_slice(next.pixels());
@@ -159,36 +172,6 @@ impl Canvas<'_> {
         self.framebuffer.resize(width, height);
         self.events.push(DesktopEvent::Resized { width, height });
     }
-}
-
-/// The tile size used to find changed areas between two frames.
-const DIFF_TILE: u16 = 16;
-
-/// The areas where two same-sized frames differ, as runs of changed tiles per tile row.
-fn changed_tiles(old: &Framebuffer, new: &Framebuffer) -> Vec<Rect> {
-    let (width, height) = (new.width(), new.height());
-    let mut rects = Vec::new();
-    for top in (0..height).step_by(usize::from(DIFF_TILE)) {
-        let tile_height = DIFF_TILE.min(height - top);
-        let mut run: Option<(u16, u16)> = None;
-        for left in (0..width).step_by(usize::from(DIFF_TILE)) {
-            let tile = Rect::new(left, top, DIFF_TILE.min(width - left), tile_height);
-            let differs = (0..tile.height).any(|row| old.row(&tile, row) != new.row(&tile, row));
-            match (differs, run) {
-                (true, None) => run = Some((left, left + tile.width)),
-                (true, Some((start, _))) => run = Some((start, left + tile.width)),
-                (false, Some((start, end))) => {
-                    rects.push(Rect::new(start, top, end - start, tile_height));
-                    run = None;
-                }
-                (false, None) => {}
-            }
-        }
-        if let Some((start, end)) = run {
-            rects.push(Rect::new(start, top, end - start, tile_height));
-        }
-    }
-    rects
 }
 
 impl Desktop {
@@ -307,16 +290,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn changed_tiles_find_exactly_the_changed_area() {
-        let old = Framebuffer::new(100, 50);
-        let mut new = old.clone();
-        new.fill_rect(&Rect::new(20, 20, 3, 3), 0xffffff);
-        new.fill_rect(&Rect::new(99, 49, 1, 1), 0xffffff);
-        let rects = changed_tiles(&old, &new);
-        assert_eq!(
-            rects,
-            vec![Rect::new(16, 16, 16, 16), Rect::new(96, 48, 4, 2)]
+    fn a_replaced_frame_that_scrolled_becomes_a_move_and_new_lines() {
+        let (desktop, _input) = Desktop::new(200, 100, "t");
+        let lines: Vec<u32> = (0..200 * 100u32)
+            .map(|i| (i / 200).wrapping_mul(0x9e37_79b9) >> 8 ^ (i % 200))
+            .collect();
+        let first = Framebuffer::from_pixels(200, 100, lines).unwrap();
+        desktop.draw(|canvas| canvas.replace_with(&first));
+        let start = desktop.sequence();
+        let mut scrolled = first.clone();
+        scrolled.copy_rect(&Rect::new(0, 0, 200, 80), 0, 20);
+        scrolled.fill_rect(&Rect::new(0, 80, 200, 20), 0);
+        desktop.draw(|canvas| canvas.replace_with(&scrolled));
+        let (Catchup::Events(events), _) = desktop.catch_up(start) else {
+            panic!("lagged")
+        };
+        let copy = CopyOperation {
+            destination: Rect::new(0, 0, 200, 80),
+            source_x: 0,
+            source_y: 20,
+        };
+        assert_eq!(events[0], DesktopEvent::Copied(copy));
+        assert!(
+            events[1..]
+                .iter()
+                .all(|e| matches!(e, DesktopEvent::Changed(r) if r.y >= 80))
         );
+        assert!(desktop.with_framebuffer(|fb| fb == &scrolled));
     }
 
     #[test]

@@ -1,0 +1,151 @@
+//! Frame differencing: which tiles of two same-sized frames differ, as rectangles to send
+//! and as connected areas (a scrolled window, a repainted panel) to search for moves in.
+
+use crate::framebuffer::{Framebuffer, Rect};
+
+/// The tile size frames are compared in.
+pub const DIFF_TILE: u16 = 16;
+
+/// The tiles in which two frames differ.
+#[derive(Debug, Clone)]
+pub struct TileDiff {
+    width: u16,
+    height: u16,
+    columns: usize,
+    rows: usize,
+    dirty: Vec<bool>,
+}
+
+impl TileDiff {
+    /// Compares `old` and `new`, which must have the same size.
+    pub fn compare(old: &Framebuffer, new: &Framebuffer) -> TileDiff {
+        let (width, height) = (new.width().min(old.width()), new.height().min(old.height()));
+        let columns = usize::from(width.div_ceil(DIFF_TILE));
+        let rows = usize::from(height.div_ceil(DIFF_TILE));
+        let mut dirty = vec![false; columns * rows];
+        for (row, chunk) in dirty.chunks_mut(columns.max(1)).enumerate() {
+            let top = row as u16 * DIFF_TILE;
+            let band = Rect::new(0, top, width, DIFF_TILE.min(height - top));
+            // Compare whole rows first: most rows of most frames are unchanged.
+            for line in 0..band.height {
+                let (a, b) = (old.row(&band, line), new.row(&band, line));
+                if a == b {
+                    continue;
+                }
+                for (column, flag) in chunk.iter_mut().enumerate() {
+                    if *flag {
+                        continue;
+                    }
+                    let start = column * usize::from(DIFF_TILE);
+                    let end = (start + usize::from(DIFF_TILE)).min(a.len());
+                    *flag = a[start..end] != b[start..end];
+                }
+            }
+        }
+        TileDiff {
+            width,
+            height,
+            columns,
+            rows,
+            dirty,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.dirty.contains(&true)
+    }
+
+    fn tile_rect(&self, column: usize, row: usize, span: usize) -> Rect {
+        let x = column as u16 * DIFF_TILE;
+        let y = row as u16 * DIFF_TILE;
+        let right = ((column + span) as u32 * u32::from(DIFF_TILE)).min(u32::from(self.width));
+        Rect::new(
+            x,
+            y,
+            (right - u32::from(x)) as u16,
+            DIFF_TILE.min(self.height - y),
+        )
+    }
+
+    /// The changed tiles as horizontal runs, one rectangle per run per tile row.
+    pub fn runs(&self) -> Vec<Rect> {
+        let mut rects = Vec::new();
+        for row in 0..self.rows {
+            let line = &self.dirty[row * self.columns..(row + 1) * self.columns];
+            let mut column = 0;
+            while column < self.columns {
+                if !line[column] {
+                    column += 1;
+                    continue;
+                }
+                let start = column;
+                while column < self.columns && line[column] {
+                    column += 1;
+                }
+                rects.push(self.tile_rect(start, row, column - start));
+            }
+        }
+        rects
+    }
+
+    /// The bounding boxes of groups of changed tiles that touch (edges or corners).
+    pub fn areas(&self) -> Vec<Rect> {
+        let mut seen = vec![false; self.dirty.len()];
+        let mut areas = Vec::new();
+        let mut stack = Vec::new();
+        for start in 0..self.dirty.len() {
+            if !self.dirty[start] || seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            stack.push(start);
+            let (mut min_c, mut min_r, mut max_c, mut max_r) = (usize::MAX, usize::MAX, 0, 0);
+            while let Some(index) = stack.pop() {
+                let (column, row) = (index % self.columns, index / self.columns);
+                (min_c, min_r) = (min_c.min(column), min_r.min(row));
+                (max_c, max_r) = (max_c.max(column), max_r.max(row));
+                for dr in -1i64..=1 {
+                    for dc in -1i64..=1 {
+                        let (c, r) = (column as i64 + dc, row as i64 + dr);
+                        if c < 0 || r < 0 || c >= self.columns as i64 || r >= self.rows as i64 {
+                            continue;
+                        }
+                        let neighbour = r as usize * self.columns + c as usize;
+                        if self.dirty[neighbour] && !seen[neighbour] {
+                            seen[neighbour] = true;
+                            stack.push(neighbour);
+                        }
+                    }
+                }
+            }
+            let top_left = self.tile_rect(min_c, min_r, 1);
+            let bottom_right = self.tile_rect(max_c, max_r, 1);
+            areas.push(top_left.union(&bottom_right));
+        }
+        areas
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_exactly_the_changed_tiles_and_their_areas() {
+        let old = Framebuffer::new(100, 50);
+        let mut new = old.clone();
+        new.fill_rect(&Rect::new(20, 20, 3, 3), 0xffffff);
+        new.fill_rect(&Rect::new(33, 20, 1, 1), 0xffffff);
+        new.fill_rect(&Rect::new(99, 49, 1, 1), 0xffffff);
+        let diff = TileDiff::compare(&old, &new);
+        assert_eq!(
+            diff.runs(),
+            vec![Rect::new(16, 16, 32, 16), Rect::new(96, 48, 4, 2)]
+        );
+        assert_eq!(
+            diff.areas(),
+            vec![Rect::new(16, 16, 32, 16), Rect::new(96, 48, 4, 2)]
+        );
+        assert!(TileDiff::compare(&old, &old).is_empty());
+    }
+}
