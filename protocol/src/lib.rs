@@ -12,6 +12,8 @@ pub mod framebuffer;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+#[doc(hidden)]
+pub mod loopback;
 pub mod messages;
 pub mod pixel;
 pub mod scroll;
