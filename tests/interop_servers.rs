@@ -1,0 +1,275 @@
+//! `farview view --headless` against third-party servers: TigerVNC's Xvnc, and x11vnc sharing
+//! an Xvfb. The snapshot must equal the X server's own `xwd -root` dump pixel for pixel, with
+//! and without a VNC password; a wrong password must fail with one clear error line.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Proc, TempDir, XServer};
+
+const WIDTH: u32 = 800;
+const HEIGHT: u32 = 600;
+const PASSWORD: &str = "pa55word";
+
+/// Puts something worth comparing on the screen: a coloured root window (red, green and blue
+/// all different, so a swapped channel shows) and two xterms with text. Returns the xterms,
+/// which must live as long as the test; waits until the screen is static.
+fn paint_desktop(dir: &TempDir, x: &XServer) -> Vec<Proc> {
+    x.plain_root(dir, "#336699");
+    let xterms = vec![
+        x.show_xterm(
+            dir,
+            "farview-interop-1",
+            "64x8+24+32",
+            ("black", "white"),
+            "hello from xterm\nfarview interop test: 0123456789 ABCDEF abcdef\n",
+        ),
+        x.show_xterm(
+            dir,
+            "farview-interop-2",
+            "40x6+400+320",
+            ("#f0c040", "#402010"),
+            "a second terminal,\nin other colours\n",
+        ),
+    ];
+    let screen = x.wait_static();
+    assert!(
+        screen.colour_count() >= 5,
+        "the screen should show the xterms, but has only {} colours",
+        screen.colour_count()
+    );
+    xterms
+}
+
+/// Snapshots `target` with our viewer until the snapshot equals the X screen dumped right after
+/// it (x11vnc polls the screen, so it may lag at first); fails after a deadline.
+fn assert_snapshot_matches_screen(
+    dir: &TempDir,
+    x: &XServer,
+    target: &str,
+    password: Option<&str>,
+    logs: &dyn Fn() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for attempt in 1.. {
+        let label = format!("view-{attempt}");
+        let result = support::view_headless(dir, &label, target, password, 1.0);
+        let Some(snapshot) = &result.snapshot else {
+            panic!(
+                "farview view failed ({}):\n{}\n{}",
+                result.output.status,
+                result.stderr(),
+                logs()
+            );
+        };
+        let screen = x.xwd();
+        let Some(difference) = support::image_difference(&screen, snapshot) else {
+            return;
+        };
+        if Instant::now() >= deadline {
+            let saved = support::save_mismatch(dir, &label, &screen, snapshot);
+            panic!(
+                "snapshot differs from xwd -root after {attempt} attempts: {difference}\n\
+                 {saved}\nupdates received in the last attempt: {}\nviewer stderr:\n{}\n{}",
+                result.updates,
+                result.stderr(),
+                logs()
+            );
+        }
+        eprintln!("attempt {attempt}: {difference}; trying again");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A wrong password: our viewer must exit non-zero with exactly one error line, about
+/// authentication.
+fn assert_wrong_password_refused(dir: &TempDir, target: &str, logs: &dyn Fn() -> String) {
+    let result = support::view_headless(dir, "wrong-password", target, Some("not-it!"), 5.0);
+    let stderr = result.stderr();
+    assert!(
+        !result.output.status.success(),
+        "a wrong password should fail, but the viewer exited {}\n{stderr}\n{}",
+        result.output.status,
+        logs()
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("farview: error: "))
+        .collect();
+    assert!(
+        errors.len() == 1 && errors[0].to_lowercase().contains("authentication"),
+        "expected one \"farview: error: ...\" line about authentication, got:\n{stderr}"
+    );
+}
+
+/// Xvnc with the given security options, showing the test desktop.
+fn start_xvnc(dir: &TempDir, security: &[&str]) -> (XServer, u16, Vec<Proc>) {
+    let port = support::free_port();
+    // A rejected password must not get 127.0.0.1 blacklisted for the next attempt.
+    let mut options = vec!["-BlacklistThreshold", "1000"];
+    options.extend_from_slice(security);
+    let x = XServer::xvnc(dir, WIDTH, HEIGHT, port, &options);
+    if let Err(error) = support::wait_for_rfb(port, &x.process, support::STARTUP_TIMEOUT) {
+        panic!("Xvnc RFB port: {error}\n{}", x.process.logs());
+    }
+    let xterms = paint_desktop(dir, &x);
+    (x, port, xterms)
+}
+
+/// x11vnc sharing a fresh Xvfb that shows the test desktop.
+fn start_x11vnc(dir: &TempDir, password: Option<&str>) -> (XServer, Proc, u16, Vec<Proc>) {
+    let x = XServer::xvfb(dir, WIDTH, HEIGHT);
+    let xterms = paint_desktop(dir, &x);
+    let (x11vnc, port) = support::spawn_listening("x11vnc", dir, |port| {
+        let mut command = x.client("x11vnc");
+        command
+            .args(["-display", &x.name(), "-rfbport", &port.to_string()])
+            .args(["-localhost", "-forever", "-shared", "-norc"])
+            // Deterministic pixels: no cursor drawn into the framebuffer, no damage or
+            // wireframe/scroll heuristics, just the polled screen.
+            .args([
+                "-nocursor",
+                "-noxdamage",
+                "-nowf",
+                "-noscr",
+                "-nobell",
+                "-nosel",
+            ]);
+        match password {
+            Some(password) => command.args(["-passwd", password]),
+            None => command.arg("-nopw"),
+        };
+        command
+    });
+    (x, x11vnc, port, xterms)
+}
+
+#[test]
+fn farview_views_xvnc_without_authentication() {
+    if !support::require_all(&["Xvnc", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("xvnc-none");
+    let (x, port, _xterms) = start_xvnc(&dir, &["-SecurityTypes", "None"]);
+    let logs = || x.process.logs();
+    assert_snapshot_matches_screen(&dir, &x, &format!("127.0.0.1::{port}"), None, &logs);
+}
+
+#[test]
+fn farview_views_xvnc_with_a_password() {
+    if !support::require_all(&["Xvnc", "vncpasswd", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("xvnc-password");
+    let file = support::vnc_password_file(&dir, PASSWORD);
+    let file = file.to_str().expect("a UTF-8 temp path");
+    let (x, port, _xterms) =
+        start_xvnc(&dir, &["-SecurityTypes", "VncAuth", "-PasswordFile", file]);
+    let logs = || x.process.logs();
+    let target = format!("127.0.0.1::{port}");
+    assert_snapshot_matches_screen(&dir, &x, &target, Some(PASSWORD), &logs);
+    assert_wrong_password_refused(&dir, &target, &logs);
+}
+
+#[test]
+fn farview_views_x11vnc_without_authentication() {
+    if !support::require_all(&["x11vnc", "Xvfb", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("x11vnc-none");
+    let (x, x11vnc, port, _xterms) = start_x11vnc(&dir, None);
+    let logs = || format!("{}{}", x11vnc.logs(), x.process.logs());
+    assert_snapshot_matches_screen(&dir, &x, &format!("127.0.0.1::{port}"), None, &logs);
+}
+
+#[test]
+fn farview_views_x11vnc_with_a_password() {
+    if !support::require_all(&["x11vnc", "Xvfb", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("x11vnc-password");
+    let (x, x11vnc, port, _xterms) = start_x11vnc(&dir, Some(PASSWORD));
+    let logs = || format!("{}{}", x11vnc.logs(), x.process.logs());
+    let target = format!("127.0.0.1::{port}");
+    assert_snapshot_matches_screen(&dir, &x, &target, Some(PASSWORD), &logs);
+    assert_wrong_password_refused(&dir, &target, &logs);
+}
+
+/// The XWD reader on hand-made dumps of both byte orders, so a parser bug cannot hide behind
+/// the same bug on both sides of a comparison.
+#[test]
+fn xwd_parser_reads_both_byte_orders() {
+    for byte_order in [0u32, 1] {
+        let (width, height) = (3u32, 2u32);
+        let bytes_per_line = 16; // padded past the 12 bytes of three pixels
+        let ncolors = 2;
+        let name = b"test\0";
+        let header_size = 100 + name.len() as u32;
+        let fields: [u32; 25] = [
+            header_size,
+            7,
+            2,
+            24,
+            width,
+            height,
+            0,
+            byte_order,
+            32,
+            byte_order,
+            32,
+            32,
+            bytes_per_line,
+            4,
+            0xff0000,
+            0x00ff00,
+            0x0000ff,
+            8,
+            256,
+            ncolors,
+            width,
+            height,
+            0,
+            0,
+            0,
+        ];
+        let mut data: Vec<u8> = fields.iter().flat_map(|f| f.to_be_bytes()).collect();
+        data.extend_from_slice(name);
+        data.extend(std::iter::repeat_n(0xee, ncolors as usize * 12));
+        let pixels: [[u32; 3]; 2] = [
+            [0x00112233, 0x00ff0000, 0x0000ff00],
+            [0x000000ff, 0x00abcdef, 0x00ffffff],
+        ];
+        for row in pixels {
+            for pixel in row {
+                let bytes = if byte_order == 0 {
+                    pixel.to_le_bytes()
+                } else {
+                    pixel.to_be_bytes()
+                };
+                data.extend_from_slice(&bytes);
+            }
+            data.extend_from_slice(&[0x55; 4]); // row padding
+        }
+        let image = support::parse_xwd(&data).expect("a valid dump");
+        assert_eq!((image.width, image.height), (width, height));
+        assert_eq!(
+            image.pixel(0, 0),
+            [0x11, 0x22, 0x33],
+            "byte order {byte_order}"
+        );
+        assert_eq!(image.pixel(1, 0), [0xff, 0, 0]);
+        assert_eq!(image.pixel(2, 0), [0, 0xff, 0]);
+        assert_eq!(image.pixel(0, 1), [0, 0, 0xff]);
+        assert_eq!(image.pixel(1, 1), [0xab, 0xcd, 0xef]);
+        assert_eq!(image.pixel(2, 1), [0xff, 0xff, 0xff]);
+
+        // Fields the parser does not handle are refused by name, not misread.
+        let mut paletted = data.clone();
+        paletted[13 * 4..14 * 4].copy_from_slice(&3u32.to_be_bytes()); // PseudoColor
+        let error = support::parse_xwd(&paletted).expect_err("PseudoColor is refused");
+        assert!(error.contains("visual_class"), "{error}");
+        let error = support::parse_xwd(&data[..data.len() - 1]).expect_err("truncated");
+        assert!(error.contains("truncated"), "{error}");
+    }
+}
