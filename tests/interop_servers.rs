@@ -54,7 +54,8 @@ fn assert_snapshot_matches_screen(
     let deadline = Instant::now() + Duration::from_secs(20);
     for attempt in 1.. {
         let label = format!("view-{attempt}");
-        let result = support::view_headless(dir, &label, target, password, 1.0);
+        // Long enough for a loaded machine: x11vnc polls the screen before its first update.
+        let result = support::view_headless(dir, &label, target, password, 3.0);
         let Some(snapshot) = &result.snapshot else {
             panic!(
                 "farview view failed ({}):\n{}\n{}",
