@@ -7,8 +7,14 @@
 //! `n` bytes. Errors are a reason; the caller adds the encoding and rectangle.
 
 pub mod copyrect;
+pub mod corre;
+pub mod hextile;
 pub mod pseudo;
 pub mod raw;
+pub mod rre;
+mod subrects;
+#[cfg(test)]
+mod testing;
 pub mod zlib;
 mod zstream;
 
@@ -26,6 +32,9 @@ pub const DECODABLE: &[EncodingType] = &[
     EncodingType::RAW,
     EncodingType::COPY_RECT,
     EncodingType::ZLIB,
+    EncodingType::RRE,
+    EncodingType::HEXTILE,
+    EncodingType::CORRE,
 ];
 
 /// A viewer connection's decoder state (the zlib streams that live across rectangles).
@@ -63,6 +72,9 @@ impl Decoders {
                 None => Ok(None),
             },
             EncodingType::ZLIB => self.zlib.decode(body, rect, format, framebuffer),
+            EncodingType::RRE => rre::decode(body, rect, format, framebuffer),
+            EncodingType::HEXTILE => hextile::decode(body, rect, format, framebuffer),
+            EncodingType::CORRE => corre::decode(body, rect, format, framebuffer),
             _ => return None,
         })
     }
@@ -72,4 +84,7 @@ impl Decoders {
 #[derive(Debug, Default)]
 pub struct Encoders {
     pub zlib: zlib::ZlibEncoder,
+    pub rre: rre::RreEncoder,
+    pub hextile: hextile::HextileEncoder,
+    pub corre: corre::CorreEncoder,
 }
