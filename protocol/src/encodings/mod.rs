@@ -9,6 +9,7 @@
 pub mod copyrect;
 pub mod pseudo;
 pub mod raw;
+pub mod tight;
 pub mod zlib;
 mod zstream;
 
@@ -26,12 +27,15 @@ pub const DECODABLE: &[EncodingType] = &[
     EncodingType::RAW,
     EncodingType::COPY_RECT,
     EncodingType::ZLIB,
+    EncodingType::TIGHT,
+    EncodingType::TIGHT_PNG,
 ];
 
 /// A viewer connection's decoder state (the zlib streams that live across rectangles).
 #[derive(Debug, Default)]
 pub struct Decoders {
     zlib: zlib::ZlibDecoder,
+    tight: tight::TightDecoder,
 }
 
 impl Decoders {
@@ -63,6 +67,8 @@ impl Decoders {
                 None => Ok(None),
             },
             EncodingType::ZLIB => self.zlib.decode(body, rect, format, framebuffer),
+            EncodingType::TIGHT => self.tight.decode(body, rect, format, framebuffer),
+            EncodingType::TIGHT_PNG => tight::decode_tight_png(body, rect, format, framebuffer),
             _ => return None,
         })
     }
@@ -72,4 +78,6 @@ impl Decoders {
 #[derive(Debug, Default)]
 pub struct Encoders {
     pub zlib: zlib::ZlibEncoder,
+    pub tight: tight::TightEncoder,
+    pub tight_png: tight::TightPngEncoder,
 }
