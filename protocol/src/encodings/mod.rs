@@ -15,6 +15,7 @@ pub mod rre;
 mod subrects;
 #[cfg(test)]
 mod testing;
+pub mod tight;
 pub mod zlib;
 mod zstream;
 
@@ -35,12 +36,15 @@ pub const DECODABLE: &[EncodingType] = &[
     EncodingType::RRE,
     EncodingType::HEXTILE,
     EncodingType::CORRE,
+    EncodingType::TIGHT,
+    EncodingType::TIGHT_PNG,
 ];
 
 /// A viewer connection's decoder state (the zlib streams that live across rectangles).
 #[derive(Debug, Default)]
 pub struct Decoders {
     zlib: zlib::ZlibDecoder,
+    tight: tight::TightDecoder,
 }
 
 impl Decoders {
@@ -75,6 +79,8 @@ impl Decoders {
             EncodingType::RRE => rre::decode(body, rect, format, framebuffer),
             EncodingType::HEXTILE => hextile::decode(body, rect, format, framebuffer),
             EncodingType::CORRE => corre::decode(body, rect, format, framebuffer),
+            EncodingType::TIGHT => self.tight.decode(body, rect, format, framebuffer),
+            EncodingType::TIGHT_PNG => tight::decode_tight_png(body, rect, format, framebuffer),
             _ => return None,
         })
     }
@@ -87,4 +93,6 @@ pub struct Encoders {
     pub rre: rre::RreEncoder,
     pub hextile: hextile::HextileEncoder,
     pub corre: corre::CorreEncoder,
+    pub tight: tight::TightEncoder,
+    pub tight_png: tight::TightPngEncoder,
 }
