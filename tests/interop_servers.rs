@@ -51,11 +51,24 @@ fn assert_snapshot_matches_screen(
     password: Option<&str>,
     logs: &dyn Fn() -> String,
 ) {
+    assert_snapshot_matches_screen_with(dir, x, target, password, &[], logs);
+}
+
+/// [`assert_snapshot_matches_screen`] with extra viewer arguments.
+fn assert_snapshot_matches_screen_with(
+    dir: &TempDir,
+    x: &XServer,
+    target: &str,
+    password: Option<&str>,
+    extra: &[&str],
+    logs: &dyn Fn() -> String,
+) {
     let deadline = Instant::now() + Duration::from_secs(20);
+    let name = extra.join("-").replace("--", "");
     for attempt in 1.. {
-        let label = format!("view-{attempt}");
+        let label = format!("view{name}-{attempt}");
         // Long enough for a loaded machine: x11vnc polls the screen before its first update.
-        let result = support::view_headless(dir, &label, target, password, 3.0);
+        let result = support::view_headless_with(dir, &label, target, password, 3.0, extra);
         let Some(snapshot) = &result.snapshot else {
             panic!(
                 "farview view failed ({}):\n{}\n{}",
@@ -71,7 +84,7 @@ fn assert_snapshot_matches_screen(
         if Instant::now() >= deadline {
             let saved = support::save_mismatch(dir, &label, &screen, snapshot);
             panic!(
-                "snapshot differs from xwd -root after {attempt} attempts: {difference}\n\
+                "{extra:?}: snapshot differs from xwd -root after {attempt} attempts: {difference}\n\
                  {saved}\nupdates received in the last attempt: {}\nviewer stderr:\n{}\n{}",
                 result.updates,
                 result.stderr(),
@@ -195,6 +208,50 @@ fn farview_views_x11vnc_with_a_password() {
     let target = format!("127.0.0.1::{port}");
     assert_snapshot_matches_screen(&dir, &x, &target, Some(PASSWORD), &logs);
     assert_wrong_password_refused(&dir, &target, &logs);
+}
+
+/// Every lossless encoding Xvnc offers, decoded by our viewer, pixel-exact.
+#[test]
+fn farview_decodes_every_xvnc_encoding() {
+    if !support::require_all(&["Xvnc", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("xvnc-encodings");
+    let (x, port, _xterms) = start_xvnc(&dir, &["-SecurityTypes", "None"]);
+    let logs = || x.process.logs();
+    let target = format!("127.0.0.1::{port}");
+    for encoding in ["raw", "rre", "hextile", "tight", "zrle"] {
+        if farview_protocol::EncodingType::from_name(encoding)
+            .is_none_or(|e| !farview_protocol::encodings::DECODABLE.contains(&e))
+        {
+            continue;
+        }
+        let extra = ["--encodings", encoding];
+        assert_snapshot_matches_screen_with(&dir, &x, &target, None, &extra, &logs);
+    }
+}
+
+/// Every lossless encoding x11vnc (libvncserver) offers, decoded by our viewer, pixel-exact.
+#[test]
+fn farview_decodes_every_x11vnc_encoding() {
+    if !support::require_all(&["x11vnc", "Xvfb", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("x11vnc-encodings");
+    let (x, x11vnc, port, _xterms) = start_x11vnc(&dir, None);
+    let logs = || format!("{}{}", x11vnc.logs(), x.process.logs());
+    let target = format!("127.0.0.1::{port}");
+    for encoding in [
+        "raw", "rre", "corre", "hextile", "zlib", "tight", "zrle", "trle",
+    ] {
+        if farview_protocol::EncodingType::from_name(encoding)
+            .is_none_or(|e| !farview_protocol::encodings::DECODABLE.contains(&e))
+        {
+            continue;
+        }
+        let extra = ["--encodings", encoding];
+        assert_snapshot_matches_screen_with(&dir, &x, &target, None, &extra, &logs);
+    }
 }
 
 /// The XWD reader on hand-made dumps of both byte orders, so a parser bug cannot hide behind

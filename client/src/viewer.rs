@@ -20,7 +20,10 @@ use crate::target::Target;
 /// The pixel encodings asked for when none are given, in order of preference.
 pub const DEFAULT_ENCODINGS: &[EncodingType] = &[
     EncodingType::COPY_RECT,
+    EncodingType::TIGHT,
+    EncodingType::HEXTILE,
     EncodingType::ZLIB,
+    EncodingType::RRE,
     EncodingType::RAW,
 ];
 

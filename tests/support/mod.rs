@@ -487,6 +487,18 @@ pub fn view_headless(
     password: Option<&str>,
     seconds: f64,
 ) -> ViewResult {
+    view_headless_with(dir, label, target, password, seconds, &[])
+}
+
+/// Like [`view_headless`], with extra `farview view` arguments (e.g. `--encodings hextile`).
+pub fn view_headless_with(
+    dir: &TempDir,
+    label: &str,
+    target: &str,
+    password: Option<&str>,
+    seconds: f64,
+    extra: &[&str],
+) -> ViewResult {
     let snapshot = dir.join(&format!("{label}-snapshot.png"));
     let frame_log = dir.join(&format!("{label}-updates.jsonl"));
     let _ = std::fs::remove_file(&snapshot);
@@ -497,7 +509,8 @@ pub fn view_headless(
         .arg("--frame-log")
         .arg(&frame_log)
         .arg("--exit-after")
-        .arg(seconds.to_string());
+        .arg(seconds.to_string())
+        .args(extra);
     if let Some(password) = password {
         let file = dir.write(&format!("{label}-password.txt"), password.as_bytes());
         command.arg("--password-file").arg(file);
