@@ -178,9 +178,9 @@ impl PixelFormat {
             && self.red_max == 255
             && self.green_max == 255
             && self.blue_max == 255
-            && self.red_shift % 8 == 0
-            && self.green_shift % 8 == 0
-            && self.blue_shift % 8 == 0
+            && self.red_shift.is_multiple_of(8)
+            && self.green_shift.is_multiple_of(8)
+            && self.blue_shift.is_multiple_of(8)
     }
 
     /// The pixel value (before byte ordering) of a native `0x00RRGGBB` pixel.

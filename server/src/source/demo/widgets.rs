@@ -118,7 +118,7 @@ impl ScrollList {
         for row in from..to {
             let index = self.first + row;
             let y = self.area.y.saturating_add(row as u16 * ROW_H);
-            let bg = if index % 2 == 0 {
+            let bg = if index.is_multiple_of(2) {
                 colour::FIELD
             } else {
                 colour::STRIPE
