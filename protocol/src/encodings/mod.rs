@@ -9,9 +9,13 @@
 pub mod copyrect;
 pub mod pseudo;
 pub mod raw;
+mod rle_tiles;
+pub mod trle;
 pub mod zlib;
+pub mod zrle;
 mod zstream;
 
+pub use rle_tiles::MAX_PALETTE_SIZE;
 pub use zstream::{Deflater, Inflater};
 
 use crate::framebuffer::{Framebuffer, Rect};
@@ -26,12 +30,15 @@ pub const DECODABLE: &[EncodingType] = &[
     EncodingType::RAW,
     EncodingType::COPY_RECT,
     EncodingType::ZLIB,
+    EncodingType::TRLE,
+    EncodingType::ZRLE,
 ];
 
 /// A viewer connection's decoder state (the zlib streams that live across rectangles).
 #[derive(Debug, Default)]
 pub struct Decoders {
     zlib: zlib::ZlibDecoder,
+    zrle: zrle::ZrleDecoder,
 }
 
 impl Decoders {
@@ -63,6 +70,8 @@ impl Decoders {
                 None => Ok(None),
             },
             EncodingType::ZLIB => self.zlib.decode(body, rect, format, framebuffer),
+            EncodingType::TRLE => trle::decode(body, rect, format, framebuffer),
+            EncodingType::ZRLE => self.zrle.decode(body, rect, format, framebuffer),
             _ => return None,
         })
     }
@@ -72,4 +81,6 @@ impl Decoders {
 #[derive(Debug, Default)]
 pub struct Encoders {
     pub zlib: zlib::ZlibEncoder,
+    pub trle: trle::TrleEncoder,
+    pub zrle: zrle::ZrleEncoder,
 }
