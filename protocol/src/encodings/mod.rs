@@ -15,7 +15,6 @@ pub mod zlib;
 pub mod zrle;
 mod zstream;
 
-pub use rle_tiles::MAX_PALETTE_SIZE;
 pub use zstream::{Deflater, Inflater};
 
 use crate::framebuffer::{Framebuffer, Rect};

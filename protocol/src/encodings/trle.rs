@@ -9,6 +9,9 @@ use super::rle_tiles::{Flavour, TileEncoder, walk};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::PixelFormat;
 
+/// The most colours a tile's palette may hold.
+pub use super::rle_tiles::MAX_PALETTE_SIZE;
+
 #[derive(Debug, Default)]
 pub struct TrleEncoder {
     tiles: TileEncoder,

@@ -3,19 +3,24 @@
 //! TRLE codes its tiles (raw, solid, packed palette, plain RLE, palette RLE; no palette
 //! reuse). The tile coder is shared with TRLE (see `rle_tiles`).
 
-use super::rle_tiles::{Cpixels, Flavour, MAX_PALETTE_SIZE, TileEncoder, tiles, walk};
+use super::rle_tiles::{Cpixels, Flavour, TileEncoder, tiles, walk};
 use super::zstream::{Deflater, Inflater};
 use super::{Decoded, zlib};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::PixelFormat;
 use crate::wire::Writer;
 
+/// The most colours a tile's palette may hold.
+pub use super::rle_tiles::MAX_PALETTE_SIZE;
+
 /// The most compressed bytes one rectangle may carry (the u32 length field allows 4 GiB).
 pub const MAX_COMPRESSED_LEN: usize = zlib::MAX_COMPRESSED_LEN;
 
-/// The zlib level a connection starts with: zlib-rs's level 1 is a quick mode that
-/// compresses desktop tiles poorly, levels from 4 up cost much more time for little gain.
-pub const DEFAULT_LEVEL: u32 = 2;
+/// The zlib level a connection starts with. On real desktop frames (terminals, browsers,
+/// office documents) zlib-rs's level 1 is a quick mode that compresses tile streams 26 %
+/// worse than level 2; level 3 is 5 % smaller than 2 for 20 % more deflate time; level 6
+/// is another 5 % smaller for 50 % more time than 3.
+pub const DEFAULT_LEVEL: u32 = 3;
 
 #[derive(Debug)]
 pub struct ZrleEncoder {

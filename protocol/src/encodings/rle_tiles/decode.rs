@@ -2,8 +2,8 @@
 //! the framing pass) and draws it (with one).
 
 use super::{
-    Cpixels, Flavour, MAX_PACKED_PALETTE, MAX_PALETTE_SIZE, MAX_TILE_PIXELS, PALETTE_RLE,
-    PLAIN_RLE, RAW, REUSE_PACKED, REUSE_RLE, SOLID, packed_bits, packed_row_bytes, tiles,
+    Cpixels, Flavour, MAX_PACKED_PALETTE, MAX_PALETTE_SIZE, PALETTE_RLE, PLAIN_RLE, RAW,
+    REUSE_PACKED, REUSE_RLE, SOLID, packed_bits, packed_row_bytes, tiles,
 };
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::PixelFormat;
@@ -20,11 +20,17 @@ pub(crate) fn walk(
     flavour: Flavour,
     target: Option<&mut Framebuffer>,
 ) -> Result<Option<usize>, String> {
+    let tile_size = usize::from(flavour.tile_size());
+    let largest_tile = if target.is_some() {
+        rect.area().min(tile_size * tile_size)
+    } else {
+        0
+    };
     let mut walker = Walker {
         reader: Reader::new(data),
         cpixels: Cpixels::new(format),
         target,
-        pixels: [0; MAX_TILE_PIXELS],
+        pixels: vec![0; largest_tile],
         palette: [0; MAX_PALETTE_SIZE],
         palette_len: 0,
     };
@@ -43,8 +49,8 @@ struct Walker<'a, 'f> {
     reader: Reader<'a>,
     cpixels: Cpixels,
     target: Option<&'f mut Framebuffer>,
-    /// The tile being drawn, row-major.
-    pixels: [u32; MAX_TILE_PIXELS],
+    /// The tile being drawn, row-major (empty without a target).
+    pixels: Vec<u32>,
     /// The palette of the last tile that had one (a solid tile's colour counts).
     palette: [u32; MAX_PALETTE_SIZE],
     palette_len: usize,

@@ -17,6 +17,8 @@ pub(crate) struct TileEncoder {
     values: Vec<u32>,
     /// The tile's palette index of each pixel (while the palette lasts).
     indices: Vec<u8>,
+    /// Where each run of equal values ends, row-major, crossing row ends.
+    run_ends: Vec<u16>,
     /// Two palettes: the one being built for this tile and the last one sent (TRLE reuse).
     palettes: [Palette; 2],
     /// Which of `palettes` holds the last palette sent.
@@ -28,6 +30,7 @@ impl Default for TileEncoder {
         Self {
             values: Vec::with_capacity(MAX_TILE_PIXELS),
             indices: vec![0; MAX_TILE_PIXELS],
+            run_ends: Vec::with_capacity(MAX_TILE_PIXELS),
             palettes: [Palette::default(), Palette::default()],
             previous: 0,
         }
@@ -37,7 +40,7 @@ impl Default for TileEncoder {
 /// What one pass over a tile found.
 #[derive(Debug, Default)]
 struct Analysis {
-    /// Maximal runs of equal values, row-major, crossing row ends.
+    /// Maximal runs of equal values.
     runs: usize,
     /// Runs of a single pixel.
     single_runs: usize,
@@ -73,12 +76,33 @@ impl TileEncoder {
         // The peer forgets palettes between rectangles.
         self.palettes[self.previous].clear();
         for tile in tiles(rect, flavour.tile_size()) {
+            // Solid tiles are the most common by far: find them before anything else.
+            let first = framebuffer.row(&tile, 0)[0];
+            let solid = (0..tile.height).all(|row| {
+                framebuffer
+                    .row(&tile, row)
+                    .iter()
+                    .all(|&pixel| pixel == first)
+            });
+            if solid {
+                self.solid(cpixels.value(first), &cpixels, out);
+                continue;
+            }
             self.values.clear();
             for row in 0..tile.height {
                 cpixels.values_of(framebuffer.row(&tile, row), &mut self.values);
             }
             self.tile(&tile, &cpixels, flavour, out);
         }
+    }
+
+    fn solid(&mut self, value: u32, cpixels: &Cpixels, out: &mut Vec<u8>) {
+        let building = 1 - self.previous;
+        self.palettes[building].clear();
+        self.palettes[building].insert(value);
+        self.previous = building;
+        out.push(SOLID);
+        cpixels.put(value, out);
     }
 
     fn tile(&mut self, tile: &Rect, cpixels: &Cpixels, flavour: Flavour, out: &mut Vec<u8>) {
@@ -133,8 +157,8 @@ impl TileEncoder {
             }
             Choice::PlainRle => {
                 out.push(PLAIN_RLE);
-                for (value, length) in runs(values) {
-                    cpixels.put(value, out);
+                for (start, length) in runs(&self.run_ends) {
+                    cpixels.put(values[start], out);
                     put_run_length(length, out);
                 }
             }
@@ -150,7 +174,7 @@ impl TileEncoder {
             Choice::PaletteRle => {
                 out.push(PALETTE_RLE + palette.len as u8);
                 cpixels.put_all(palette.colours(), out);
-                put_palette_runs(values, indices, |i| i, out);
+                put_palette_runs(&self.run_ends, indices, |i| i, out);
             }
             Choice::ReusePacked | Choice::ReuseRle => {
                 // This tile's indices, renumbered into the previous palette.
@@ -165,7 +189,7 @@ impl TileEncoder {
                     put_packed(indices, width, bits, renumbered, out);
                 } else {
                     out.push(REUSE_RLE);
-                    put_palette_runs(values, indices, renumbered, out);
+                    put_palette_runs(&self.run_ends, indices, renumbered, out);
                 }
             }
         }
@@ -182,48 +206,40 @@ impl TileEncoder {
         palette.clear();
         let values = &self.values[..];
         let indices = &mut self.indices[..values.len()];
+        self.run_ends.clear();
         let mut analysis = Analysis {
             palette_fits: true,
             ..Analysis::default()
         };
-        let Some(&first) = values.first() else {
-            return analysis;
-        };
-        let mut end_run = |length: usize| {
-            analysis.runs += 1;
-            analysis.single_runs += usize::from(length == 1);
-            analysis.long_run_bytes += (length - 1) / 255;
-        };
-        let (mut current, mut run_start) = (first, 0);
-        let mut index = palette.insert(first).unwrap_or(0);
-        let mut palette_fits = true;
-        for (position, (&value, slot)) in values.iter().zip(indices.iter_mut()).enumerate() {
-            if value != current {
-                end_run(position - run_start);
-                (current, run_start) = (value, position);
-                if palette_fits {
-                    match palette.insert(value) {
-                        Some(found) => index = found,
-                        None => palette_fits = false,
-                    }
+        let mut start = 0;
+        while let Some((&value, rest)) = values[start..].split_first() {
+            let length = 1 + rest.iter().position(|&v| v != value).unwrap_or(rest.len());
+            let end = start + length;
+            if analysis.palette_fits {
+                match palette.insert(value) {
+                    Some(index) => indices[start..end].fill(index),
+                    None => analysis.palette_fits = false,
                 }
             }
-            *slot = index;
+            self.run_ends.push(end as u16);
+            analysis.single_runs += usize::from(length == 1);
+            if length > 255 {
+                analysis.long_run_bytes += (length - 1) / 255;
+            }
+            start = end;
         }
-        end_run(values.len() - run_start);
-        analysis.palette_fits = palette_fits;
+        analysis.runs = self.run_ends.len();
         analysis
     }
 }
 
-/// The runs of `values`: (value, length).
-fn runs(values: &[u32]) -> impl Iterator<Item = (u32, usize)> + '_ {
-    let mut rest = values;
-    std::iter::from_fn(move || {
-        let (&value, _) = rest.split_first()?;
-        let length = rest.iter().position(|&v| v != value).unwrap_or(rest.len());
-        rest = &rest[length..];
-        Some((value, length))
+/// The runs recorded by the analysis: (start, length).
+fn runs(run_ends: &[u16]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    run_ends.iter().map(move |&end| {
+        let run = (start, usize::from(end) - start);
+        start = usize::from(end);
+        run
     })
 }
 
@@ -236,13 +252,12 @@ fn put_run_length(length: usize, out: &mut Vec<u8>) {
 
 /// Appends palette RLE runs, indices mapped through `renumber`.
 fn put_palette_runs(
-    values: &[u32],
+    run_ends: &[u16],
     indices: &[u8],
     renumber: impl Fn(u8) -> u8,
     out: &mut Vec<u8>,
 ) {
-    let mut start = 0;
-    for (_, length) in runs(values) {
+    for (start, length) in runs(run_ends) {
         let index = renumber(indices[start]);
         if length == 1 {
             out.push(index);
@@ -250,7 +265,6 @@ fn put_palette_runs(
             out.push(index | 0x80);
             put_run_length(length, out);
         }
-        start += length;
     }
 }
 
@@ -348,5 +362,80 @@ impl Palette {
         self.slots[slot] = index as u8 + 1;
         self.len += 1;
         Some(index as u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tile stream of one 64x64 ZRLE tile of `colour(x, y)` in NATIVE (3-byte CPIXELs).
+    fn one_tile(colour: impl Fn(u32, u32) -> u32) -> Vec<u8> {
+        let pixels = (0..64u32)
+            .flat_map(|y| (0..64u32).map(move |x| (x, y)))
+            .map(|(x, y)| colour(x, y))
+            .collect();
+        let picture = Framebuffer::from_pixels(64, 64, pixels).unwrap();
+        let mut out = Vec::new();
+        TileEncoder::default().encode(
+            &picture,
+            &picture.bounds(),
+            &PixelFormat::NATIVE,
+            Flavour::Zrle,
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn each_tile_gets_its_smallest_subencoding() {
+        assert_eq!(one_tile(|_, _| 0x0012_3456), [SOLID, 0x56, 0x34, 0x12]);
+
+        let noise = one_tile(|x, y| (x * 7919 + y * 104_729).wrapping_mul(2_654_435_761) >> 8);
+        assert_eq!((noise[0], noise.len()), (RAW, 1 + 64 * 64 * 3));
+
+        // A checkerboard: two colours, one bit per pixel.
+        let checkers = one_tile(|x, y| if (x + y) % 2 == 0 { 0 } else { 0x00ff_ffff });
+        assert_eq!((checkers[0], checkers.len()), (2, 1 + 2 * 3 + 64 * 8));
+
+        // Stripes a row high: 64 runs of 64 with a palette of three.
+        let stripes = one_tile(|_, y| y % 3);
+        assert_eq!(stripes[0], PALETTE_RLE + 3);
+        assert_eq!(stripes.len(), 1 + 3 * 3 + 64 * 2);
+        assert_eq!(&stripes[10..14], [0x80, 63, 0x81, 63]);
+
+        // 256 runs of 16: 127 colours fit a palette (381 + 512 bytes < 1024 bytes of plain
+        // RLE); 128 colours do not.
+        let palette = one_tile(|x, y| (y * 64 + x) / 16 % 127);
+        assert_eq!(
+            (palette[0], palette.len()),
+            (PALETTE_RLE + 127, 1 + 381 + 512)
+        );
+        let plain = one_tile(|x, y| (y * 64 + x) / 16 % 128);
+        assert_eq!((plain[0], plain.len()), (PLAIN_RLE, 1 + 256 * (3 + 1)));
+    }
+
+    #[test]
+    fn long_runs_take_extra_length_bytes() {
+        let mut out = Vec::new();
+        for length in [1, 255, 256, 257, 510, 511] {
+            put_run_length(length, &mut out);
+        }
+        assert_eq!(out, [0, 254, 255, 0, 255, 1, 255, 254, 255, 255, 0]);
+    }
+
+    #[test]
+    fn a_palette_holds_127_colours() {
+        let mut palette = Palette::default();
+        for round in 0..3u32 {
+            palette.clear();
+            for colour in 0..127u32 {
+                assert_eq!(palette.insert(colour * 256 + round), Some(colour as u8));
+            }
+            assert_eq!(palette.insert(5 * 256 + round), Some(5));
+            assert_eq!(palette.insert(0x00ab_cdef), None);
+            assert_eq!(palette.find(126 * 256 + round), Some(126));
+            assert_eq!(palette.find(0x00ab_cdef), None);
+        }
     }
 }

@@ -154,6 +154,19 @@ impl Cpixels {
         self.bytes
     }
 
+    /// The pixel value of one native pixel.
+    #[inline]
+    pub(crate) fn value(&self, pixel: u32) -> u32 {
+        match self.bytewise {
+            Some((rs, gs, bs)) => {
+                (((pixel >> 16) & 0xff) << rs)
+                    | (((pixel >> 8) & 0xff) << gs)
+                    | ((pixel & 0xff) << bs)
+            }
+            None => self.format.pixel_value(pixel),
+        }
+    }
+
     /// Converts a row of native pixels to pixel values, appending them to `values`.
     #[inline]
     pub(crate) fn values_of(&self, pixels: &[u32], values: &mut Vec<u32>) {
@@ -182,24 +195,16 @@ impl Cpixels {
         }
     }
 
-    /// Appends pixel values as CPIXELs, choosing the layout once.
+    /// Appends pixel values as CPIXELs, with the common layout's loop on its own.
     pub(crate) fn put_all(&self, values: &[u32], out: &mut Vec<u8>) {
         out.reserve(values.len() * self.bytes);
-        match self.layout {
-            Layout::Low3Little => {
-                for &value in values {
-                    out.extend_from_slice(&value.to_le_bytes()[..3]);
-                }
+        if self.layout == Layout::Low3Little {
+            for &value in values {
+                out.extend_from_slice(&value.to_le_bytes()[..3]);
             }
-            Layout::FourLittle => {
-                for &value in values {
-                    out.extend_from_slice(&value.to_le_bytes());
-                }
-            }
-            _ => {
-                for &value in values {
-                    self.put(value, out);
-                }
+        } else {
+            for &value in values {
+                self.put(value, out);
             }
         }
     }
