@@ -180,6 +180,21 @@ fn every_prefix_needs_more_and_leaves_the_stream_alone() {
 }
 
 #[test]
+fn an_empty_rectangle_still_flushes_the_stream() {
+    let source = picture(8, 8, Content::Text, 1);
+    let mut encoder = ZrleEncoder::default();
+    let mut decoder = ZrleDecoder::default();
+    let mut decoded = Framebuffer::new(8, 8);
+    for rect in [Rect::new(3, 3, 0, 2), source.bounds()] {
+        let mut body = Vec::new();
+        encoder.encode(&source, &rect, &PixelFormat::NATIVE, &mut body);
+        let result = decoder.decode(&body, &rect, &PixelFormat::NATIVE, &mut decoded);
+        assert_eq!(result, Ok(Some(body.len())));
+    }
+    assert_eq!(decoded, source);
+}
+
+#[test]
 fn the_level_can_change_mid_stream() {
     let source = picture(200, 100, Content::Text, 5);
     let mut encoder = ZrleEncoder::default();
