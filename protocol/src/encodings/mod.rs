@@ -11,12 +11,15 @@ pub mod corre;
 pub mod hextile;
 pub mod pseudo;
 pub mod raw;
+mod rle_tiles;
 pub mod rre;
 mod subrects;
 #[cfg(test)]
 mod testing;
 pub mod tight;
+pub mod trle;
 pub mod zlib;
+pub mod zrle;
 mod zstream;
 
 pub use zstream::{Deflater, Inflater};
@@ -38,6 +41,8 @@ pub const DECODABLE: &[EncodingType] = &[
     EncodingType::CORRE,
     EncodingType::TIGHT,
     EncodingType::TIGHT_PNG,
+    EncodingType::TRLE,
+    EncodingType::ZRLE,
 ];
 
 /// A viewer connection's decoder state (the zlib streams that live across rectangles).
@@ -45,6 +50,7 @@ pub const DECODABLE: &[EncodingType] = &[
 pub struct Decoders {
     zlib: zlib::ZlibDecoder,
     tight: tight::TightDecoder,
+    zrle: zrle::ZrleDecoder,
 }
 
 impl Decoders {
@@ -81,6 +87,8 @@ impl Decoders {
             EncodingType::CORRE => corre::decode(body, rect, format, framebuffer),
             EncodingType::TIGHT => self.tight.decode(body, rect, format, framebuffer),
             EncodingType::TIGHT_PNG => tight::decode_tight_png(body, rect, format, framebuffer),
+            EncodingType::TRLE => trle::decode(body, rect, format, framebuffer),
+            EncodingType::ZRLE => self.zrle.decode(body, rect, format, framebuffer),
             _ => return None,
         })
     }
@@ -95,4 +103,6 @@ pub struct Encoders {
     pub corre: corre::CorreEncoder,
     pub tight: tight::TightEncoder,
     pub tight_png: tight::TightPngEncoder,
+    pub trle: trle::TrleEncoder,
+    pub zrle: zrle::ZrleEncoder,
 }

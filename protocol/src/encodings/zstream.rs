@@ -96,9 +96,16 @@ impl Inflater {
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         let start = out.len();
-        out.resize(start + limit, 0);
+        // Grow the output as it fills rather than zeroing the whole limit up front: the limit
+        // is a worst case, typically many times the real size.
+        let mut room = limit.min(input.len().saturating_mul(4).max(64 * 1024));
+        out.resize(start + room, 0);
         let (mut read, mut written) = (0usize, start);
         let result = loop {
+            if written == out.len() && room < limit {
+                room = limit.min(room.saturating_mul(2));
+                out.resize(start + room, 0);
+            }
             let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
             let full = written == out.len();
             let mut probe = [0u8; 1];
