@@ -337,3 +337,66 @@ async fn the_demo_desktop_reacts_to_a_viewer() {
         .await
         .unwrap();
 }
+
+/// A still, photo-like picture: JPEG material for a viewer that allows lossy.
+struct PhotoSource;
+
+fn photo() -> farview_protocol::Framebuffer {
+    let mut picture = farview_protocol::Framebuffer::new(320, 240);
+    for (i, pixel) in picture.pixels_mut().iter_mut().enumerate() {
+        let (x, y) = ((i % 320) as u32, (i / 320) as u32);
+        *pixel =
+            (((x + y / 3) & 0xff) << 16) | (((y + x / 5) & 0xff) << 8) | ((x * y / 300) & 0xff);
+    }
+    picture
+}
+
+impl Source for PhotoSource {
+    fn size(&self) -> (u16, u16) {
+        (320, 240)
+    }
+
+    fn name(&self) -> String {
+        "photo".into()
+    }
+
+    fn run(
+        self: Box<Self>,
+        desktop: Arc<Desktop>,
+        _input: mpsc::Receiver<InputEvent>,
+    ) -> SourceFuture {
+        Box::pin(async move {
+            desktop.draw(|canvas| canvas.replace_with(&photo()));
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn lossy_areas_are_refreshed_losslessly_once_the_screen_is_quiet() {
+    let target = start(Box::new(PhotoSource), None).await;
+    let options = ViewerOptions {
+        encodings: vec![farview_protocol::EncodingType::TIGHT],
+        quality: Some(5),
+        ..ViewerOptions::default()
+    };
+    let mut viewer = Viewer::connect(&target, &options).await.unwrap();
+    let expected = photo();
+    // The first picture is JPEG, close but not exact...
+    viewer
+        .wait_for(WAIT, |event, framebuffer| {
+            matches!(event, ClientEvent::UpdateComplete { .. }) && framebuffer.pixel(100, 100) != 0
+        })
+        .await
+        .unwrap();
+    assert!(
+        viewer.framebuffer() != &expected,
+        "the first update should have been lossy"
+    );
+    // ...and then, with nothing changing, the refresh makes it exact.
+    viewer
+        .wait_for(WAIT, |_, framebuffer| framebuffer == &expected)
+        .await
+        .unwrap();
+}

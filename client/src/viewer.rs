@@ -21,6 +21,7 @@ use crate::target::Target;
 pub const DEFAULT_ENCODINGS: &[EncodingType] = &[
     EncodingType::COPY_RECT,
     EncodingType::TIGHT,
+    EncodingType::ZRLE,
     EncodingType::HEXTILE,
     EncodingType::ZLIB,
     EncodingType::RRE,

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use farview_protocol::encode::{CopyOperation, Update};
 use farview_protocol::{EncodingType, Rect, Region, ServerConfig, ServerConnection, ServerEvent};
@@ -21,6 +22,8 @@ use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent};
 pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
 /// How much to read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
+/// How long the screen must stay still before lossy areas are sent again losslessly.
+const QUIET_BEFORE_REFRESH: Duration = Duration::from_millis(300);
 
 /// What the viewer has yet to be sent.
 #[derive(Debug, Default)]
@@ -34,6 +37,8 @@ struct Pending {
     resized: bool,
     bell: bool,
     clipboard: bool,
+    /// When the lossy areas get their lossless refresh, if any are left.
+    refresh_at: Option<tokio::time::Instant>,
 }
 
 impl Pending {
@@ -171,9 +176,17 @@ async fn serve(
                     }
                 }
             }
+            () = sleep_until(pending.refresh_at) => {
+                pending.refresh_at = None;
+                send_lossless_refresh(&mut connection, &mut pending, desktop, written == output.len());
+            }
             changed = changes.changed() => {
                 if changed.is_err() {
                     return Ok("the desktop went away");
+                }
+                // Activity postpones the refresh: it would be wasted on a changing screen.
+                if pending.refresh_at.is_some() {
+                    pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
                 }
                 if connection.is_normal() {
                     let (catchup, next) = desktop.catch_up(sequence);
@@ -228,11 +241,46 @@ fn send_pending(connection: &mut ServerConnection, pending: &mut Pending, deskto
             pending.requested = false;
             connection.send_update(framebuffer, &update);
         });
+        if !connection.lossy_region().is_empty() {
+            pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
+        }
     }
     if std::mem::take(&mut pending.bell) {
         connection.send_bell();
     }
     if std::mem::take(&mut pending.clipboard) {
         connection.send_cut_text(&desktop.clipboard());
+    }
+}
+
+/// Sends the lossy areas again, losslessly, if the viewer is waiting for an update.
+fn send_lossless_refresh(
+    connection: &mut ServerConnection,
+    pending: &mut Pending,
+    desktop: &Desktop,
+    output_drained: bool,
+) {
+    if connection.lossy_region().is_empty() {
+        return;
+    }
+    if !pending.requested || !output_drained {
+        // Not now: try again a little later.
+        pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
+        return;
+    }
+    let update = Update {
+        changed: connection.lossy_region().rects().to_vec(),
+        lossless: true,
+        ..Update::default()
+    };
+    desktop.with_framebuffer(|framebuffer| connection.send_update(framebuffer, &update));
+    pending.requested = false;
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

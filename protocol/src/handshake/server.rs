@@ -313,4 +313,9 @@ impl ServerConnection {
     pub fn encodings(&self) -> &ViewerEncodings {
         &self.encodings
     }
+
+    /// What was last sent lossily and is still shown so: refresh it when the screen is quiet.
+    pub fn lossy_region(&self) -> &crate::framebuffer::Region {
+        self.encoder.lossy_region()
+    }
 }
