@@ -12,7 +12,15 @@ use farview_protocol::encode::{EncodeManager, Update, ViewerEncodings};
 use farview_protocol::{EncodingType, PixelFormat, loopback};
 
 /// The encodings measured, each alone (plus CopyRect for the scrolls).
-const ENCODINGS: &[EncodingType] = &[EncodingType::RAW, EncodingType::ZLIB];
+const ENCODINGS: &[EncodingType] = &[
+    EncodingType::ZRLE,
+    EncodingType::TIGHT,
+    EncodingType::TRLE,
+    EncodingType::HEXTILE,
+    EncodingType::ZLIB,
+    EncodingType::RRE,
+    EncodingType::RAW,
+];
 
 fn frame_limit() -> Option<usize> {
     std::env::var("FARVIEW_FRAMES")

@@ -6,7 +6,7 @@ use crate::framebuffer::{Framebuffer, Rect};
 /// The tile size frames are compared in.
 pub const DIFF_TILE: u16 = 16;
 
-/// The tiles in which two frames differ.
+/// The tiles in which two frames differ, each with the box of its changed pixels.
 #[derive(Debug, Clone)]
 pub struct TileDiff {
     width: u16,
@@ -14,6 +14,8 @@ pub struct TileDiff {
     columns: usize,
     rows: usize,
     dirty: Vec<bool>,
+    /// Per tile: left, top, right, bottom (inclusive) of the changed pixels, tile-relative.
+    boxes: Vec<[u16; 4]>,
 }
 
 impl TileDiff {
@@ -23,7 +25,8 @@ impl TileDiff {
         let columns = usize::from(width.div_ceil(DIFF_TILE));
         let rows = usize::from(height.div_ceil(DIFF_TILE));
         let mut dirty = vec![false; columns * rows];
-        for (row, chunk) in dirty.chunks_mut(columns.max(1)).enumerate() {
+        let mut boxes = vec![[u16::MAX, u16::MAX, 0, 0]; columns * rows];
+        for row in 0..rows {
             let top = row as u16 * DIFF_TILE;
             let band = Rect::new(0, top, width, DIFF_TILE.min(height - top));
             // Compare whole rows first: most rows of most frames are unchanged.
@@ -32,13 +35,21 @@ impl TileDiff {
                 if a == b {
                     continue;
                 }
-                for (column, flag) in chunk.iter_mut().enumerate() {
-                    if *flag {
-                        continue;
-                    }
+                for column in 0..columns {
                     let start = column * usize::from(DIFF_TILE);
                     let end = (start + usize::from(DIFF_TILE)).min(a.len());
-                    *flag = a[start..end] != b[start..end];
+                    let (a, b) = (&a[start..end], &b[start..end]);
+                    let Some(first) = a.iter().zip(b).position(|(p, q)| p != q) else {
+                        continue;
+                    };
+                    let last = a.iter().zip(b).rposition(|(p, q)| p != q).unwrap_or(first);
+                    let index = row * columns + column;
+                    dirty[index] = true;
+                    let tile_box = &mut boxes[index];
+                    tile_box[0] = tile_box[0].min(first as u16);
+                    tile_box[1] = tile_box[1].min(line);
+                    tile_box[2] = tile_box[2].max(last as u16);
+                    tile_box[3] = tile_box[3].max(line);
                 }
             }
         }
@@ -48,6 +59,7 @@ impl TileDiff {
             columns,
             rows,
             dirty,
+            boxes,
         }
     }
 
@@ -67,7 +79,8 @@ impl TileDiff {
         )
     }
 
-    /// The changed tiles as horizontal runs, one rectangle per run per tile row.
+    /// The changed pixels, as one rectangle per run of changed tiles in a tile row, each
+    /// shrunk to the pixels that changed in it: a typed character is its glyph, not a tile.
     pub fn runs(&self) -> Vec<Rect> {
         let mut rects = Vec::new();
         for row in 0..self.rows {
@@ -82,10 +95,30 @@ impl TileDiff {
                 while column < self.columns && line[column] {
                     column += 1;
                 }
-                rects.push(self.tile_rect(start, row, column - start));
+                rects.push(self.changed_box(start, column, row));
             }
         }
         rects
+    }
+
+    /// The box around the changed pixels of tiles `start..end` of tile row `row`.
+    fn changed_box(&self, start: usize, end: usize, row: usize) -> Rect {
+        let (mut left, mut top, mut right, mut bottom) = (u32::MAX, u32::MAX, 0u32, 0u32);
+        for column in start..end {
+            let [x0, y0, x1, y1] = self.boxes[row * self.columns + column];
+            let origin_x = column as u32 * u32::from(DIFF_TILE);
+            left = left.min(origin_x + u32::from(x0));
+            right = right.max(origin_x + u32::from(x1));
+            top = top.min(u32::from(y0));
+            bottom = bottom.max(u32::from(y1));
+        }
+        let origin_y = row as u32 * u32::from(DIFF_TILE);
+        Rect::new(
+            left as u16,
+            (origin_y + top) as u16,
+            (right - left + 1) as u16,
+            (bottom - top + 1) as u16,
+        )
     }
 
     /// The bounding boxes of groups of changed tiles that touch (edges or corners).
@@ -140,7 +173,7 @@ mod tests {
         let diff = TileDiff::compare(&old, &new);
         assert_eq!(
             diff.runs(),
-            vec![Rect::new(16, 16, 32, 16), Rect::new(96, 48, 4, 2)]
+            vec![Rect::new(20, 20, 14, 3), Rect::new(99, 49, 1, 1)]
         );
         assert_eq!(
             diff.areas(),

@@ -76,6 +76,36 @@ pub fn server_messages(data: &[u8]) {
     }
 }
 
+/// Rectangle bodies for every decoder: `data[0]` picks the encoding, `data[1..5]` the
+/// rectangle inside a 64x64 framebuffer, the rest is the body, fed twice through the same
+/// decoders (streams carry state) in 16 and 32-bit formats.
+pub fn decoders(data: &[u8]) {
+    use crate::encodings::{DECODABLE, Decoders};
+    use crate::framebuffer::Rect;
+    use crate::pixel::PixelFormat;
+    let [pick, x, y, w, h, body @ ..] = data else {
+        return;
+    };
+    let encoding = DECODABLE[usize::from(*pick) % DECODABLE.len()];
+    let (x, y) = (u16::from(x % 64), u16::from(y % 64));
+    let rect = Rect::new(
+        x,
+        y,
+        u16::from(*w) % (64 - x) + 1,
+        u16::from(*h) % (64 - y) + 1,
+    );
+    let format = if pick & 0x80 != 0 {
+        PixelFormat::RGB565
+    } else {
+        PixelFormat::NATIVE
+    };
+    let mut decoders = Decoders::default();
+    let mut framebuffer = Framebuffer::new(64, 64);
+    for _ in 0..2 {
+        let _ = decoders.decode(encoding, body, &rect, &format, &mut framebuffer);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +116,11 @@ mod tests {
         #[test]
         fn client_messages_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
             client_messages(&data);
+        }
+
+        #[test]
+        fn decoders_never_panic(data in proptest::collection::vec(any::<u8>(), 5..400)) {
+            decoders(&data);
         }
 
         #[test]
