@@ -42,7 +42,13 @@ fn encode_all(
             let mut out = Vec::new();
             let stats =
                 manager.encode_update(frame, update, &PixelFormat::NATIVE, &viewer, &mut out);
-            pixels += stats.pixels;
+            // Pixels actually encoded: moves cost no encoding work.
+            pixels += stats
+                .by_encoding
+                .iter()
+                .filter(|e| e.encoding != EncodingType::COPY_RECT)
+                .map(|e| e.pixels)
+                .sum::<usize>();
             out
         })
         .collect();
