@@ -6,7 +6,7 @@
 //! just repaints everything; nothing queues up for it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use farview_protocol::Framebuffer;
 use farview_protocol::Rect;
@@ -73,7 +73,8 @@ impl State {
 }
 
 pub struct Desktop {
-    state: Mutex<State>,
+    /// Viewers encode under the read lock, all at once; the source draws under the write lock.
+    state: RwLock<State>,
     sequence: watch::Sender<u64>,
     input: mpsc::Sender<InputEvent>,
 }
@@ -179,7 +180,7 @@ impl Desktop {
     pub fn new(width: u16, height: u16, name: &str) -> (Arc<Desktop>, mpsc::Receiver<InputEvent>) {
         let (input, input_receiver) = mpsc::channel(INPUT_QUEUE);
         let desktop = Desktop {
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 framebuffer: Framebuffer::new(width, height),
                 name: name.to_string(),
                 clipboard: Arc::from(""),
@@ -192,16 +193,18 @@ impl Desktop {
         (Arc::new(desktop), input_receiver)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
         // A panic while drawing leaves pixels half drawn, never inconsistent bookkeeping.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Draws with `draw`; what it changed reaches viewers afterwards.
     pub fn draw<R>(&self, draw: impl FnOnce(&mut Canvas<'_>) -> R) -> R {
-        let mut state = self.lock();
+        let mut state = self.write();
         let mut canvas = Canvas {
             framebuffer: &mut state.framebuffer,
             events: Vec::new(),
@@ -212,7 +215,7 @@ impl Desktop {
         result
     }
 
-    fn publish(&self, mut state: MutexGuard<'_, State>, events: Vec<DesktopEvent>) {
+    fn publish(&self, mut state: RwLockWriteGuard<'_, State>, events: Vec<DesktopEvent>) {
         if events.is_empty() {
             return;
         }
@@ -225,37 +228,37 @@ impl Desktop {
     }
 
     pub fn bell(&self) {
-        let state = self.lock();
+        let state = self.write();
         self.publish(state, vec![DesktopEvent::Bell]);
     }
 
     pub fn set_clipboard(&self, text: &str) {
-        let mut state = self.lock();
+        let mut state = self.write();
         state.clipboard = Arc::from(text);
         self.publish(state, vec![DesktopEvent::ClipboardChanged]);
     }
 
     pub fn clipboard(&self) -> Arc<str> {
-        self.lock().clipboard.clone()
+        self.read().clipboard.clone()
     }
 
     pub fn name(&self) -> String {
-        self.lock().name.clone()
+        self.read().name.clone()
     }
 
     pub fn size(&self) -> (u16, u16) {
-        let state = self.lock();
+        let state = self.read();
         (state.framebuffer.width(), state.framebuffer.height())
     }
 
     /// The sequence number the next event will get: a new viewer starts from here.
     pub fn sequence(&self) -> u64 {
-        self.lock().next_sequence()
+        self.read().next_sequence()
     }
 
     /// Events from `since` on, and the sequence to ask from next time.
     pub fn catch_up(&self, since: u64) -> (Catchup, u64) {
-        let state = self.lock();
+        let state = self.read();
         let next = state.next_sequence();
         if since < state.log_start {
             return (Catchup::Lagged, next);
@@ -269,7 +272,7 @@ impl Desktop {
 
     /// Runs `read` on the framebuffer as it is now.
     pub fn with_framebuffer<R>(&self, read: impl FnOnce(&Framebuffer) -> R) -> R {
-        read(&self.lock().framebuffer)
+        read(&self.read().framebuffer)
     }
 
     /// A receiver that wakes when something new is in the log; it errors once the desktop is
