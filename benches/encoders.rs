@@ -100,7 +100,10 @@ fn encoders(c: &mut Criterion) {
             );
             for (index, (message, (_, frame))) in messages.iter().zip(&updates).enumerate() {
                 let decoded = loopback::deliver(&mut client, message);
-                assert!(decoded == frame, "{sequence} {encoding}: update {index} decodes wrong");
+                assert!(
+                    decoded == frame,
+                    "{sequence} {encoding}: update {index} decodes wrong"
+                );
             }
         }
         group.finish();

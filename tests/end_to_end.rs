@@ -400,3 +400,67 @@ async fn lossy_areas_are_refreshed_losslessly_once_the_screen_is_quiet() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_viewer_gets_the_demo_pointer_shape_and_follows_renames() {
+    use farview_server::source::demo;
+    let target = start(Box::new(demo::DemoSource::new()), None).await;
+    let mut viewer = Viewer::connect(&target, &ViewerOptions::default())
+        .await
+        .unwrap();
+    let event = viewer
+        .wait_for(WAIT, |event, _| matches!(event, ClientEvent::Cursor(_)))
+        .await
+        .unwrap();
+    let ClientEvent::Cursor(cursor) = event else {
+        unreachable!()
+    };
+    assert_eq!(
+        (cursor.width, cursor.height),
+        (demo::ARROW_WIDTH, demo::ARROW_HEIGHT)
+    );
+    assert_eq!((cursor.hotspot_x, cursor.hotspot_y), demo::ARROW_HOTSPOT);
+    // Cursor With Alpha carries premultiplied RGBA losslessly.
+    assert_eq!(cursor, demo::arrow_cursor());
+    assert_eq!(viewer.cursor(), Some(&cursor));
+
+    // A source that renames its desktop when a key is pressed.
+    struct RenamingSource;
+    impl Source for RenamingSource {
+        fn size(&self) -> (u16, u16) {
+            (64, 48)
+        }
+        fn name(&self) -> String {
+            "before".into()
+        }
+        fn run(
+            self: Box<Self>,
+            desktop: Arc<Desktop>,
+            mut input: mpsc::Receiver<InputEvent>,
+        ) -> SourceFuture {
+            Box::pin(async move {
+                while let Some(event) = input.recv().await {
+                    if let InputEvent::Key { down: true, keysym } = event {
+                        desktop.set_name(&format!("after {keysym}"));
+                    }
+                }
+                Ok(())
+            })
+        }
+    }
+    let target = start(Box::new(RenamingSource), None).await;
+    let mut viewer = Viewer::connect(&target, &ViewerOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(viewer.name(), "before");
+    first_update(&mut viewer).await;
+    viewer.key_event(true, 0x61);
+    let event = viewer
+        .wait_for(WAIT, |event, _| {
+            matches!(event, ClientEvent::DesktopName(_))
+        })
+        .await
+        .unwrap();
+    assert_eq!(event, ClientEvent::DesktopName("after 97".into()));
+    assert_eq!(viewer.name(), "after 97");
+}

@@ -1,6 +1,7 @@
 //! farview's RFB viewer: a connection that decodes into a framebuffer, shown in a native
 //! window ([`window`]) or kept headless for scripts and tests ([`session`]).
 
+pub mod cursor_overlay;
 pub mod frame_log;
 pub mod session;
 pub mod snapshot;

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use farview_protocol::encodings::cursor::Cursor;
 use farview_protocol::{ClientEvent, Framebuffer};
 use tokio::sync::mpsc;
 use tracing::info;
@@ -32,6 +33,9 @@ pub struct SharedFrame {
 pub struct FrameState {
     pub framebuffer: Option<Framebuffer>,
     pub name: String,
+    /// The pointer shape the server sent, for a window to draw at the local pointer; `None`
+    /// until the server sends one (it then draws the pointer into the framebuffer itself).
+    pub cursor: Option<Cursor>,
     /// Bumped on every update, so the window redraws only when something is new.
     pub generation: u64,
 }
@@ -43,7 +47,7 @@ impl SharedFrame {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn publish(&self, framebuffer: &Framebuffer, name: &str) {
+    fn publish(&self, framebuffer: &Framebuffer, name: &str, cursor: Option<&Cursor>) {
         let mut state = self.lock();
         match &mut state.framebuffer {
             Some(shown)
@@ -56,6 +60,9 @@ impl SharedFrame {
         }
         if state.name != name {
             state.name = name.to_string();
+        }
+        if state.cursor.as_ref() != cursor {
+            state.cursor = cursor.cloned();
         }
         state.generation += 1;
     }
@@ -85,7 +92,7 @@ pub async fn run(
                 Some(display),
             ) = (&event, &display)
             {
-                display.publish(viewer.framebuffer(), viewer.name());
+                display.publish(viewer.framebuffer(), viewer.name(), viewer.cursor());
             }
             if let ClientEvent::CutText(text) = &event {
                 info!("server clipboard: {text:?}");

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use farview_protocol::encodings;
+use farview_protocol::encodings::cursor::Cursor;
 use farview_protocol::{
     ClientConfig, ClientConnection, ClientEvent, EncodingType, Framebuffer, ProtocolError,
 };
@@ -99,7 +100,16 @@ impl ViewerOptions {
                 EncodingType::COMPRESS_LEVEL_0.0 + i32::from(compress.min(9)),
             ));
         }
-        list.extend([EncodingType::DESKTOP_SIZE, EncodingType::LAST_RECT]);
+        list.extend([
+            EncodingType::DESKTOP_SIZE,
+            EncodingType::LAST_RECT,
+            // Cursor shapes, best first: we draw the pointer ourselves, so the server leaves
+            // it out of the framebuffer (and snapshots stay free of it).
+            EncodingType::CURSOR_WITH_ALPHA,
+            EncodingType::CURSOR,
+            EncodingType::X_CURSOR,
+            EncodingType::DESKTOP_NAME,
+        ]);
         Ok(list)
     }
 }
@@ -214,6 +224,11 @@ impl Viewer {
                 debug!("server clipboard: {} bytes", text.len());
                 self.last_cut_text = Some(text.clone());
             }
+            ClientEvent::Cursor(cursor) => debug!(
+                "cursor shape {}x{}, hotspot {},{}",
+                cursor.width, cursor.height, cursor.hotspot_x, cursor.hotspot_y
+            ),
+            ClientEvent::DesktopName(name) => info!("desktop renamed to {name:?}"),
         }
         Ok(Some(event))
     }
@@ -266,6 +281,11 @@ impl Viewer {
 
     pub fn name(&self) -> &str {
         self.connection.name()
+    }
+
+    /// The latest cursor shape the server sent, if any.
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.connection.cursor()
     }
 
     /// How many complete updates arrived so far.

@@ -2,6 +2,10 @@
 //! mouse into RFB input. minifb gives no X keysyms, so keys are mapped here: characters come
 //! from the window system's text input (layout and shift already applied), the other keys
 //! from a table.
+//!
+//! When the server sends a cursor shape, the system pointer is hidden over the window and the
+//! shape is drawn into the shown picture at the pointer instead ([`CursorOverlay`]). The title
+//! follows the desktop's name.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +15,7 @@ use minifb::{InputCallback, Key, MouseButton, MouseMode, Window, WindowOptions};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cursor_overlay::CursorOverlay;
 use crate::session::{self, SharedFrame, UserInput};
 use crate::target::Target;
 use crate::viewer::{ViewerError, ViewerOptions};
@@ -47,6 +52,7 @@ pub fn run(
     let started = Instant::now();
     let mut shown: Option<ShownWindow> = None;
     let mut shown_generation = 0;
+    let mut overlay = CursorOverlay::default();
     loop {
         if task.is_finished()
             || windowed
@@ -55,29 +61,41 @@ pub fn run(
         {
             break;
         }
+        let pointer = shown.as_ref().and_then(ShownWindow::pointer_inside);
         {
             let state = display.lock();
-            if let Some(framebuffer) = &state.framebuffer
-                && state.generation != shown_generation
-            {
-                shown_generation = state.generation;
+            let new_frame = state.generation != shown_generation;
+            let mut redraw = false;
+            if let Some(framebuffer) = &state.framebuffer {
                 let (width, height) = (
                     usize::from(framebuffer.width()),
                     usize::from(framebuffer.height()),
                 );
-                if shown
-                    .as_ref()
-                    .is_none_or(|s| (s.width, s.height) != (width, height))
-                {
-                    shown = ShownWindow::open(&state.name, width, height, &input_sender).ok();
+                let cursor = state.cursor.as_ref().filter(|c| !c.is_hidden());
+                if new_frame {
+                    shown_generation = state.generation;
+                    if shown
+                        .as_ref()
+                        .is_none_or(|s| (s.width, s.height) != (width, height))
+                    {
+                        shown = ShownWindow::open(&state.name, width, height, &input_sender).ok();
+                    }
+                    if let Some(window) = &mut shown {
+                        window.follow(&state.name, state.cursor.is_some());
+                    }
+                    overlay.refresh(framebuffer, cursor, pointer);
+                    redraw = true;
+                } else {
+                    redraw = overlay.move_cursor(framebuffer, cursor, pointer);
                 }
-                if let Some(window) = &mut shown {
+                if let Some(window) = shown.as_mut().filter(|_| redraw) {
                     // Mismatched sizes cannot happen here; a failed redraw shows next time.
                     let _ = window
                         .window
-                        .update_with_buffer(framebuffer.pixels(), width, height);
+                        .update_with_buffer(overlay.pixels(), width, height);
                 }
-            } else if let Some(window) = &mut shown {
+            }
+            if let Some(window) = shown.as_mut().filter(|_| !redraw) {
                 window.window.update();
             }
         }
@@ -103,6 +121,10 @@ struct ShownWindow {
     width: usize,
     height: usize,
     last_pointer: (u8, u16, u16),
+    /// The desktop name in the title.
+    title_name: String,
+    /// Whether the system pointer shows over the window (not once the server sent a shape).
+    system_pointer: bool,
 }
 
 impl ShownWindow {
@@ -130,7 +152,28 @@ impl ShownWindow {
             width,
             height,
             last_pointer: (0, 0, 0),
+            title_name: name.to_string(),
+            system_pointer: true,
         })
+    }
+
+    /// Keeps the title on the desktop's name, and the system pointer hidden once the server
+    /// has sent a cursor shape of its own (which the picture then carries).
+    fn follow(&mut self, name: &str, server_cursor: bool) {
+        if self.title_name != name {
+            self.window.set_title(&format!("farview: {name}"));
+            self.title_name = name.to_string();
+        }
+        if self.system_pointer == server_cursor {
+            self.system_pointer = !server_cursor;
+            self.window.set_cursor_visibility(self.system_pointer);
+        }
+    }
+
+    /// The pointer's position over the picture, if it is over the window.
+    fn pointer_inside(&self) -> Option<(i32, i32)> {
+        let (x, y) = self.window.get_mouse_pos(MouseMode::Discard)?;
+        Some((x.floor() as i32, y.floor() as i32))
     }
 
     /// Sends pointer motion, buttons and wheel notches (buttons 4 and 5, pressed and released).

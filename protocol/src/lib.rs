@@ -20,6 +20,7 @@ pub mod scroll;
 pub mod security;
 mod wire;
 
+pub use encodings::cursor::Cursor;
 pub use error::ProtocolError;
 pub use framebuffer::{Framebuffer, Rect, Region};
 pub use handshake::client::{ClientConfig, ClientConnection, ClientEvent};

@@ -3,7 +3,8 @@
 //!
 //! Latest state wins: viewers read pixels from the framebuffer as it is when they encode, and
 //! only learn *where* things changed from the log. A viewer that falls behind the whole log
-//! just repaints everything; nothing queues up for it.
+//! just repaints everything; nothing queues up for it. The same holds for the cursor shape and
+//! the name: the log says that they changed, viewers read the latest when they send.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -12,8 +13,10 @@ use farview_protocol::Framebuffer;
 use farview_protocol::Rect;
 use farview_protocol::diff::TileDiff;
 use farview_protocol::encode::CopyOperation;
+use farview_protocol::encodings::cursor::Cursor;
 use farview_protocol::scroll;
 use tokio::sync::{mpsc, watch};
+use tracing::warn;
 
 /// How many change events the log keeps for viewers that are behind.
 pub const MAX_EVENT_LOG: usize = 4096;
@@ -32,6 +35,10 @@ pub enum DesktopEvent {
     Bell,
     /// The clipboard changed: read it with [`Desktop::clipboard`].
     ClipboardChanged,
+    /// The pointer's shape changed: read it with [`Desktop::cursor`].
+    CursorChanged,
+    /// The desktop was renamed: read it with [`Desktop::name`].
+    NameChanged,
 }
 
 /// Input from a viewer, for the source.
@@ -53,6 +60,7 @@ struct State {
     framebuffer: Framebuffer,
     name: String,
     clipboard: Arc<str>,
+    cursor: Option<Arc<Cursor>>,
     log: VecDeque<DesktopEvent>,
     /// The sequence number of the first event in `log`.
     log_start: u64,
@@ -184,6 +192,7 @@ impl Desktop {
                 framebuffer: Framebuffer::new(width, height),
                 name: name.to_string(),
                 clipboard: Arc::from(""),
+                cursor: None,
                 log: VecDeque::new(),
                 log_start: 0,
             }),
@@ -195,11 +204,15 @@ impl Desktop {
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
         // A panic while drawing leaves pixels half drawn, never inconsistent bookkeeping.
-        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Draws with `draw`; what it changed reaches viewers afterwards.
@@ -240,6 +253,33 @@ impl Desktop {
 
     pub fn clipboard(&self) -> Arc<str> {
         self.read().clipboard.clone()
+    }
+
+    /// Sets the pointer's shape, for viewers that draw the pointer themselves. A cursor that
+    /// fails [`Cursor::validate`] is refused with a warning.
+    pub fn set_cursor(&self, cursor: Cursor) {
+        if let Err(reason) = cursor.validate() {
+            warn!("cursor shape refused: {reason}");
+            return;
+        }
+        let mut state = self.write();
+        state.cursor = Some(Arc::new(cursor));
+        self.publish(state, vec![DesktopEvent::CursorChanged]);
+    }
+
+    /// The pointer's shape, if the source has set one.
+    pub fn cursor(&self) -> Option<Arc<Cursor>> {
+        self.read().cursor.clone()
+    }
+
+    /// Renames the desktop; viewers that accept DesktopName are told.
+    pub fn set_name(&self, name: &str) {
+        let mut state = self.write();
+        if state.name == name {
+            return;
+        }
+        state.name = name.to_string();
+        self.publish(state, vec![DesktopEvent::NameChanged]);
     }
 
     pub fn name(&self) -> String {

@@ -5,6 +5,11 @@
 //! only when the viewer has asked for one and everything sent before has left our buffer. The
 //! kernel's share is bounded too (TCP_NOTSENT_LOWAT), so a slow viewer gets fewer, fresher
 //! updates, and one that stops reading costs one update's bytes and no more.
+//!
+//! The cursor shape and the desktop name follow the same rule: a change only sets a flag, and
+//! the latest shape or name is read when it is sent. Each goes as its own one-rectangle update
+//! in answer to a request, once the first picture has gone out (so the viewer has one to draw
+//! the pointer over); the current shape is sent that way once to every new viewer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +44,12 @@ struct Pending {
     clipboard: bool,
     /// When the lossy areas get their lossless refresh, if any are left.
     refresh_at: Option<tokio::time::Instant>,
+    /// The cursor shape changed (or the viewer has not had it yet).
+    cursor: bool,
+    /// The desktop was renamed.
+    name: bool,
+    /// A picture has been sent: pseudo-encoding updates may follow.
+    first_update_sent: bool,
 }
 
 impl Pending {
@@ -64,7 +75,16 @@ impl Pending {
             DesktopEvent::Resized { .. } => self.repaint_all(desktop_size),
             DesktopEvent::Bell => self.bell = true,
             DesktopEvent::ClipboardChanged => self.clipboard = true,
+            DesktopEvent::CursorChanged => self.cursor = true,
+            DesktopEvent::NameChanged => self.name = true,
         }
+    }
+
+    /// The viewer fell behind the change log: anything may have changed.
+    fn lagged(&mut self, desktop_size: (u16, u16)) {
+        self.repaint_all(desktop_size);
+        self.cursor = true;
+        self.name = true;
     }
 
     fn repaint_all(&mut self, (width, height): (u16, u16)) {
@@ -145,6 +165,7 @@ async fn serve(
                             sequence = desktop.sequence();
                             connection.send_server_init(width, height, &desktop.name());
                             pending.viewer_size = (width, height);
+                            pending.cursor = true;
                             info!("viewer {id} ({peer}) connected (shared: {shared}, protocol {})",
                                 connection.version().map(|v| v.to_string()).unwrap_or_default());
                         }
@@ -198,7 +219,7 @@ async fn serve(
                                 pending.apply(event, size);
                             }
                         }
-                        Catchup::Lagged => pending.repaint_all(size),
+                        Catchup::Lagged => pending.lagged(size),
                     }
                 }
             }
@@ -219,6 +240,7 @@ async fn serve(
 /// Encodes what is pending into the connection's output. Called only once everything sent
 /// before has left our buffer, so bells and clipboard changes coalesce instead of queueing.
 fn send_pending(connection: &mut ServerConnection, pending: &mut Pending, desktop: &Desktop) {
+    send_pseudo_updates(connection, pending, desktop);
     if pending.requested && pending.has_pixels() {
         desktop.with_framebuffer(|framebuffer| {
             let size = (framebuffer.width(), framebuffer.height());
@@ -240,6 +262,7 @@ fn send_pending(connection: &mut ServerConnection, pending: &mut Pending, deskto
             pending.resized = false;
             pending.requested = false;
             connection.send_update(framebuffer, &update);
+            pending.first_update_sent = true;
         });
         if !connection.lossy_region().is_empty() {
             pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
@@ -282,5 +305,33 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Answers a pending request with the cursor shape and the name, if they changed, each as a
+/// one-rectangle update ahead of any pixels. A viewer that takes neither pseudo-encoding gets
+/// nothing and its request stays for the pixels.
+fn send_pseudo_updates(
+    connection: &mut ServerConnection,
+    pending: &mut Pending,
+    desktop: &Desktop,
+) {
+    if !pending.requested || !pending.first_update_sent {
+        return;
+    }
+    let mut answered = false;
+    if std::mem::take(&mut pending.cursor)
+        && let Some(cursor) = desktop.cursor()
+    {
+        match connection.send_cursor(&cursor) {
+            Ok(sent) => answered |= sent.is_some(),
+            Err(error) => warn!("cursor not sent: {error}"),
+        }
+    }
+    if std::mem::take(&mut pending.name) {
+        answered |= connection.send_desktop_name(&desktop.name());
+    }
+    if answered && !pending.has_pixels() {
+        pending.requested = false;
     }
 }

@@ -4,10 +4,14 @@
 //! Every decoder has the same shape: given the bytes after a rectangle header, it returns
 //! `Ok(None)` when the rectangle's body is not all there yet (and then has changed nothing,
 //! stream state included), or `Ok(Some(n))` once it has drawn the rectangle from the first
-//! `n` bytes. Errors are a reason; the caller adds the encoding and rectangle.
+//! `n` bytes. Errors are a reason; the caller adds the encoding and rectangle. Decoders of
+//! pseudo-encodings that carry something other than pixels ([`cursor`], [`desktop_name`])
+//! have the same shape but return what they carry along with `n`.
 
 pub mod copyrect;
 pub mod corre;
+pub mod cursor;
+pub mod desktop_name;
 pub mod hextile;
 pub mod pseudo;
 pub mod raw;

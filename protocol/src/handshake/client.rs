@@ -7,7 +7,8 @@
 use std::collections::VecDeque;
 
 use super::{MAX_NAME_LEN, MAX_REASON_LEN, ProtocolVersion};
-use crate::encodings::Decoders;
+use crate::encodings::cursor::{self, Cursor};
+use crate::encodings::{Decoders, desktop_name};
 use crate::error::ProtocolError;
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::messages::{
@@ -65,6 +66,11 @@ pub enum ClientEvent {
     },
     Bell,
     CutText(String),
+    /// The server set the pointer's shape (Cursor, X Cursor or Cursor With Alpha); a hidden
+    /// cursor ([`Cursor::is_hidden`]) means no pointer is to be drawn.
+    Cursor(Cursor),
+    /// The server renamed the desktop (DesktopName).
+    DesktopName(String),
 }
 
 #[derive(Debug)]
@@ -101,6 +107,7 @@ pub struct ClientConnection {
     name: String,
     version: ProtocolVersion,
     decoders: Decoders,
+    cursor: Option<Cursor>,
 }
 
 impl ClientConnection {
@@ -115,6 +122,7 @@ impl ClientConnection {
             name: String::new(),
             version: ProtocolVersion::V3_8,
             decoders: Decoders::default(),
+            cursor: None,
         }
     }
 
@@ -347,6 +355,24 @@ impl ClientConnection {
                 }
                 0
             }
+            EncodingType::CURSOR | EncodingType::X_CURSOR | EncodingType::CURSOR_WITH_ALPHA => {
+                let decoded = cursor::decode(header.encoding, body, &rect, &self.pixel_format)
+                    .ok_or_else(|| bad("not a cursor encoding".into()))?;
+                let Some((cursor, len)) = decoded.map_err(bad)? else {
+                    return Ok(None);
+                };
+                self.cursor = Some(cursor.clone());
+                self.events.push_back(ClientEvent::Cursor(cursor));
+                len
+            }
+            EncodingType::DESKTOP_NAME => {
+                let Some((name, len)) = desktop_name::decode(body).map_err(bad)? else {
+                    return Ok(None);
+                };
+                self.name.clone_from(&name);
+                self.events.push_back(ClientEvent::DesktopName(name));
+                len
+            }
             encoding => {
                 if !self.framebuffer.bounds().contains(&rect) {
                     return Err(bad("lies outside the framebuffer".into()));
@@ -425,8 +451,14 @@ impl ClientConnection {
         &self.framebuffer
     }
 
+    /// The desktop's name: from ServerInit, then from the latest DesktopName.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The latest cursor shape the server sent, if it sent one.
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.cursor.as_ref()
     }
 
     pub fn version(&self) -> ProtocolVersion {

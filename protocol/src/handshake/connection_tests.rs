@@ -362,3 +362,115 @@ fn arbitrary_bytes_never_panic() {
         let _ = pair.server.handle_input(&bytes);
     }
 }
+
+#[test]
+fn cursors_and_names_reach_the_viewer_in_the_best_encoding_it_accepts() {
+    use crate::encodings::cursor::Cursor;
+    let red = [255, 0, 0, 255];
+    let clear = [0, 0, 0, 0];
+    let half_grey = [64, 64, 64, 128];
+    let green = [0, 255, 0, 255];
+    let cursor = Cursor::new(2, 2, 1, 0, [red, clear, half_grey, green].concat()).unwrap();
+    let as_rich = [red, clear, [128, 128, 128, 255], green].concat();
+    // Three colours in two: red alone is the dark one, the other two average to the light.
+    let light = [64, 192, 64, 255];
+    let as_x = [red, clear, light, light].concat();
+    for (accepted, chosen, pixels) in [
+        (
+            vec![
+                EncodingType::X_CURSOR,
+                EncodingType::CURSOR,
+                EncodingType::CURSOR_WITH_ALPHA,
+            ],
+            EncodingType::CURSOR_WITH_ALPHA,
+            cursor.rgba.clone(),
+        ),
+        (
+            vec![EncodingType::X_CURSOR, EncodingType::CURSOR],
+            EncodingType::CURSOR,
+            as_rich,
+        ),
+        (vec![EncodingType::X_CURSOR], EncodingType::X_CURSOR, as_x),
+    ] {
+        for chunk in [1, 3, 1000] {
+            let mut encodings = vec![EncodingType::RAW, EncodingType::DESKTOP_NAME];
+            encodings.extend(&accepted);
+            let client = ClientConnection::new(ClientConfig {
+                encodings,
+                ..ClientConfig::default()
+            });
+            let mut pair = Pair::new(server(None), client, chunk);
+            assert_eq!(
+                pair.server.send_cursor(&cursor),
+                Ok(None),
+                "not before init"
+            );
+            pair.pump().unwrap();
+            pair.client_events();
+            assert_eq!(pair.server.send_cursor(&cursor), Ok(Some(chosen)));
+            assert!(pair.server.send_desktop_name("renamed"));
+            pair.pump().unwrap();
+            let expected = Cursor {
+                rgba: pixels.clone(),
+                ..cursor.clone()
+            };
+            assert_eq!(
+                pair.client_events(),
+                [
+                    ClientEvent::Cursor(expected.clone()),
+                    ClientEvent::UpdateComplete {
+                        bytes: pair_bytes(&cursor, chosen),
+                        rectangles: 1
+                    },
+                    ClientEvent::DesktopName("renamed".into()),
+                    ClientEvent::UpdateComplete {
+                        bytes: 4 + 12 + 4 + 7,
+                        rectangles: 1
+                    },
+                ],
+                "{chosen}, chunk {chunk}"
+            );
+            assert_eq!(pair.client.cursor(), Some(&expected));
+            assert_eq!(pair.client.name(), "renamed");
+        }
+    }
+}
+
+/// The size of a one-rectangle update carrying `cursor` (2x2) in `encoding`, 32-bit pixels.
+fn pair_bytes(cursor: &crate::encodings::cursor::Cursor, encoding: EncodingType) -> usize {
+    let body = match encoding {
+        EncodingType::CURSOR_WITH_ALPHA => 4 + cursor.rgba.len(),
+        EncodingType::CURSOR => cursor.area() * 4 + 2,
+        _ => 6 + 2 + 2,
+    };
+    4 + 12 + body
+}
+
+#[test]
+fn viewers_without_the_pseudo_encodings_get_nothing() {
+    let mut pair = Pair::new(server(None), client(None), 64);
+    pair.pump().unwrap();
+    pair.client_events();
+    let cursor = crate::encodings::cursor::Cursor::new(1, 1, 0, 0, vec![9, 9, 9, 9]).unwrap();
+    assert!(!pair.server.accepts_cursor());
+    assert_eq!(pair.server.send_cursor(&cursor), Ok(None));
+    assert!(!pair.server.send_desktop_name("x"));
+    assert!(!pair.server.has_output());
+}
+
+#[test]
+fn an_invalid_cursor_is_an_error_and_writes_nothing() {
+    let client = ClientConnection::new(ClientConfig {
+        encodings: vec![EncodingType::CURSOR],
+        ..ClientConfig::default()
+    });
+    let mut pair = Pair::new(server(None), client, 64);
+    pair.pump().unwrap();
+    let bad = crate::encodings::cursor::Cursor {
+        width: 3,
+        height: 3,
+        ..Default::default()
+    };
+    assert!(pair.server.send_cursor(&bad).is_err());
+    assert!(!pair.server.has_output());
+}

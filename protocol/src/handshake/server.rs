@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 use super::{MAX_NAME_LEN, ProtocolVersion};
 use crate::encode::{EncodeManager, Update, UpdateStats, ViewerEncodings};
+use crate::encodings::cursor::{self, Cursor};
+use crate::encodings::desktop_name;
 use crate::error::ProtocolError;
 use crate::framebuffer::Framebuffer;
 use crate::messages::{ClientMessage, EncodingType, ServerMessage, from_latin1, to_latin1};
@@ -317,5 +319,51 @@ impl ServerConnection {
     /// What was last sent lossily and is still shown so: refresh it when the screen is quiet.
     pub fn lossy_region(&self) -> &crate::framebuffer::Region {
         self.encoder.lossy_region()
+    }
+}
+
+/// Pseudo-encoding messages that stand apart from pixel updates: each is its own
+/// one-rectangle FramebufferUpdate, written only after the handshake and only to a viewer that
+/// listed the pseudo-encoding.
+impl ServerConnection {
+    /// Sends the pointer's shape in the best cursor encoding the viewer accepts (with alpha,
+    /// then rich, then X cursor). Returns the encoding used, or `None` when nothing was
+    /// written (handshake not done, or the viewer draws no cursor of its own). An invalid
+    /// cursor is an error and writes nothing.
+    pub fn send_cursor(&mut self, cursor: &Cursor) -> Result<Option<EncodingType>, ProtocolError> {
+        if !self.is_normal() {
+            return Ok(None);
+        }
+        let Some(encoding) = cursor::best_encoding(self.encodings.preference()) else {
+            return Ok(None);
+        };
+        let mut body = Vec::new();
+        cursor::encode(cursor, encoding, &self.pixel_format, &mut body).map_err(|reason| {
+            ProtocolError::BadEncoding {
+                encoding: "cursor",
+                reason,
+            }
+        })?;
+        ServerMessage::FramebufferUpdate { rect_count: 1 }.write(&mut self.output);
+        cursor::header(cursor, encoding).write(&mut self.output);
+        self.output.extend_from_slice(&body);
+        Ok(Some(encoding))
+    }
+
+    /// Whether [`ServerConnection::send_cursor`] would send anything.
+    pub fn accepts_cursor(&self) -> bool {
+        cursor::best_encoding(self.encodings.preference()).is_some()
+    }
+
+    /// Renames the desktop for a viewer that accepts DesktopName; returns whether it did. The
+    /// name is cut to [`MAX_NAME_LEN`] bytes.
+    pub fn send_desktop_name(&mut self, name: &str) -> bool {
+        if !self.is_normal() || !self.encodings.accepts(EncodingType::DESKTOP_NAME) {
+            return false;
+        }
+        ServerMessage::FramebufferUpdate { rect_count: 1 }.write(&mut self.output);
+        desktop_name::header().write(&mut self.output);
+        desktop_name::encode(name, &mut self.output);
+        true
     }
 }

@@ -9,13 +9,15 @@
 //! - *List*: 100 items that the wheel scrolls with CopyRect, drawing only the exposed rows;
 //! - text from a viewer's clipboard (ClientCutText) is shown, clipped, in the "About" window
 //!   rather than typed into Notes, so pasting never floods the clipboard loop;
-//! - a status bar with the pointer position, buttons, last key and bell count.
+//! - a status bar with the pointer position, buttons, last key and bell count;
+//! - its own pointer shape, an arrow ([`arrow_cursor`]), for viewers that draw the pointer.
 //!
 //! The text is drawn with [`font`], a bitmap font made for farview.
 
 pub mod font;
 mod keys;
 mod paint;
+mod pointer;
 mod scene;
 mod text;
 mod widgets;
@@ -32,6 +34,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::{Source, SourceError, SourceFuture};
 use crate::desktop::{Desktop, InputEvent};
 use scene::Demo;
+
+pub use pointer::{ARROW_HEIGHT, ARROW_HOTSPOT, ARROW_WIDTH, arrow_cursor};
 
 #[derive(Debug, Default)]
 pub struct DemoSource {}
@@ -66,6 +70,7 @@ async fn run(
     mut input: mpsc::Receiver<InputEvent>,
 ) -> Result<(), SourceError> {
     let mut demo = Demo::new();
+    desktop.set_cursor(arrow_cursor());
     desktop.draw(|c| demo.draw_all(c, unix_seconds()));
     // Tick just after each whole second so the clock turns over when the seconds do.
     let subsecond = SystemTime::now()
