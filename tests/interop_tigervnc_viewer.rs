@@ -14,7 +14,6 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
 use farview_server::desktop::Catchup;
 use farview_server::source::replay::decode_png;
@@ -26,8 +25,6 @@ use support::{FarviewServer, Image, Proc, TempDir, XServer};
 const MARGIN: u32 = 64;
 /// What the viewer's window title ends with.
 const WINDOW: &str = "TigerVNC";
-/// How long a case may take to show its frame.
-const CASE_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn tools_present() -> bool {
     support::require_all(&["vncviewer", "Xvfb", "xwd", "xwininfo", "vncpasswd"])
@@ -64,7 +61,7 @@ fn assert_viewer_shows(
     expected: &Image,
 ) {
     // Polled: the viewer needs a moment to connect and draw.
-    x.wait_for_window(dir, label, WINDOW, expected, viewer, CASE_TIMEOUT, || {
+    x.wait_for_window(dir, label, WINDOW, expected, viewer, || {
         format!("{}{}", viewer.logs(), server.process.logs())
     });
 }
@@ -278,6 +275,36 @@ fn tigervnc_viewer_decodes_lossless_tight() {
                 must_use: &["tight"],
             },
         ],
+    );
+}
+
+/// With JPEG allowed (vncviewer's default QualityLevel 8), the photo-like parts of the desktop
+/// frame go as JPEG; once the screen is quiet the server sends them again losslessly, so the
+/// window still ends up pixel-exact.
+#[test]
+fn tigervnc_viewer_ends_lossless_after_jpeg() {
+    if !tools_present() {
+        return;
+    }
+    let dir = TempDir::new("vncviewer-jpeg");
+    let frame = support::fixture_frame("desktop", 0);
+    let (width, height) = screen_for(&[&frame]);
+    let x = XServer::xvfb(&dir, width, height);
+    let server = FarviewServer::replay_debug(&dir, &support::fixture("desktop"), None, &[]);
+    let viewer = start_viewer(
+        &dir,
+        &x,
+        &server,
+        &["-PreferredEncoding", "Tight", "-SecurityTypes", "None"],
+    );
+    assert_viewer_shows(&dir, "jpeg", &x, &server, &viewer, &frame);
+    assert_sent(&server, "jpeg", &["tight"], &viewer);
+    let log = server.log();
+    let id = log.last_viewer().expect("a viewer connected");
+    assert!(
+        log.lossless_refreshes(id) > 0,
+        "expected JPEG and then a lossless refresh\n{}",
+        log.updates(id)
     );
 }
 

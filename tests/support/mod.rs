@@ -23,6 +23,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a one-shot helper program (xwd, xwininfo, vncdo, ...) may run.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a viewer window may take to show the expected picture.
+pub const VIEWER_TIMEOUT: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------------------------
 // Tools
@@ -493,7 +495,8 @@ impl FarviewServer {
 
 /// What a `farview serve` log says about its viewers. With debug logs, the session logs
 /// `viewer N: encodings a, b, c` for each SetEncodings and, per FramebufferUpdate,
-/// `viewer N: update: B bytes, R rects, P px [name=rects/pixels px/bytes B ...]`.
+/// `viewer N: update: B bytes, R rects, P px [name=rects/pixels px/bytes B ...]` (or
+/// `viewer N: lossless refresh update: ...` for the lossless resend of JPEG areas).
 #[derive(Debug, Clone)]
 pub struct ServerLog(pub String);
 
@@ -564,6 +567,14 @@ impl ServerLog {
             }
         }
         names
+    }
+
+    /// How many lossless refreshes (of areas sent as JPEG before) viewer `id` was sent.
+    pub fn lossless_refreshes(&self, id: u64) -> usize {
+        self.lines_of(id)
+            .iter()
+            .filter(|line| line.contains("lossless refresh update: "))
+            .count()
     }
 
     /// Viewer `id`'s update lines, for failure messages.
@@ -815,8 +826,8 @@ impl XServer {
     }
 
     /// Polls [`XServer::window_shows`] until the window shows `expected`; panics after
-    /// `timeout` with the mismatch images saved as `label-*.png` and `context()` (logs).
-    /// Fails at once if `viewer` exits.
+    /// [`VIEWER_TIMEOUT`] with the mismatch images saved as `label-*.png` and `context()`
+    /// (logs). Fails at once if `viewer` exits.
     pub fn wait_for_window(
         &self,
         dir: &TempDir,
@@ -824,9 +835,9 @@ impl XServer {
         pattern: &str,
         expected: &Image,
         viewer: &Proc,
-        timeout: Duration,
         context: impl Fn() -> String,
     ) {
+        let timeout = VIEWER_TIMEOUT;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = viewer.exited() {
