@@ -12,12 +12,16 @@
 //!   Its window has a menu bar above the remote screen, so the frame is looked for inside it.
 //!
 //! Both take HOST:DISPLAY only (no HOST::PORT): the port is 5900 + DISPLAY.
+//!
+//! gtk-vnc also decodes Raw, RRE and Hextile (its vncconnection.c: Raw, CopyRect, RRE,
+//! Hextile, ZRLE, Tight; no CoRRE, no Zlib). To reach those, gvnccapture's SetEncodings list
+//! is replaced on the way by an [`EncodingFilter`] relay.
 
 mod support;
 
 use std::process::Command;
 
-use support::{COMMAND_TIMEOUT, FarviewServer, Image, Proc, TempDir, XServer};
+use support::{COMMAND_TIMEOUT, EncodingFilter, FarviewServer, Image, Proc, TempDir, XServer};
 
 /// The frames: `desktop` is busy (anti-aliased text, gradients), `htop` has 12 colours and an
 /// odd size (448x706).
@@ -27,53 +31,109 @@ const MARGIN: u32 = 64;
 /// What the viewer's window title ends with (its other, hidden windows have other names).
 const WINDOW: &str = "- GVncViewer\"";
 
-/// gtk-vnc's target for `server`: HOST:DISPLAY, the display being the port minus 5900.
-fn display_target(server: &FarviewServer) -> String {
-    let display = server
-        .port
+/// gtk-vnc's target for `port`: HOST:DISPLAY, the display being the port minus 5900.
+fn display_target(port: u16) -> String {
+    let display = port
         .checked_sub(5900)
-        .unwrap_or_else(|| panic!("port {} is below 5900: no display number", server.port));
+        .unwrap_or_else(|| panic!("port {port} is below 5900: no display number"));
     format!("127.0.0.1:{display}")
 }
 
-#[test]
-fn gvnccapture_decodes_zrle() {
+/// gvnccapture captures each fixture pixel-exact; the server must have sent `must_use` (per
+/// fixture). With `forced`, it goes through an [`EncodingFilter`] that replaces its
+/// SetEncodings list with that encoding number, named as the server logs it.
+fn check_capture(label: &str, forced: Option<(i32, &str)>, must_use: &[(&str, &[&str])]) {
     if !support::require("gvnccapture") {
         return;
     }
-    let dir = TempDir::new("gvnccapture");
+    let dir = TempDir::new(&format!("gvnccapture-{label}"));
     for fixture in FIXTURES {
+        let case = format!("{label}-{fixture}");
         let server = FarviewServer::replay_debug(&dir, &support::fixture(fixture), None, &[]);
-        let path = dir.join(&format!("{fixture}.png"));
+        let filter = forced.map(|(number, _)| EncodingFilter::start(server.port, &[number]));
+        let port = filter.as_ref().map_or(server.port, |filter| filter.port);
+        let path = dir.join(&format!("{case}.png"));
         let output = support::run(
             Command::new("gvnccapture")
-                .arg(display_target(&server))
+                .arg(display_target(port))
                 .arg(&path),
             COMMAND_TIMEOUT,
         );
         let log = server.log();
         let id = log.last_viewer();
         let context = format!(
-            "gvnccapture ({}):\n{}{}\nserver, for this viewer:\n{}\n{}",
+            "gvnccapture ({}):\n{}{}\nrelay: {}\nserver, for this viewer:\n{}\n{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
+            filter
+                .as_ref()
+                .map(EncodingFilter::notes)
+                .unwrap_or_default(),
             id.map(|id| log.updates(id)).unwrap_or_default(),
             server.process.logs()
         );
         assert!(
             output.status.success() && path.exists(),
-            "{fixture}: gvnccapture failed\n{context}"
+            "{case}: gvnccapture failed\n{context}"
         );
+        if let Some((_, name)) = forced {
+            let offered = id.and_then(|id| log.offered(id));
+            assert_eq!(
+                offered.as_deref(),
+                Some(name),
+                "{case}: the relay should have left only {name}\n{context}"
+            );
+        }
+        let wanted = must_use
+            .iter()
+            .find(|(name, _)| name == fixture)
+            .map_or(&[][..], |(_, names)| names);
         let sent = id.map(|id| log.sent(id)).unwrap_or_default();
-        assert!(
-            sent.iter().any(|s| s == "zrle"),
-            "{fixture}: gvnccapture prefers ZRLE, but the server sent {sent:?}\n{context}"
-        );
+        for name in wanted {
+            assert!(
+                sent.iter().any(|s| s == name),
+                "{case}: the server never sent {name}; it sent {sent:?}\n{context}"
+            );
+        }
         let expected = support::fixture_frame(fixture, 0);
         let captured = Image::read_png(&path);
-        support::assert_same_image(&dir, fixture, &expected, &captured, &context);
+        support::assert_same_image(&dir, &case, &expected, &captured, &context);
     }
+}
+
+#[test]
+fn gvnccapture_decodes_zrle() {
+    // Its own list, unchanged: ZRLE first.
+    check_capture("zrle", None, &[("desktop", &["zrle"]), ("htop", &["zrle"])]);
+}
+
+#[test]
+fn gvnccapture_decodes_raw() {
+    check_capture(
+        "raw",
+        Some((0, "raw")),
+        &[("desktop", &["raw"]), ("htop", &["raw"])],
+    );
+}
+
+#[test]
+fn gvnccapture_decodes_rre() {
+    // Busy pieces are never sent as RRE: offered nothing else, they go as Raw.
+    check_capture(
+        "rre",
+        Some((2, "rre")),
+        &[("desktop", &["raw"]), ("htop", &["rre"])],
+    );
+}
+
+#[test]
+fn gvnccapture_decodes_hextile() {
+    check_capture(
+        "hextile",
+        Some((5, "hextile")),
+        &[("desktop", &["hextile"]), ("htop", &["hextile"])],
+    );
 }
 
 /// Starts gvncviewer on `x` against `server`.
@@ -85,7 +145,7 @@ fn start_viewer(dir: &TempDir, x: &XServer, server: &FarviewServer) -> Proc {
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("NO_AT_BRIDGE", "1")
         .env("GDK_BACKEND", "x11")
-        .arg(display_target(server));
+        .arg(display_target(server.port));
     Proc::spawn("gvncviewer", &mut command, dir)
 }
 

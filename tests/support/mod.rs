@@ -10,12 +10,13 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{BufReader, BufWriter, Read, Write as _};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -407,6 +408,172 @@ pub fn spawn_listening(
         }
     }
     unreachable!("the last attempt panics")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forcing encodings on viewers that have no option for it
+
+/// A one-connection relay between a viewer and an RFB server on loopback that replaces every
+/// SetEncodings list the viewer sends with `forced`, so that viewers without an encoding
+/// option (gtk-vnc's) decode what a test chooses. Everything else passes unchanged.
+///
+/// It follows the viewer's side of the protocol: RFB 3.7/3.8 with security None, or 3.3 with
+/// None, then the core client messages. Anything else (another security type, an extension
+/// message) ends the relay with a note; dropping the viewer's pseudo-encodings keeps the
+/// server from enabling extensions, so a viewer has no cause to send any.
+#[derive(Debug)]
+pub struct EncodingFilter {
+    pub port: u16,
+    notes: Arc<Mutex<Vec<String>>>,
+}
+
+impl EncodingFilter {
+    /// Listens on a free loopback port for one viewer, for as long as a test may take.
+    pub fn start(server_port: u16, forced: &[i32]) -> EncodingFilter {
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind a loopback port");
+        let port = listener.local_addr().expect("a bound address").port();
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let forced = forced.to_vec();
+        let relay_notes = Arc::clone(&notes);
+        thread::spawn(move || {
+            let note = |text: String| {
+                relay_notes
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(text);
+            };
+            let result =
+                accept_within(&listener, STARTUP_TIMEOUT + COMMAND_TIMEOUT).and_then(|viewer| {
+                    let server = TcpStream::connect((Ipv4Addr::LOCALHOST, server_port))?;
+                    let mut to_viewer = viewer.try_clone()?;
+                    let mut from_server = server.try_clone()?;
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from_server, &mut to_viewer);
+                        let _ = to_viewer.shutdown(Shutdown::Write);
+                    });
+                    relay_viewer(viewer, server, &forced, &note)
+                });
+            if let Err(error) = result {
+                note(format!("relay ended: {error}"));
+            }
+        });
+        EncodingFilter { port, notes }
+    }
+
+    /// What the relay saw: the lists it replaced, and how it ended if not cleanly.
+    pub fn notes(&self) -> String {
+        self.notes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .join("\n")
+    }
+}
+
+/// Accepts one connection on `listener`, giving up after `timeout`.
+fn accept_within(listener: &TcpListener, timeout: Duration) -> std::io::Result<TcpStream> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no viewer connected",
+                    ));
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Reads `count` bytes from the viewer and sends them on to the server.
+fn relay_bytes(
+    viewer: &mut TcpStream,
+    server: &mut TcpStream,
+    count: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0; count];
+    viewer.read_exact(&mut bytes)?;
+    server.write_all(&bytes)?;
+    Ok(bytes)
+}
+
+/// Copies the viewer's bytes to the server, message by message, rewriting SetEncodings.
+fn relay_viewer(
+    mut viewer: TcpStream,
+    mut server: TcpStream,
+    forced: &[i32],
+    note: &dyn Fn(String),
+) -> std::io::Result<()> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let (viewer, server) = (&mut viewer, &mut server);
+    let version = relay_bytes(viewer, server, 12)?;
+    if version != b"RFB 003.003\n" {
+        // RFB 3.7 and 3.8: the viewer picks the security type.
+        let security = relay_bytes(viewer, server, 1)?;
+        if security[0] != 1 {
+            return Err(invalid(format!(
+                "security type {} (only None is relayed)",
+                security[0]
+            )));
+        }
+    }
+    relay_bytes(viewer, server, 1)?; // ClientInit
+    loop {
+        let mut kind = [0u8; 1];
+        if viewer.read(&mut kind)? == 0 {
+            let _ = server.shutdown(Shutdown::Write);
+            return Ok(());
+        }
+        let rest = match kind[0] {
+            2 => {
+                let mut header = [0u8; 3];
+                viewer.read_exact(&mut header)?;
+                let count = usize::from(u16::from_be_bytes([header[1], header[2]]));
+                let mut list = vec![0u8; count * 4];
+                viewer.read_exact(&mut list)?;
+                let offered: Vec<String> = list
+                    .chunks_exact(4)
+                    .map(|e| i32::from_be_bytes([e[0], e[1], e[2], e[3]]).to_string())
+                    .collect();
+                note(format!(
+                    "SetEncodings [{}] replaced by {forced:?}",
+                    offered.join(", ")
+                ));
+                let mut message = vec![2, 0];
+                message.extend_from_slice(&(forced.len() as u16).to_be_bytes());
+                for encoding in forced {
+                    message.extend_from_slice(&encoding.to_be_bytes());
+                }
+                server.write_all(&message)?;
+                continue;
+            }
+            0 => 19, // SetPixelFormat
+            3 => 9,  // FramebufferUpdateRequest
+            4 => 7,  // KeyEvent
+            5 => 5,  // PointerEvent
+            6 => 7,  // ClientCutText: padding and length, then the text
+            other => {
+                return Err(invalid(format!(
+                    "client message type {other} is not relayed"
+                )));
+            }
+        };
+        server.write_all(&kind)?;
+        let fields = relay_bytes(viewer, server, rest)?;
+        if kind[0] == 6 {
+            let length = u32::from_be_bytes([fields[3], fields[4], fields[5], fields[6]]);
+            relay_bytes(viewer, server, length as usize)?;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
