@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use farview_protocol::encode::{CopyOperation, Update};
+use farview_protocol::encode::{CopyOperation, Update, UpdateStats};
 use farview_protocol::{EncodingType, Rect, Region, ServerConfig, ServerConnection, ServerEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -199,7 +199,7 @@ async fn serve(
             }
             () = sleep_until(pending.refresh_at) => {
                 pending.refresh_at = None;
-                send_lossless_refresh(&mut connection, &mut pending, desktop, written == output.len());
+                send_lossless_refresh(id, &mut connection, &mut pending, desktop, written == output.len());
             }
             changed = changes.changed() => {
                 if changed.is_err() {
@@ -232,14 +232,19 @@ async fn serve(
             }
         }
         if connection.is_normal() && written == output.len() {
-            send_pending(&mut connection, &mut pending, desktop);
+            send_pending(id, &mut connection, &mut pending, desktop);
         }
     }
 }
 
 /// Encodes what is pending into the connection's output. Called only once everything sent
 /// before has left our buffer, so bells and clipboard changes coalesce instead of queueing.
-fn send_pending(connection: &mut ServerConnection, pending: &mut Pending, desktop: &Desktop) {
+fn send_pending(
+    id: u64,
+    connection: &mut ServerConnection,
+    pending: &mut Pending,
+    desktop: &Desktop,
+) {
     send_pseudo_updates(connection, pending, desktop);
     if pending.requested && pending.has_pixels() {
         desktop.with_framebuffer(|framebuffer| {
@@ -261,8 +266,9 @@ fn send_pending(connection: &mut ServerConnection, pending: &mut Pending, deskto
             update.changed = pending.changed.take().rects().to_vec();
             pending.resized = false;
             pending.requested = false;
-            connection.send_update(framebuffer, &update);
+            let stats = connection.send_update(framebuffer, &update);
             pending.first_update_sent = true;
+            debug!("viewer {id}: update: {}", describe(&stats));
         });
         if !connection.lossy_region().is_empty() {
             pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
@@ -278,6 +284,7 @@ fn send_pending(connection: &mut ServerConnection, pending: &mut Pending, deskto
 
 /// Sends the lossy areas again, losslessly, if the viewer is waiting for an update.
 fn send_lossless_refresh(
+    id: u64,
     connection: &mut ServerConnection,
     pending: &mut Pending,
     desktop: &Desktop,
@@ -296,8 +303,33 @@ fn send_lossless_refresh(
         lossless: true,
         ..Update::default()
     };
-    desktop.with_framebuffer(|framebuffer| connection.send_update(framebuffer, &update));
+    let stats =
+        desktop.with_framebuffer(|framebuffer| connection.send_update(framebuffer, &update));
+    debug!("viewer {id}: lossless refresh update: {}", describe(&stats));
     pending.requested = false;
+}
+
+/// One update's cost for the debug log, with the share of each encoding in brackets as
+/// `name=rectangles/pixels px/bytes B`, e.g.
+/// `81234 bytes, 3 rects, 1024000 px [copyrect=1/391104px/16B zrle=2/632896px/81194B]`.
+fn describe(stats: &UpdateStats) -> String {
+    let by_encoding: Vec<String> = stats
+        .by_encoding
+        .iter()
+        .map(|e| {
+            format!(
+                "{}={}/{}px/{}B",
+                e.encoding, e.rectangles, e.pixels, e.bytes
+            )
+        })
+        .collect();
+    format!(
+        "{} bytes, {} rects, {} px [{}]",
+        stats.bytes,
+        stats.rectangles,
+        stats.pixels,
+        by_encoding.join(" ")
+    )
 }
 
 /// Sleeps until `deadline`, or forever without one.

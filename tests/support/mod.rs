@@ -10,12 +10,13 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{BufReader, BufWriter, Read, Write as _};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a one-shot helper program (xwd, xwininfo, vncdo, ...) may run.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a viewer window may take to show the expected picture.
+pub const VIEWER_TIMEOUT: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------------------------
 // Tools
@@ -408,6 +411,172 @@ pub fn spawn_listening(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Forcing encodings on viewers that have no option for it
+
+/// A one-connection relay between a viewer and an RFB server on loopback that replaces every
+/// SetEncodings list the viewer sends with `forced`, so that viewers without an encoding
+/// option (gtk-vnc's) decode what a test chooses. Everything else passes unchanged.
+///
+/// It follows the viewer's side of the protocol: RFB 3.7/3.8 with security None, or 3.3 with
+/// None, then the core client messages. Anything else (another security type, an extension
+/// message) ends the relay with a note; dropping the viewer's pseudo-encodings keeps the
+/// server from enabling extensions, so a viewer has no cause to send any.
+#[derive(Debug)]
+pub struct EncodingFilter {
+    pub port: u16,
+    notes: Arc<Mutex<Vec<String>>>,
+}
+
+impl EncodingFilter {
+    /// Listens on a free loopback port for one viewer, for as long as a test may take.
+    pub fn start(server_port: u16, forced: &[i32]) -> EncodingFilter {
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind a loopback port");
+        let port = listener.local_addr().expect("a bound address").port();
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let forced = forced.to_vec();
+        let relay_notes = Arc::clone(&notes);
+        thread::spawn(move || {
+            let note = |text: String| {
+                relay_notes
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(text);
+            };
+            let result =
+                accept_within(&listener, STARTUP_TIMEOUT + COMMAND_TIMEOUT).and_then(|viewer| {
+                    let server = TcpStream::connect((Ipv4Addr::LOCALHOST, server_port))?;
+                    let mut to_viewer = viewer.try_clone()?;
+                    let mut from_server = server.try_clone()?;
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from_server, &mut to_viewer);
+                        let _ = to_viewer.shutdown(Shutdown::Write);
+                    });
+                    relay_viewer(viewer, server, &forced, &note)
+                });
+            if let Err(error) = result {
+                note(format!("relay ended: {error}"));
+            }
+        });
+        EncodingFilter { port, notes }
+    }
+
+    /// What the relay saw: the lists it replaced, and how it ended if not cleanly.
+    pub fn notes(&self) -> String {
+        self.notes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .join("\n")
+    }
+}
+
+/// Accepts one connection on `listener`, giving up after `timeout`.
+fn accept_within(listener: &TcpListener, timeout: Duration) -> std::io::Result<TcpStream> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no viewer connected",
+                    ));
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Reads `count` bytes from the viewer and sends them on to the server.
+fn relay_bytes(
+    viewer: &mut TcpStream,
+    server: &mut TcpStream,
+    count: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0; count];
+    viewer.read_exact(&mut bytes)?;
+    server.write_all(&bytes)?;
+    Ok(bytes)
+}
+
+/// Copies the viewer's bytes to the server, message by message, rewriting SetEncodings.
+fn relay_viewer(
+    mut viewer: TcpStream,
+    mut server: TcpStream,
+    forced: &[i32],
+    note: &dyn Fn(String),
+) -> std::io::Result<()> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let (viewer, server) = (&mut viewer, &mut server);
+    let version = relay_bytes(viewer, server, 12)?;
+    if version != b"RFB 003.003\n" {
+        // RFB 3.7 and 3.8: the viewer picks the security type.
+        let security = relay_bytes(viewer, server, 1)?;
+        if security[0] != 1 {
+            return Err(invalid(format!(
+                "security type {} (only None is relayed)",
+                security[0]
+            )));
+        }
+    }
+    relay_bytes(viewer, server, 1)?; // ClientInit
+    loop {
+        let mut kind = [0u8; 1];
+        if viewer.read(&mut kind)? == 0 {
+            let _ = server.shutdown(Shutdown::Write);
+            return Ok(());
+        }
+        let rest = match kind[0] {
+            2 => {
+                let mut header = [0u8; 3];
+                viewer.read_exact(&mut header)?;
+                let count = usize::from(u16::from_be_bytes([header[1], header[2]]));
+                let mut list = vec![0u8; count * 4];
+                viewer.read_exact(&mut list)?;
+                let offered: Vec<String> = list
+                    .chunks_exact(4)
+                    .map(|e| i32::from_be_bytes([e[0], e[1], e[2], e[3]]).to_string())
+                    .collect();
+                note(format!(
+                    "SetEncodings [{}] replaced by {forced:?}",
+                    offered.join(", ")
+                ));
+                let mut message = vec![2, 0];
+                message.extend_from_slice(&(forced.len() as u16).to_be_bytes());
+                for encoding in forced {
+                    message.extend_from_slice(&encoding.to_be_bytes());
+                }
+                server.write_all(&message)?;
+                continue;
+            }
+            0 => 19, // SetPixelFormat
+            3 => 9,  // FramebufferUpdateRequest
+            4 => 7,  // KeyEvent
+            5 => 5,  // PointerEvent
+            6 => 7,  // ClientCutText: padding and length, then the text
+            other => {
+                return Err(invalid(format!(
+                    "client message type {other} is not relayed"
+                )));
+            }
+        };
+        server.write_all(&kind)?;
+        let fields = relay_bytes(viewer, server, rest)?;
+        if kind[0] == 6 {
+            let length = u32::from_be_bytes([fields[3], fields[4], fields[5], fields[6]]);
+            relay_bytes(viewer, server, length as usize)?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // farview
 
 pub fn farview() -> Command {
@@ -439,11 +608,33 @@ pub struct FarviewServer {
 
 impl FarviewServer {
     pub fn replay(dir: &TempDir, frames: &Path, password: Option<&str>, extra: &[&str]) -> Self {
+        Self::replay_logging(dir, frames, password, extra, "info")
+    }
+
+    /// [`FarviewServer::replay`] with debug logs: each viewer's SetEncodings list and one
+    /// line per update with the encodings it used (read them with [`ServerLog`]).
+    pub fn replay_debug(
+        dir: &TempDir,
+        frames: &Path,
+        password: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
+        Self::replay_logging(dir, frames, password, extra, "debug")
+    }
+
+    fn replay_logging(
+        dir: &TempDir,
+        frames: &Path,
+        password: Option<&str>,
+        extra: &[&str],
+        log_filter: &str,
+    ) -> Self {
         let password_file =
             password.map(|password| dir.write("serve-password.txt", password.as_bytes()));
         let (process, port) = spawn_listening("farview-serve", dir, |port| {
             let mut command = farview();
             command
+                .env("FARVIEW_LOG", log_filter)
                 .arg("serve")
                 .arg("--listen")
                 .arg(format!("127.0.0.1:{port}"))
@@ -461,6 +652,106 @@ impl FarviewServer {
     /// The VNC target for `port`, as viewers spell it.
     pub fn target(&self) -> String {
         format!("127.0.0.1::{}", self.port)
+    }
+
+    /// The server's log so far (needs [`FarviewServer::replay_debug`] for the details).
+    pub fn log(&self) -> ServerLog {
+        ServerLog(self.process.stderr())
+    }
+}
+
+/// What a `farview serve` log says about its viewers. With debug logs, the session logs
+/// `viewer N: encodings a, b, c` for each SetEncodings and, per FramebufferUpdate,
+/// `viewer N: update: B bytes, R rects, P px [name=rects/pixels px/bytes B ...]` (or
+/// `viewer N: lossless refresh update: ...` for the lossless resend of JPEG areas).
+#[derive(Debug, Clone)]
+pub struct ServerLog(pub String);
+
+impl ServerLog {
+    /// The ids of the viewers that completed the handshake, in order.
+    pub fn viewers(&self) -> Vec<u64> {
+        self.0
+            .lines()
+            .filter(|line| line.contains(") connected ("))
+            .filter_map(|line| {
+                let rest = &line[line.find("viewer ")? + "viewer ".len()..];
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .collect()
+    }
+
+    /// The id of the last viewer that connected.
+    pub fn last_viewer(&self) -> Option<u64> {
+        self.viewers().last().copied()
+    }
+
+    /// The log lines of viewer `id`.
+    pub fn lines_of(&self, id: u64) -> Vec<&str> {
+        let tags = [format!("viewer {id}: "), format!("viewer {id} (")];
+        self.0
+            .lines()
+            .filter(|line| tags.iter().any(|tag| line.contains(tag.as_str())))
+            .collect()
+    }
+
+    /// The protocol version viewer `id` connected with, e.g. "3.3".
+    pub fn protocol(&self, id: u64) -> Option<String> {
+        self.lines_of(id).iter().find_map(|line| {
+            let rest = &line[line.find(", protocol ")? + ", protocol ".len()..];
+            Some(rest.trim_end_matches(')').trim().to_string())
+        })
+    }
+
+    /// Viewer `id`'s last SetEncodings list, as the server names them.
+    pub fn offered(&self, id: u64) -> Option<String> {
+        self.lines_of(id).iter().rev().find_map(|line| {
+            let rest = &line[line.find(": encodings ")? + ": encodings ".len()..];
+            Some(rest.trim().to_string())
+        })
+    }
+
+    /// The encodings of all updates sent to viewer `id` (CopyRect included), each once, in
+    /// the order first used.
+    pub fn sent(&self, id: u64) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for line in self.lines_of(id) {
+            if !line.contains("update: ") {
+                continue;
+            }
+            let Some(inside) = line
+                .rsplit_once('[')
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(inside, _)| inside)
+            else {
+                continue;
+            };
+            for entry in inside.split_whitespace() {
+                if let Some((name, _)) = entry.split_once('=')
+                    && !names.iter().any(|known| known == name)
+                {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names
+    }
+
+    /// How many lossless refreshes (of areas sent as JPEG before) viewer `id` was sent.
+    pub fn lossless_refreshes(&self, id: u64) -> usize {
+        self.lines_of(id)
+            .iter()
+            .filter(|line| line.contains("lossless refresh update: "))
+            .count()
+    }
+
+    /// Viewer `id`'s update lines, for failure messages.
+    pub fn updates(&self, id: u64) -> String {
+        self.lines_of(id)
+            .iter()
+            .filter(|line| line.contains("update: ") || line.contains(": encodings "))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -655,6 +946,108 @@ impl XServer {
             .collect()
     }
 
+    /// Whether the first window whose `xwininfo` line contains `pattern` shows `expected`
+    /// pixel for pixel, at any offset inside the window (viewers put menus and borders around
+    /// the remote screen). `Err` says why not, with the window's best-matching area if there
+    /// is one (the offset where the most rows match), for the mismatch images.
+    pub fn window_shows(
+        &self,
+        pattern: &str,
+        expected: &Image,
+    ) -> Result<(), (String, Option<Image>)> {
+        let windows = self.find_windows(pattern);
+        let Some(&(wx, wy, ww, wh)) = windows.first() else {
+            return Err((format!("no window matching {pattern:?} yet"), None));
+        };
+        if ww < expected.width || wh < expected.height {
+            return Err((
+                format!(
+                    "window {ww}x{wh} at {wx},{wy} is smaller than the {}x{} frame",
+                    expected.width, expected.height
+                ),
+                None,
+            ));
+        }
+        let screen = self.xwd();
+        let Some(window) = screen.crop(wx, wy, ww, wh) else {
+            return Err((
+                format!("window at {wx},{wy} is partly off the screen"),
+                None,
+            ));
+        };
+        let (offset, rows) = window.best_offset(expected);
+        let shown = window
+            .crop(offset.0, offset.1, expected.width, expected.height)
+            .expect("the offset keeps the frame inside the window");
+        if rows == expected.height {
+            return Ok(());
+        }
+        let difference = image_difference(expected, &shown).unwrap_or_default();
+        Err((
+            format!(
+                "best match at {},{} inside the window at {wx},{wy}: {difference}",
+                offset.0, offset.1
+            ),
+            Some(shown),
+        ))
+    }
+
+    /// Polls [`XServer::window_shows`] until the window shows `expected`; panics after
+    /// [`VIEWER_TIMEOUT`] with the mismatch images saved as `label-*.png` and `context()`
+    /// (logs). Fails at once if `viewer` exits.
+    pub fn wait_for_window(
+        &self,
+        dir: &TempDir,
+        label: &str,
+        pattern: &str,
+        expected: &Image,
+        viewer: &Proc,
+        context: impl Fn() -> String,
+    ) {
+        let timeout = VIEWER_TIMEOUT;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = viewer.exited() {
+                panic!(
+                    "{label}: {} exited ({status})\n{}",
+                    viewer.name(),
+                    context()
+                );
+            }
+            let (error, shown) = match self.window_shows(pattern, expected) {
+                Ok(()) => return,
+                Err(failure) => failure,
+            };
+            if Instant::now() >= deadline {
+                let saved = shown
+                    .map(|shown| save_mismatch(dir, label, expected, &shown))
+                    .unwrap_or_default();
+                panic!(
+                    "{label}: the window never showed the frame within {timeout:?}: {error}\n{saved}\n{}",
+                    context()
+                );
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until no window matches `pattern` (a viewer that was stopped has gone).
+    pub fn wait_no_window(&self, pattern: &str) {
+        poll(
+            &format!("no window matching {pattern:?} on {}", self.name()),
+            STARTUP_TIMEOUT,
+            Duration::from_millis(50),
+            || {
+                if self.find_windows(pattern).is_empty() {
+                    Ok(())
+                } else {
+                    Err("still there".to_string())
+                }
+            },
+            String::new,
+        );
+    }
+
     /// Waits until two `xwd` dumps a moment apart are equal, and returns the screen.
     pub fn wait_static(&self) -> Image {
         let mut previous = self.xwd();
@@ -834,6 +1227,79 @@ impl Image {
         Some(Image { width, height, rgb })
     }
 
+    /// Where `inner` fits best inside this picture: the offset with the most rows equal to
+    /// `inner`'s, and that count (`inner.height` for an exact match). `inner` must fit.
+    pub fn best_offset(&self, inner: &Image) -> ((u32, u32), u32) {
+        let row_bytes = inner.width as usize * 3;
+        let mut best = ((0, 0), 0);
+        for dy in 0..=self.height.saturating_sub(inner.height) {
+            for dx in 0..=self.width.saturating_sub(inner.width) {
+                let rows = (0..inner.height)
+                    .filter(|&row| {
+                        let at = ((dy + row) as usize * self.width as usize + dx as usize) * 3;
+                        let inner_at = row as usize * row_bytes;
+                        self.rgb[at..at + row_bytes] == inner.rgb[inner_at..inner_at + row_bytes]
+                    })
+                    .count() as u32;
+                if rows > best.1 {
+                    best = ((dx, dy), rows);
+                    if rows == inner.height {
+                        return best;
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// Writes the picture as a binary PPM (P6), the input format of `cjpeg`.
+    pub fn write_ppm(&self, path: &Path) {
+        let mut data = format!("P6\n{} {}\n255\n", self.width, self.height).into_bytes();
+        data.extend_from_slice(&self.rgb);
+        std::fs::write(path, data)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
+    /// Parses a binary PPM (P6, maxval 255), as `djpeg -pnm` writes for colour JPEGs.
+    pub fn parse_ppm(data: &[u8]) -> Result<Image, String> {
+        // Header: magic, width, height, maxval, separated by whitespace (no comments from
+        // djpeg), then one whitespace byte and the pixels.
+        let mut fields = Vec::new();
+        let mut at = 0;
+        while fields.len() < 4 {
+            while at < data.len() && data[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            let start = at;
+            while at < data.len() && !data[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            if start == at {
+                return Err("PPM header truncated".to_string());
+            }
+            fields.push(String::from_utf8_lossy(&data[start..at]).into_owned());
+        }
+        at += 1;
+        let number = |index: usize| {
+            fields[index]
+                .parse::<u32>()
+                .map_err(|e| format!("PPM field {:?}: {e}", fields[index]))
+        };
+        if fields[0] != "P6" || number(3)? != 255 {
+            return Err(format!(
+                "not an 8-bit P6 PPM: {} maxval {}",
+                fields[0], fields[3]
+            ));
+        }
+        let (width, height) = (number(1)?, number(2)?);
+        let size = width as usize * height as usize * 3;
+        let rgb = data
+            .get(at..at + size)
+            .ok_or_else(|| format!("PPM truncated: {}x{} needs {size} bytes", width, height))?
+            .to_vec();
+        Ok(Image { width, height, rgb })
+    }
+
     /// How many different colours the picture holds (to check that something was drawn).
     pub fn colour_count(&self) -> usize {
         let mut colours: Vec<[u8; 3]> = self
@@ -928,6 +1394,33 @@ pub fn save_mismatch(dir: &TempDir, label: &str, expected: &Image, actual: &Imag
         let _ = write!(text, " (differences in red: {})", mask_path.display());
     }
     text
+}
+
+// ---------------------------------------------------------------------------------------------
+// JPEG, through libjpeg's own tools (cjpeg and djpeg, package libjpeg-turbo-progs)
+
+/// Decodes a JPEG file with `djpeg`.
+pub fn decode_jpeg(path: &Path) -> Image {
+    let output = run_ok(Command::new("djpeg").arg("-pnm").arg(path), COMMAND_TIMEOUT);
+    Image::parse_ppm(&output.stdout).unwrap_or_else(|e| panic!("djpeg of {}: {e}", path.display()))
+}
+
+/// What `image` looks like after a round trip through libjpeg at quality 100 in the RGB
+/// colour space (no YCbCr conversion, no chroma subsampling): the settings of programs that
+/// can only save JPEG, such as vncsnapshot. libjpeg is deterministic, so a program that held
+/// exactly `image` writes a file that decodes to exactly this.
+pub fn libjpeg_rgb_q100(dir: &TempDir, label: &str, image: &Image) -> Image {
+    let ppm = dir.join(&format!("{label}-reference.ppm"));
+    let jpeg = dir.join(&format!("{label}-reference.jpg"));
+    image.write_ppm(&ppm);
+    run_ok(
+        Command::new("cjpeg")
+            .args(["-rgb", "-quality", "100", "-outfile"])
+            .arg(&jpeg)
+            .arg(&ppm),
+        COMMAND_TIMEOUT,
+    );
+    decode_jpeg(&jpeg)
 }
 
 // ---------------------------------------------------------------------------------------------
