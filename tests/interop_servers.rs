@@ -331,3 +331,76 @@ fn xwd_parser_reads_both_byte_orders() {
         assert!(error.contains("truncated"), "{error}");
     }
 }
+
+/// A photo-like picture (smooth gradients with fine texture): what JPEG is for.
+fn photo(width: u32, height: u32) -> support::Image {
+    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let texture = (x * 7 + y * 13) % 9;
+            rgb.push(((x * 255 / width) + texture) as u8);
+            rgb.push(((y * 255 / height) + texture / 2) as u8);
+            rgb.push((((x + y) * 127 / (width + height)) + 64 + texture) as u8);
+        }
+    }
+    support::Image { width, height, rgb }
+}
+
+/// Mean and 99th-percentile absolute channel error between two images of one size.
+fn error_stats(expected: &support::Image, actual: &support::Image) -> (f64, u8) {
+    let mut errors: Vec<u8> = expected
+        .rgb
+        .iter()
+        .zip(&actual.rgb)
+        .map(|(a, b)| a.abs_diff(*b))
+        .collect();
+    let mean = errors.iter().map(|&e| f64::from(e)).sum::<f64>() / errors.len() as f64;
+    errors.sort_unstable();
+    (mean, errors[errors.len() * 99 / 100])
+}
+
+/// Xvnc's Tight JPEG, decoded by our viewer, within a stated tolerance of the X screen: mean
+/// channel error below 3 and 99% of channel values within 40 at quality level 6.
+#[test]
+fn farview_decodes_xvnc_tight_jpeg_within_tolerance() {
+    if !support::require_all(&["Xvnc", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("xvnc-jpeg");
+    // The photo reaches the Xvnc screen through our own viewer's window.
+    let frames = dir.join("photo");
+    std::fs::create_dir_all(&frames).unwrap();
+    photo(480, 360).write_png(&frames.join("frame-00000.png"));
+    let source = support::FarviewServer::replay(&dir, &frames, None, &[]);
+    let (x, port, _xterms) = start_xvnc(&dir, &["-SecurityTypes", "None"]);
+    let mut window = x.client(env!("CARGO_BIN_EXE_farview"));
+    window.args(["view", &source.target()]);
+    let _window = support::Proc::spawn("farview-window", &mut window, &dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while x.xwd().colour_count() < 1000 {
+        assert!(
+            Instant::now() < deadline,
+            "the photo never showed up on the Xvnc screen"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let screen = x.wait_static();
+
+    let target = format!("127.0.0.1::{port}");
+    let extra = ["--encodings", "tight", "--quality", "6"];
+    let result = support::view_headless_with(&dir, "jpeg", &target, None, 2.0, &extra);
+    let Some(snapshot) = &result.snapshot else {
+        panic!("viewer failed:\n{}", result.stderr());
+    };
+    assert_eq!(
+        (snapshot.width, snapshot.height),
+        (screen.width, screen.height)
+    );
+    let (mean, p99) = error_stats(&screen, snapshot);
+    assert!(
+        mean < 3.0 && p99 <= 40,
+        "JPEG too far from the screen: mean {mean:.2}, 99th percentile {p99}\n{}",
+        support::save_mismatch(&dir, "jpeg", &screen, snapshot)
+    );
+    eprintln!("Xvnc JPEG decoded: mean channel error {mean:.2}, 99th percentile {p99}");
+}
