@@ -2,6 +2,7 @@
 //! window ([`window`]) or kept headless for scripts and tests ([`session`]).
 
 pub mod frame_log;
+pub mod parallel_decode;
 pub mod session;
 pub mod snapshot;
 pub mod target;

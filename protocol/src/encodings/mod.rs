@@ -4,8 +4,11 @@
 //! Every decoder has the same shape: given the bytes after a rectangle header, it returns
 //! `Ok(None)` when the rectangle's body is not all there yet (and then has changed nothing,
 //! stream state included), or `Ok(Some(n))` once it has drawn the rectangle from the first
-//! `n` bytes. Errors are a reason; the caller adds the encoding and rectangle.
+//! `n` bytes. Errors are a reason; the caller adds the encoding and rectangle. Encodings
+//! that keep no state across rectangles can also be framed first and drawn later, anywhere
+//! (see [`batch`]).
 
+pub mod batch;
 pub mod copyrect;
 pub mod corre;
 pub mod hextile;
@@ -15,13 +18,14 @@ mod rle_tiles;
 pub mod rre;
 mod subrects;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod tight;
 pub mod trle;
 pub mod zlib;
 pub mod zrle;
 mod zstream;
 
+pub use batch::{DecodeExecutor, DecodeJob, SequentialExecutor};
 pub use zstream::{Deflater, Inflater};
 
 use crate::framebuffer::{Framebuffer, Rect};
@@ -65,16 +69,6 @@ impl Decoders {
         framebuffer: &mut Framebuffer,
     ) -> Option<Decoded> {
         Some(match encoding {
-            EncodingType::RAW => {
-                let len = raw::body_len(rect, format);
-                match body.get(..len) {
-                    Some(body) => {
-                        raw::decode(body, rect, format, framebuffer);
-                        Ok(Some(len))
-                    }
-                    None => Ok(None),
-                }
-            }
             EncodingType::COPY_RECT => match body.get(..copyrect::BODY_LEN) {
                 Some(body) => {
                     copyrect::decode(body, rect, framebuffer).map(|()| Some(copyrect::BODY_LEN))
@@ -82,14 +76,10 @@ impl Decoders {
                 None => Ok(None),
             },
             EncodingType::ZLIB => self.zlib.decode(body, rect, format, framebuffer),
-            EncodingType::RRE => rre::decode(body, rect, format, framebuffer),
-            EncodingType::HEXTILE => hextile::decode(body, rect, format, framebuffer),
-            EncodingType::CORRE => corre::decode(body, rect, format, framebuffer),
             EncodingType::TIGHT => self.tight.decode(body, rect, format, framebuffer),
-            EncodingType::TIGHT_PNG => tight::decode_tight_png(body, rect, format, framebuffer),
-            EncodingType::TRLE => trle::decode(body, rect, format, framebuffer),
             EncodingType::ZRLE => self.zrle.decode(body, rect, format, framebuffer),
-            _ => return None,
+            // The rest keep no state: the same code serves deferred decoding.
+            _ => return batch::decode_in_place(encoding, body, rect, format, framebuffer),
         })
     }
 }
