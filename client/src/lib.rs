@@ -3,6 +3,7 @@
 
 pub mod cursor_overlay;
 pub mod frame_log;
+pub mod parallel_decode;
 pub mod session;
 pub mod snapshot;
 pub mod target;

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use crate::frame_log::FrameLog;
+use crate::parallel_decode::ThreadedExecutor;
 use crate::target::Target;
 
 /// The pixel encodings asked for when none are given, in order of preference.
@@ -146,12 +147,18 @@ impl Viewer {
             ),
             None => None,
         };
-        let connection = ClientConnection::new(ClientConfig {
+        let mut connection = ClientConnection::new(ClientConfig {
             password: options.password.clone(),
             shared: !options.exclusive,
             encodings,
             ..ClientConfig::default()
         });
+        // Rectangles of stateless encodings decode on every core; with one core, deferring
+        // them would only add a copy.
+        let executor = ThreadedExecutor::new();
+        if executor.threads() > 1 {
+            connection.set_decode_executor(Box::new(executor));
+        }
         let mut viewer = Viewer {
             stream,
             connection,

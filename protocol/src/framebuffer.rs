@@ -342,6 +342,11 @@ impl Framebuffer {
         &mut self.pixels
     }
 
+    /// The pixels, row-major, for reuse once the framebuffer is done with.
+    pub fn into_pixels(self) -> Vec<u32> {
+        self.pixels
+    }
+
     pub fn pixel(&self, x: u16, y: u16) -> u32 {
         self.pixels[usize::from(y) * usize::from(self.width) + usize::from(x)]
     }

@@ -63,16 +63,22 @@ pub fn client_messages(data: &[u8]) {
     }
 }
 
-/// Server-to-client bytes, parsed and decoded by the client.
+/// Server-to-client bytes, parsed and decoded by the client, decoding as it goes and with
+/// the pixel work deferred into batches.
 pub fn server_messages(data: &[u8]) {
-    let mut client = client_in_normal_state();
-    let mut offset = 0;
-    while offset < data.len() {
-        match client.handle_input(&data[offset..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => offset += n,
+    for deferred in [false, true] {
+        let mut client = client_in_normal_state();
+        if deferred {
+            client.set_decode_executor(Box::new(crate::encodings::SequentialExecutor));
         }
-        while client.poll_event().is_some() {}
+        let mut offset = 0;
+        while offset < data.len() {
+            match client.handle_input(&data[offset..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => offset += n,
+            }
+            while client.poll_event().is_some() {}
+        }
     }
 }
 

@@ -6,8 +6,10 @@
 //! stream state included), or `Ok(Some(n))` once it has drawn the rectangle from the first
 //! `n` bytes. Errors are a reason; the caller adds the encoding and rectangle. Decoders of
 //! pseudo-encodings that carry something other than pixels ([`cursor`], [`desktop_name`])
-//! have the same shape but return what they carry along with `n`.
+//! have the same shape but return what they carry along with `n`. Encodings that keep no
+//! state across rectangles can also be framed first and drawn later, anywhere (see [`batch`]).
 
+pub mod batch;
 pub mod copyrect;
 pub mod corre;
 pub mod cursor;
@@ -19,13 +21,14 @@ mod rle_tiles;
 pub mod rre;
 mod subrects;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod tight;
 pub mod trle;
 pub mod zlib;
 pub mod zrle;
 mod zstream;
 
+pub use batch::{DecodeExecutor, DecodeJob, SequentialExecutor};
 pub use zstream::{Deflater, Inflater};
 
 use crate::framebuffer::{Framebuffer, Rect};
@@ -69,16 +72,6 @@ impl Decoders {
         framebuffer: &mut Framebuffer,
     ) -> Option<Decoded> {
         Some(match encoding {
-            EncodingType::RAW => {
-                let len = raw::body_len(rect, format);
-                match body.get(..len) {
-                    Some(body) => {
-                        raw::decode(body, rect, format, framebuffer);
-                        Ok(Some(len))
-                    }
-                    None => Ok(None),
-                }
-            }
             EncodingType::COPY_RECT => match body.get(..copyrect::BODY_LEN) {
                 Some(body) => {
                     copyrect::decode(body, rect, framebuffer).map(|()| Some(copyrect::BODY_LEN))
@@ -86,14 +79,10 @@ impl Decoders {
                 None => Ok(None),
             },
             EncodingType::ZLIB => self.zlib.decode(body, rect, format, framebuffer),
-            EncodingType::RRE => rre::decode(body, rect, format, framebuffer),
-            EncodingType::HEXTILE => hextile::decode(body, rect, format, framebuffer),
-            EncodingType::CORRE => corre::decode(body, rect, format, framebuffer),
             EncodingType::TIGHT => self.tight.decode(body, rect, format, framebuffer),
-            EncodingType::TIGHT_PNG => tight::decode_tight_png(body, rect, format, framebuffer),
-            EncodingType::TRLE => trle::decode(body, rect, format, framebuffer),
             EncodingType::ZRLE => self.zrle.decode(body, rect, format, framebuffer),
-            _ => return None,
+            // The rest keep no state: the same code serves deferred decoding.
+            _ => return batch::decode_in_place(encoding, body, rect, format, framebuffer),
         })
     }
 }

@@ -3,10 +3,16 @@
 //!
 //! A FramebufferUpdate is consumed one rectangle at a time, each only once all its bytes are
 //! there, so feeding a stream in any split gives the same events and pixels.
+//!
+//! With a decode executor set ([`ClientConnection::set_decode_executor`]), the pixel work of
+//! rectangles whose encoding keeps no state is deferred into a batch (see
+//! [`crate::encodings::batch`]) that runs before anything depending on it: a rectangle of any
+//! other kind (CopyRect, Zlib, ZRLE, Tight, pseudo-encodings) and the end of the update.
 
 use std::collections::VecDeque;
 
 use super::{MAX_NAME_LEN, MAX_REASON_LEN, ProtocolVersion};
+use crate::encodings::batch::{self, DecodeBatch, DecodeExecutor};
 use crate::encodings::cursor::{self, Cursor};
 use crate::encodings::{Decoders, desktop_name};
 use crate::error::ProtocolError;
@@ -108,6 +114,15 @@ pub struct ClientConnection {
     version: ProtocolVersion,
     decoders: Decoders,
     cursor: Option<Cursor>,
+    /// Set when decoding is deferred into batches.
+    deferred: Option<DeferredDecoding>,
+}
+
+/// The executor deferred decoding runs through, and the rectangles waiting for it.
+#[derive(Debug)]
+struct DeferredDecoding {
+    executor: Box<dyn DecodeExecutor>,
+    batch: DecodeBatch,
 }
 
 impl ClientConnection {
@@ -123,6 +138,25 @@ impl ClientConnection {
             version: ProtocolVersion::V3_8,
             decoders: Decoders::default(),
             cursor: None,
+            deferred: None,
+        }
+    }
+
+    /// Defers the pixel work of rectangles whose encoding keeps no state across rectangles
+    /// (Raw, RRE, CoRRE, Hextile, TRLE, TightPNG) and runs it in batches through `executor`,
+    /// which may use threads. Events and pixels are the same as without: every
+    /// `UpdateComplete` comes after all its pixels are in the framebuffer; only in the middle
+    /// of an update may [`ClientConnection::framebuffer`] lag behind the rectangles read.
+    /// Rectangles already set aside run through the new executor.
+    pub fn set_decode_executor(&mut self, executor: Box<dyn DecodeExecutor>) {
+        match &mut self.deferred {
+            Some(deferred) => deferred.executor = executor,
+            None => {
+                self.deferred = Some(DeferredDecoding {
+                    executor,
+                    batch: DecodeBatch::default(),
+                });
+            }
         }
     }
 
@@ -244,6 +278,9 @@ impl ClientConnection {
                     }
                 }
                 Ok(Some(n))
+            }
+            State::InUpdate { .. } if self.deferred.is_some() => {
+                self.read_rectangle_deferred(input)
             }
             State::InUpdate { .. } => self.read_rectangle(input),
             State::Closed => Ok(None),
@@ -418,6 +455,80 @@ impl ClientConnection {
             self.events
                 .push_back(ClientEvent::UpdateComplete { bytes, rectangles });
             self.state = State::Normal;
+        }
+    }
+
+    /// [`ClientConnection::read_rectangle`] with the pixel work of independent encodings set
+    /// aside in the batch; everything else runs the batch first, then goes the usual way.
+    fn read_rectangle_deferred(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        let Some(header) = RectangleHeader::parse(input) else {
+            return Ok(None);
+        };
+        if !batch::is_independent(header.encoding) {
+            self.run_deferred_decoding()?;
+            return self.read_rectangle(input);
+        }
+        let body = &input[RectangleHeader::WIRE_SIZE..];
+        let rect = header.rect;
+        let framed = if self.framebuffer.bounds().contains(&rect) {
+            batch::body_len(header.encoding, body, &rect, &self.pixel_format)
+                .expect("independent encodings have a framing step")
+        } else {
+            Err("lies outside the framebuffer".into())
+        };
+        let body_len = match framed {
+            Ok(Some(len)) => len,
+            Ok(None) => return Ok(None),
+            Err(reason) => {
+                // What came before fails first, as it would have on the sequential path.
+                self.run_deferred_decoding()?;
+                return Err(ProtocolError::BadRectangle {
+                    encoding: header.encoding.to_string(),
+                    x: rect.x,
+                    y: rect.y,
+                    w: rect.width,
+                    h: rect.height,
+                    reason,
+                });
+            }
+        };
+        if let Some(deferred) = &self.deferred
+            && !deferred.batch.has_room_for(&rect, body_len)
+        {
+            self.run_deferred_decoding()?;
+        }
+        if let Some(deferred) = &mut self.deferred {
+            deferred
+                .batch
+                .push(header.encoding, rect, &body[..body_len]);
+        }
+        let consumed = RectangleHeader::WIRE_SIZE + body_len;
+        if let State::InUpdate {
+            remaining,
+            bytes,
+            rectangles,
+        } = &mut self.state
+        {
+            *remaining = remaining.saturating_sub(1);
+            *bytes += consumed;
+            *rectangles += 1;
+            if *remaining == 0 {
+                self.run_deferred_decoding()?;
+            }
+        }
+        self.finish_update_if_done();
+        Ok(Some(consumed))
+    }
+
+    /// Runs the rectangles set aside, if any, and draws them.
+    fn run_deferred_decoding(&mut self) -> Result<(), ProtocolError> {
+        match &mut self.deferred {
+            Some(deferred) => deferred.batch.run(
+                deferred.executor.as_ref(),
+                &self.pixel_format,
+                &mut self.framebuffer,
+            ),
+            None => Ok(()),
         }
     }
 

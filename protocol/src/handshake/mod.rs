@@ -103,3 +103,5 @@ mod tests {
 
 #[cfg(test)]
 mod connection_tests;
+#[cfg(test)]
+mod deferred_tests;
