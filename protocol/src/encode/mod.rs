@@ -282,7 +282,7 @@ impl EncodeManager {
                 pixel_rects.push(copy.destination);
             }
         }
-        pixel_rects.extend_from_slice(&update.changed);
+        pixel_rects.extend(merge_nearby(&update.changed));
         let lossy_allowed = !update.lossless && viewer.quality_level().is_some();
         for rect in pixel_rects
             .iter()
@@ -460,6 +460,32 @@ impl EncodeManager {
     }
 }
 
+/// How much larger than its parts a merged rectangle may be: a little unchanged area costs
+/// less than the per-rectangle and per-tile overhead of many thin rectangles (a scrolled
+/// terminal's damage arrives as one 16-row run per text band).
+const MERGE_SLACK: f64 = 1.6;
+
+/// Merges rectangles whose bounding box is barely larger than they are together.
+fn merge_nearby(rects: &[Rect]) -> Vec<Rect> {
+    let mut merged: Vec<(Rect, usize)> = Vec::with_capacity(rects.len());
+    let mut sorted = rects.to_vec();
+    sorted.sort_by_key(|r| (r.y, r.x));
+    for rect in sorted {
+        let target = merged.iter().position(|(existing, area)| {
+            let union = existing.union(&rect);
+            union.area() as f64 <= (area + rect.area()) as f64 * MERGE_SLACK
+        });
+        match target {
+            Some(index) => {
+                let (existing, area) = merged[index];
+                merged[index] = (existing.union(&rect), area + rect.area());
+            }
+            None => merged.push((rect, rect.area())),
+        }
+    }
+    merged.into_iter().map(|(rect, _)| rect).collect()
+}
+
 /// The encoding for a piece of `class`, given the viewer's preferred one.
 fn choose(primary: EncodingType, class: ContentClass, viewer: &ViewerEncodings) -> EncodingType {
     if class == ContentClass::ManyColours && SUBRECTANGLE_ENCODINGS.contains(&primary) {
@@ -530,3 +556,20 @@ fn bands(rect: Rect, max_pixels: usize, multiple: u16) -> Vec<Rect> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn bands_of_one_area_merge_and_distant_rects_do_not() {
+        let bands = [
+            Rect::new(10, 0, 100, 16),
+            Rect::new(12, 16, 98, 16),
+            Rect::new(10, 32, 90, 16),
+        ];
+        assert_eq!(merge_nearby(&bands), vec![Rect::new(10, 0, 100, 48)]);
+        let apart = [Rect::new(0, 0, 10, 10), Rect::new(500, 500, 10, 10)];
+        assert_eq!(merge_nearby(&apart).len(), 2);
+    }
+}

@@ -20,7 +20,7 @@ pub const MAX_COMPRESSED_LEN: usize = zlib::MAX_COMPRESSED_LEN;
 /// office documents) zlib-rs's level 1 is a quick mode that compresses tile streams 26 %
 /// worse than level 2; level 3 is 5 % smaller than 2 for 20 % more deflate time; level 6
 /// is another 5 % smaller for 50 % more time than 3.
-pub const DEFAULT_LEVEL: u32 = 3;
+pub const DEFAULT_LEVEL: u32 = 6;
 
 #[derive(Debug)]
 pub struct ZrleEncoder {

@@ -52,7 +52,7 @@ pub const MAX_RECT_PIXELS: usize = 65536;
 pub const MIN_JPEG_PIXELS: usize = 2048;
 
 /// The compression level the encoders use until told otherwise (TigerVNC's default).
-pub const DEFAULT_COMPRESS_LEVEL: u8 = 2;
+pub const DEFAULT_COMPRESS_LEVEL: u8 = 6;
 
 /// Bytes a Tight rectangle's body takes (`Ok(None)` while incomplete), found without
 /// touching any zlib stream.
