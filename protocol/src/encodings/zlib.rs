@@ -6,7 +6,6 @@ use super::zstream::{Deflater, Inflater};
 use super::{Decoded, raw};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::PixelFormat;
-use crate::wire::Writer;
 
 /// The most compressed bytes one rectangle may carry (the u32 length field allows 4 GiB).
 pub const MAX_COMPRESSED_LEN: usize = 64 * 1024 * 1024;
@@ -40,11 +39,7 @@ impl ZlibEncoder {
     ) {
         self.scratch.clear();
         raw::encode(framebuffer, rect, format, &mut self.scratch);
-        let length_at = out.len();
-        out.put_u32(0);
-        self.stream.compress(&self.scratch, out);
-        let length = (out.len() - length_at - 4) as u32;
-        out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        self.stream.compress_with_length(&self.scratch, out);
     }
 }
 

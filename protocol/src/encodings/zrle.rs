@@ -8,7 +8,6 @@ use super::zstream::{Deflater, Inflater};
 use super::{Decoded, zlib};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::PixelFormat;
-use crate::wire::Writer;
 
 /// The most colours a tile's palette may hold.
 pub use super::rle_tiles::MAX_PALETTE_SIZE;
@@ -62,11 +61,7 @@ impl ZrleEncoder {
         self.scratch.clear();
         self.tiles
             .encode(framebuffer, rect, format, Flavour::Zrle, &mut self.scratch);
-        let length_at = out.len();
-        out.put_u32(0);
-        self.stream.compress(&self.scratch, out);
-        let length = (out.len() - length_at - 4) as u32;
-        out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        self.stream.compress_with_length(&self.scratch, out);
     }
 }
 

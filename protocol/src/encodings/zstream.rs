@@ -31,6 +31,15 @@ impl Deflater {
         }
     }
 
+    /// Appends a 4-byte big-endian length and then `input` compressed (Zlib and ZRLE bodies).
+    pub fn compress_with_length(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let length_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        self.compress(input, out);
+        let length = (out.len() - length_at - 4) as u32;
+        out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+    }
+
     /// Compresses `input` and appends it to `out`, ending with a sync flush.
     pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
         let mut consumed = 0usize;
