@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use farview_protocol::encodings::cursor::Cursor;
 use farview_protocol::{ClientEvent, Framebuffer};
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::snapshot;
 use crate::target::Target;
@@ -95,7 +95,7 @@ pub async fn run(
                 display.publish(viewer.framebuffer(), viewer.name(), viewer.cursor());
             }
             if let ClientEvent::CutText(text) = &event {
-                info!("server clipboard: {text:?}");
+                debug!("server clipboard: {} characters", text.chars().count());
             }
         }
         viewer.flush().await?;
