@@ -56,20 +56,8 @@ impl TightPngEncoder {
         format: &PixelFormat,
         out: &mut Vec<u8>,
     ) {
-        if rect.is_empty() {
-            return self.encode_fill(0, format, out);
-        }
-        let few = self
-            .palette
-            .collect(framebuffer, rect, palette_limit(rect.area()));
-        if !few
-            && self.quality.is_some()
-            && jpeg_suits(rect, format)
-            && Smoothness::of(framebuffer, rect).photo_like()
-        {
-            return self.encode_jpeg(framebuffer, rect, format, out);
-        }
-        self.write_collected(framebuffer, rect, few, format, out);
+        let jpeg_allowed = self.quality.is_some();
+        self.encode_choosing(framebuffer, rect, format, jpeg_allowed, out);
     }
 
     /// Like [`TightPngEncoder::encode`], but never JPEG.
@@ -80,12 +68,31 @@ impl TightPngEncoder {
         format: &PixelFormat,
         out: &mut Vec<u8>,
     ) {
+        self.encode_choosing(framebuffer, rect, format, false, out);
+    }
+
+    /// Fill, JPEG (photo-like content, when allowed) or PNG.
+    fn encode_choosing(
+        &mut self,
+        framebuffer: &Framebuffer,
+        rect: &Rect,
+        format: &PixelFormat,
+        jpeg_allowed: bool,
+        out: &mut Vec<u8>,
+    ) {
         if rect.is_empty() {
             return self.encode_fill(0, format, out);
         }
         let few = self
             .palette
             .collect(framebuffer, rect, palette_limit(rect.area()));
+        if !few
+            && jpeg_allowed
+            && jpeg_suits(rect, format)
+            && Smoothness::of(framebuffer, rect).photo_like()
+        {
+            return self.encode_jpeg(framebuffer, rect, format, out);
+        }
         self.write_collected(framebuffer, rect, few, format, out);
     }
 
