@@ -15,6 +15,7 @@ mod solid;
 
 pub use solid::{find_solid_areas, solid_colour};
 
+use crate::encodings::tight::{JpegSettings, Subsampling};
 use crate::encodings::{Encoders, copyrect, corre, pseudo, raw, tight};
 use crate::framebuffer::{Framebuffer, Rect, Region};
 use crate::messages::{EncodingType, RectangleHeader, ServerMessage};
@@ -153,12 +154,35 @@ impl ViewerEncodings {
     /// The JPEG quality the viewer allows, 0-9: the QualityLevel pseudo-encoding (-32..-23),
     /// or the fine-grained quality (-512..-412, 0-100) scaled to it. `None`: lossless only.
     pub fn quality_level(&self) -> Option<u8> {
-        let fine = self
-            .preference
+        let fine = self.fine_quality().map(|quality| (quality / 11).min(9));
+        fine.or_else(|| self.level(EncodingType::QUALITY_LEVEL_0))
+    }
+
+    /// The fine-grained JPEG quality pseudo-encoding (-512..-412), as 0-100.
+    fn fine_quality(&self) -> Option<u8> {
+        self.preference
             .iter()
             .find(|e| (-512..=-412).contains(&e.0))
-            .map(|e| ((e.0 + 512) / 11).min(9) as u8);
-        fine.or_else(|| self.level(EncodingType::QUALITY_LEVEL_0))
+            .map(|e| (e.0 + 512) as u8)
+    }
+
+    /// What lossy rectangles may be, if the viewer allows them: the quality level's JPEG
+    /// settings, with the fine-grained quality and the subsampling pseudo-encodings
+    /// (-768..-763), when the viewer sends them, taking precedence.
+    pub fn jpeg_settings(&self) -> Option<JpegSettings> {
+        let mut settings = JpegSettings::from_level(self.quality_level()?);
+        if let Some(quality) = self.fine_quality() {
+            settings.quality = quality.max(1);
+        }
+        if let Some(subsampling) = self
+            .preference
+            .iter()
+            .find(|e| (-768..=-763).contains(&e.0))
+            .and_then(|e| Subsampling::from_pseudo_offset((e.0 + 768) as u8))
+        {
+            settings.subsampling = subsampling;
+        }
+        Some(settings)
     }
 }
 
@@ -205,8 +229,8 @@ pub fn classify(framebuffer: &Framebuffer, rect: &Rect) -> ContentClass {
 pub struct EncodeManager {
     encoders: Encoders,
     lossy: Region,
-    /// The viewer's level settings last applied to the encoders.
-    applied: Option<(Option<u8>, Option<u8>)>,
+    /// The viewer's compression and JPEG settings last applied to the encoders.
+    applied: Option<(Option<u8>, Option<JpegSettings>)>,
 }
 
 impl EncodeManager {
@@ -221,17 +245,17 @@ impl EncodeManager {
     }
 
     fn apply_levels(&mut self, viewer: &ViewerEncodings) {
-        let levels = (viewer.compress_level(), viewer.quality_level());
+        let levels = (viewer.compress_level(), viewer.jpeg_settings());
         if self.applied == Some(levels) {
             return;
         }
         self.applied = Some(levels);
-        let (compress, quality) = levels;
+        let (compress, jpeg) = levels;
         let tight_level = compress.unwrap_or(tight::DEFAULT_COMPRESS_LEVEL);
         self.encoders.tight.set_compress_level(tight_level);
-        self.encoders.tight.set_quality(quality);
+        self.encoders.tight.set_jpeg(jpeg);
         self.encoders.tight_png.set_compress_level(tight_level);
-        self.encoders.tight_png.set_quality(quality);
+        self.encoders.tight_png.set_jpeg(jpeg);
         // For the zlib-wrapped encodings, the viewer's level maps to zlib's, bounded: level 9
         // costs several times level 3 for a few per cent.
         let zlib_level = compress.map_or(crate::encodings::zrle::DEFAULT_LEVEL, |c| {

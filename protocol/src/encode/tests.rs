@@ -183,6 +183,26 @@ fn levels_come_from_pseudo_encodings() {
     assert_eq!(viewer.compress_level(), Some(4));
     assert_eq!(viewer.quality_level(), Some(7));
     assert_eq!(
+        viewer.jpeg_settings(),
+        Some(JpegSettings {
+            quality: 80,
+            subsampling: Subsampling::Full
+        })
+    );
+    let subsampled = ViewerEncodings::new(vec![EncodingType(-32 + 9), EncodingType(-768 + 3)]);
+    assert_eq!(
+        subsampled.jpeg_settings(),
+        Some(JpegSettings {
+            quality: 95,
+            subsampling: Subsampling::Grey
+        })
+    );
+    // Subsampling alone allows no JPEG.
+    assert_eq!(
+        ViewerEncodings::new(vec![EncodingType(-768 + 1)]).jpeg_settings(),
+        None
+    );
+    assert_eq!(
         ViewerEncodings::new(vec![EncodingType::ZRLE]).quality_level(),
         None
     );

@@ -5,6 +5,7 @@
 
 use super::frame::{EXPLICIT_FILTER, FILL, FILTER_GRADIENT, FILTER_PALETTE, JPEG, MIN_TO_COMPRESS};
 use super::gradient::Smoothness;
+use super::jpeg::JpegSettings;
 use super::palette::Palette;
 use super::{DEFAULT_COMPRESS_LEVEL, MIN_JPEG_PIXELS, compact_length, gradient, jpeg, tpixel};
 use crate::encodings::Deflater;
@@ -53,7 +54,7 @@ pub struct TightEncoder {
     /// Streams restarted here whose reset the next rectangle must announce.
     resets: u8,
     compress_level: u8,
-    quality: Option<u8>,
+    jpeg: Option<JpegSettings>,
     palette: Palette,
     plain: Vec<u8>,
     compressed: Vec<u8>,
@@ -73,7 +74,7 @@ impl Default for TightEncoder {
             ],
             resets: 0,
             compress_level: DEFAULT_COMPRESS_LEVEL,
-            quality: None,
+            jpeg: None,
             palette: Palette::default(),
             plain: Vec::new(),
             compressed: Vec::new(),
@@ -93,14 +94,13 @@ impl TightEncoder {
         self.compress_level
     }
 
-    /// `None` keeps every rectangle lossless; `Some(level)` (0-9, larger clamped) allows
-    /// JPEG at that quality level.
-    pub fn set_quality(&mut self, quality: Option<u8>) {
-        self.quality = quality.map(|level| level.min(9));
+    /// `None` keeps every rectangle lossless; `Some` allows JPEG with those settings.
+    pub fn set_jpeg(&mut self, jpeg: Option<JpegSettings>) {
+        self.jpeg = jpeg;
     }
 
-    pub fn quality(&self) -> Option<u8> {
-        self.quality
+    pub fn jpeg(&self) -> Option<JpegSettings> {
+        self.jpeg
     }
 
     /// Restarts all four zlib streams; the next rectangle tells the viewer to do the same.
@@ -132,7 +132,7 @@ impl TightEncoder {
         format: &PixelFormat,
         out: &mut Vec<u8>,
     ) {
-        if self.quality.is_none() || !jpeg_suits(rect, format) {
+        if self.jpeg.is_none() || !jpeg_suits(rect, format) {
             return self.encode_lossless(framebuffer, rect, format, out);
         }
         if self
@@ -180,7 +180,7 @@ impl TightEncoder {
         tpixel::write_all(&[colour], format, out);
     }
 
-    /// Appends a JpegCompression body at the quality level set (8 if none is). Formats
+    /// Appends a JpegCompression body with the settings set (quality level 8's if none are). Formats
     /// below 16 bits per pixel may not carry JPEG: they get [`TightEncoder::encode_lossless`].
     pub fn encode_jpeg(
         &mut self,
@@ -192,11 +192,11 @@ impl TightEncoder {
         if format.bits_per_pixel < 16 || rect.is_empty() {
             return self.encode_lossless(framebuffer, rect, format, out);
         }
-        let level = self.quality.unwrap_or(8);
+        let settings = self.jpeg.unwrap_or(JpegSettings::from_level(8));
         let encoded = jpeg::encode(
             framebuffer,
             rect,
-            level,
+            settings,
             &mut self.jpeg_pixels,
             &mut self.compressed,
         );

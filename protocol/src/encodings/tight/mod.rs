@@ -35,7 +35,7 @@ pub use compact_length::MAX_COMPACT_LENGTH;
 pub use decoder::{TightDecoder, decode_tight_png};
 pub use encoder::TightEncoder;
 pub use frame::JPEG as JPEG_COMPRESSION;
-pub use jpeg::jpeg_quality;
+pub use jpeg::{JpegSettings, Subsampling};
 pub use tightpng::TightPngEncoder;
 
 /// The widest rectangle Tight may carry (the spec's limit; wider ones are split). Viewers

@@ -216,9 +216,9 @@ proptest! {
         let rect = source.bounds();
         let format = PixelFormat::NATIVE;
         let mut encoder = TightEncoder::default();
-        encoder.set_quality(quality);
+        encoder.set_jpeg(quality.map(JpegSettings::from_level));
         let mut png = TightPngEncoder::default();
-        png.set_quality(quality);
+        png.set_jpeg(quality.map(JpegSettings::from_level));
         for tight in [true, false] {
             let mut body = Vec::new();
             if tight {
@@ -261,7 +261,7 @@ fn the_encoder_picks_by_content() {
         kind(&mut encoder, &Content::Smooth(3), (64, 64)),
         (0x7, Some(2))
     );
-    encoder.set_quality(Some(5));
+    encoder.set_jpeg(Some(JpegSettings::from_level(5)));
     assert_eq!(kind(&mut encoder, &Content::Smooth(3), (64, 64)).0, 0x9);
     assert_eq!(kind(&mut encoder, &Content::Text(3), (64, 64)).0, 0x6);
     // Never JPEG for a tiny rectangle, nor at 8 bits per pixel.
@@ -279,7 +279,7 @@ fn jpeg_round_trips_within_tolerance() {
     for format in [PixelFormat::NATIVE, PixelFormat::RGB565] {
         for quality in [0u8, 5, 9] {
             let mut encoder = TightEncoder::default();
-            encoder.set_quality(Some(quality));
+            encoder.set_jpeg(Some(JpegSettings::from_level(quality)));
             let mut body = Vec::new();
             encoder.encode_jpeg(&source, &rect, &format, &mut body);
             assert_eq!(body[0], 0x90);
@@ -294,7 +294,7 @@ fn jpeg_round_trips_within_tolerance() {
             assert!(error < bound, "quality {quality}: mean error {error}");
             // The same through TightPNG.
             let mut png = TightPngEncoder::default();
-            png.set_quality(Some(quality));
+            png.set_jpeg(Some(JpegSettings::from_level(quality)));
             let mut body = Vec::new();
             png.encode(&source, &rect, &format, &mut body);
             assert_eq!(body[0], 0x90);

@@ -6,6 +6,7 @@
 use super::encoder::{jpeg_suits, palette_limit};
 use super::frame::{FILL, JPEG, PNG};
 use super::gradient::Smoothness;
+use super::jpeg::JpegSettings;
 use super::palette::Palette;
 use super::{DEFAULT_COMPRESS_LEVEL, compact_length, jpeg, tpixel};
 use crate::framebuffer::{Framebuffer, Rect};
@@ -17,7 +18,7 @@ use std::io::Cursor;
 #[derive(Debug)]
 pub struct TightPngEncoder {
     compress_level: u8,
-    quality: Option<u8>,
+    jpeg: Option<JpegSettings>,
     palette: Palette,
     plain: Vec<u8>,
     image: Vec<u8>,
@@ -27,7 +28,7 @@ impl Default for TightPngEncoder {
     fn default() -> Self {
         Self {
             compress_level: DEFAULT_COMPRESS_LEVEL,
-            quality: None,
+            jpeg: None,
             palette: Palette::default(),
             plain: Vec::new(),
             image: Vec::new(),
@@ -41,9 +42,9 @@ impl TightPngEncoder {
         self.compress_level = level.min(9);
     }
 
-    /// `None` keeps every rectangle lossless; `Some(level)` (0-9) allows JPEG.
-    pub fn set_quality(&mut self, quality: Option<u8>) {
-        self.quality = quality.map(|level| level.min(9));
+    /// `None` keeps every rectangle lossless; `Some` allows JPEG with those settings.
+    pub fn set_jpeg(&mut self, jpeg: Option<JpegSettings>) {
+        self.jpeg = jpeg;
     }
 
     /// Appends the body of a TightPNG rectangle: a fill for one colour, JPEG for many
@@ -56,7 +57,7 @@ impl TightPngEncoder {
         format: &PixelFormat,
         out: &mut Vec<u8>,
     ) {
-        let jpeg_allowed = self.quality.is_some();
+        let jpeg_allowed = self.jpeg.is_some();
         self.encode_choosing(framebuffer, rect, format, jpeg_allowed, out);
     }
 
@@ -117,7 +118,7 @@ impl TightPngEncoder {
         tpixel::write_all(&[colour], format, out);
     }
 
-    /// Appends a JpegCompression body at the quality level set (8 if none is); formats below
+    /// Appends a JpegCompression body with the settings set (quality level 8's if none are); formats below
     /// 16 bits per pixel get PNG instead.
     pub fn encode_jpeg(
         &mut self,
@@ -129,8 +130,14 @@ impl TightPngEncoder {
         if format.bits_per_pixel < 16 || rect.is_empty() {
             return self.encode_lossless(framebuffer, rect, format, out);
         }
-        let level = self.quality.unwrap_or(8);
-        let encoded = jpeg::encode(framebuffer, rect, level, &mut self.plain, &mut self.image);
+        let settings = self.jpeg.unwrap_or(JpegSettings::from_level(8));
+        let encoded = jpeg::encode(
+            framebuffer,
+            rect,
+            settings,
+            &mut self.plain,
+            &mut self.image,
+        );
         if encoded.is_err() || self.image.len() > compact_length::MAX_COMPACT_LENGTH {
             return self.encode_lossless(framebuffer, rect, format, out);
         }
