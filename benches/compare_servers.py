@@ -9,8 +9,9 @@ frames shown (distinct source frames whose SHA-256 as RGBA the viewer's framebuf
 and the median latency from a frame appearing at the source to the viewer showing it.
 
 How the frames reach each server:
-  farview   `farview serve --source replay:DIR --fps N` (the replay source decodes the PNGs
-            itself, so farview's CPU includes PNG decoding).
+  farview   `farview serve --source replay:DIR --fps N --preload` (every PNG is decoded and
+            hashed before the server listens, so farview's CPU is serving, as for the X
+            servers, which are handed decoded pixels).
   xvnc      `Xvnc :N -geometry WxH -depth 24 -SecurityTypes None -rfbport PORT`; a player
             (this script, `_play`, Xlib through ctypes) puts each frame's changed rectangles on
             the root window with XPutImage at the same rate. The player's CPU is reported
@@ -21,7 +22,7 @@ How the frames reach each server:
 Python 3 standard library only, plus ImageMagick `convert` (PNG -> RGBA once, cached), Xvnc,
 Xvfb, x11vnc, libX11, and a release build of farview. Not part of the test suite.
 
-Usage: python3 benches/compare_servers.py [--sequences a,b] [--encodings zrle,tight]
+Usage: python3 benches/compare_servers.py [--sequences a,b] [--encodings zrle,tight,tight/q8]
            [--fps 10] [--runs 3] [--servers farview,xvnc,x11vnc] [--corpus DIR]
            [--skip-no-viewer] [--frames N] [--json FILE] [--keep DIR]
 See benches/README.md for what each column means and the latest figures.
@@ -486,7 +487,10 @@ def log_has_update(path, sha256):
 
 
 def viewer_argv(farview, port, encoding, frame_log, seconds):
+    """`encoding` is the viewer's --encodings list, with "/qN" at the end for --quality N."""
+    encoding, _, quality = encoding.partition("/q")
     return [farview, "view", f"127.0.0.1::{port}", "--headless", "--encodings", encoding,
+            *(["--quality", quality] if quality else []),
             "--frame-log", frame_log, "--exit-after", f"{seconds:.1f}"]
 
 
@@ -497,7 +501,7 @@ def session_farview(ctx, seq, encoding, folder):
     view_log = os.path.join(folder, "view-frames.jsonl")
     playback = (len(frames) - 1) / ctx.fps
     serve = Proc("farview-serve", [ctx.farview, "serve", "--source", f"replay:{seq['replay_dir']}",
-                                  "--fps", str(ctx.fps), "--listen", f"127.0.0.1:{port}",
+                                  "--fps", str(ctx.fps), "--preload", "--listen", f"127.0.0.1:{port}",
                                   "--frame-log", serve_log], folder)
     viewer = None
     try:
@@ -796,7 +800,8 @@ def main():
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--encodings", default="zrle,tight",
                         help="comma list; each is passed to the viewer's --encodings alone "
-                             "(write a+b for a viewer list of several, e.g. copyrect+zrle)")
+                             "(write a+b for a viewer list of several, e.g. copyrect+zrle, "
+                             "and end with /qN to allow JPEG at quality N, e.g. tight/q8)")
     parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                         help=f"comma list of {', '.join(SERVERS)}")
     parser.add_argument("--fps", type=float, default=10.0)

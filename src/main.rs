@@ -48,6 +48,9 @@ struct ServeArgs {
     /// Replay: start again after the last frame instead of holding it.
     #[arg(long = "loop")]
     looping: bool,
+    /// Replay: decode every frame before serving (benchmarks; holds all frames in memory).
+    #[arg(long)]
+    preload: bool,
     /// Require VNC Authentication with the password on the first line of this file.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
@@ -168,6 +171,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let source_options = SourceOptions {
         fps: args.fps,
         looping: args.looping,
+        preload: args.preload,
         frame_log: args.frame_log,
     };
     let source = farview_server::source::open(&args.source, &source_options)?;

@@ -89,15 +89,21 @@ fn a_refused_connection_is_one_clear_error_line() {
 
 #[test]
 fn frame_logs_of_server_and_viewer_agree_on_the_frames() {
-    let dir = TempDir::new("cli-frame-logs");
+    check_frame_logs("cli-frame-logs", &[]);
+}
+
+#[test]
+fn preloaded_replay_logs_the_same_frames() {
+    check_frame_logs("cli-frame-logs-preload", &["--preload"]);
+}
+
+fn check_frame_logs(name: &str, extra_args: &[&str]) {
+    let dir = TempDir::new(name);
     let frames = support::fixture("sequence");
     let server_log = dir.join("frames.jsonl");
-    let server = FarviewServer::replay(
-        &dir,
-        &frames,
-        None,
-        &["--fps", "4", "--frame-log", server_log.to_str().unwrap()],
-    );
+    let mut args = vec!["--fps", "4", "--frame-log", server_log.to_str().unwrap()];
+    args.extend_from_slice(extra_args);
+    let server = FarviewServer::replay(&dir, &frames, None, &args);
     let result = support::view_headless(&dir, "view", &server.target(), None, 3.0);
     assert!(result.output.status.success(), "{}", result.stderr());
 

@@ -27,7 +27,12 @@ pub const INPUT_QUEUE: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DesktopEvent {
     Changed(Rect),
-    Copied(CopyOperation),
+    /// A block moved. `differs` is where the destination's pixels differ from before the
+    /// move, for viewers that take no CopyRect: they get those pixels instead.
+    Copied {
+        copy: CopyOperation,
+        differs: Vec<Rect>,
+    },
     Resized {
         width: u16,
         height: u16,
@@ -137,6 +142,10 @@ impl Canvas<'_> {
 
     /// Moves a block, as a scroll or a window move does; viewers get it as CopyRect.
     pub fn copy_rect(&mut self, copy: CopyOperation) {
+        self.record_copy(copy, vec![copy.destination]);
+    }
+
+    fn record_copy(&mut self, copy: CopyOperation, differs: Vec<Rect>) {
         let bounds = self.framebuffer.bounds();
         let source = Rect::new(
             copy.source_x,
@@ -149,7 +158,7 @@ impl Canvas<'_> {
         }
         self.framebuffer
             .copy_rect(&copy.destination, copy.source_x, copy.source_y);
-        self.events.push(DesktopEvent::Copied(copy));
+        self.events.push(DesktopEvent::Copied { copy, differs });
     }
 
     /// Replaces the whole picture with `next`, recording only what differs: areas that
@@ -161,14 +170,18 @@ impl Canvas<'_> {
             return;
         }
         let mut diff = TileDiff::compare(self.framebuffer, next);
-        let mut moved = false;
+        let mut changed_before_moves: Option<Vec<Rect>> = None;
         for area in diff.areas() {
             if let Some(copy) = scroll::detect_vertical_scroll(self.framebuffer, next, &area) {
-                self.copy_rect(copy);
-                moved = true;
+                let runs = changed_before_moves.get_or_insert_with(|| diff.runs());
+                let differs = runs
+                    .iter()
+                    .filter_map(|run| run.intersect(&copy.destination))
+                    .collect();
+                self.record_copy(copy, differs);
             }
         }
-        if moved {
+        if changed_before_moves.is_some() {
             diff = TileDiff::compare(self.framebuffer, next);
         }
         for rect in diff.runs() {
@@ -353,7 +366,17 @@ mod tests {
             source_x: 0,
             source_y: 20,
         };
-        assert_eq!(events[0], DesktopEvent::Copied(copy));
+        let DesktopEvent::Copied {
+            copy: moved,
+            differs,
+        } = &events[0]
+        else {
+            panic!("{:?} is not a move", events[0])
+        };
+        assert_eq!(*moved, copy);
+        // Without CopyRect, a viewer gets the destination's changed pixels: all of them
+        // here, as every line differs from the one 20 rows below.
+        assert_eq!(differs.iter().map(Rect::area).sum::<usize>(), 200 * 80);
         assert!(
             events[1..]
                 .iter()

@@ -53,10 +53,11 @@ struct Pending {
 }
 
 impl Pending {
-    fn apply(&mut self, event: DesktopEvent, desktop_size: (u16, u16)) {
+    /// Takes in a desktop event; `copy_rect` says whether the viewer takes CopyRect.
+    fn apply(&mut self, event: DesktopEvent, desktop_size: (u16, u16), copy_rect: bool) {
         match event {
             DesktopEvent::Changed(rect) => self.changed.add(rect),
-            DesktopEvent::Copied(copy) => {
+            DesktopEvent::Copied { copy, differs } => {
                 let source = Rect::new(
                     copy.source_x,
                     copy.source_y,
@@ -64,9 +65,12 @@ impl Pending {
                     copy.destination.height,
                 );
                 // A copy is only valid from pixels the viewer already has: with changes
-                // pending at the source, or another copy queued, send the pixels instead.
-                if self.resized || !self.copies.is_empty() || self.changed.intersects(&source) {
-                    self.changed.add(copy.destination);
+                // pending at the source, send the pixels that differ instead. Queued copies
+                // are replayed in order, so a copy may read what an earlier one wrote.
+                if !copy_rect || self.resized || self.changed.intersects(&source) {
+                    for rect in differs {
+                        self.changed.add(rect);
+                    }
                 } else {
                     self.changed.subtract(&copy.destination);
                     self.copies.push(copy);
@@ -215,8 +219,10 @@ async fn serve(
                     let size = desktop.size();
                     match catchup {
                         Catchup::Events(events) => {
+                            let copy_rect =
+                                connection.encodings().accepts(EncodingType::COPY_RECT);
                             for event in events {
-                                pending.apply(event, size);
+                                pending.apply(event, size, copy_rect);
                             }
                         }
                         Catchup::Lagged => pending.lagged(size),

@@ -66,6 +66,8 @@ pub struct SourceOptions {
     pub fps: f64,
     /// Replay: start again after the last frame.
     pub looping: bool,
+    /// Replay: decode and hash every frame before serving.
+    pub preload: bool,
     /// Replay: where to log each frame shown.
     pub frame_log: Option<PathBuf>,
 }
@@ -75,6 +77,7 @@ impl Default for SourceOptions {
         Self {
             fps: 10.0,
             looping: false,
+            preload: false,
             frame_log: None,
         }
     }
@@ -95,6 +98,7 @@ pub fn open(spec: &SourceSpec, options: &SourceOptions) -> Result<Box<dyn Source
                 dir,
                 options.fps,
                 options.looping,
+                options.preload,
                 frame_log,
             )?)
         }

@@ -19,17 +19,22 @@ use crate::frame_log::FrameLog;
 pub struct ReplaySource {
     frames: Vec<PathBuf>,
     first: Framebuffer,
+    /// With `--preload`: every frame decoded and hashed before the server starts.
+    preloaded: Option<Vec<(Framebuffer, String)>>,
     interval: Duration,
     looping: bool,
     frame_log: Option<FrameLog>,
 }
 
 impl ReplaySource {
-    /// Lists the PNG files of `dir` and decodes the first (it gives the desktop's size).
+    /// Lists the PNG files of `dir` and decodes the first (it gives the desktop's size), or
+    /// with `preload` all of them (benchmarks use that to keep PNG decoding and hashing out
+    /// of the serving time; it holds every frame in memory).
     pub fn open(
         dir: &Path,
         fps: f64,
         looping: bool,
+        preload: bool,
         frame_log: Option<FrameLog>,
     ) -> Result<ReplaySource, SourceError> {
         let error = |message: String| SourceError::Frames {
@@ -52,9 +57,30 @@ impl ReplaySource {
         if !(fps.is_finite() && fps > 0.0) {
             return Err(error(format!("--fps must be positive, got {fps}")));
         }
+        let preloaded = if preload {
+            let decoded = frames.iter().map(|path| {
+                let frame = decode_png(path)?;
+                if (frame.width(), frame.height()) != (first.width(), first.height()) {
+                    return Err(error(format!(
+                        "{} is {}x{}, the first frame {}x{}",
+                        path.display(),
+                        frame.width(),
+                        frame.height(),
+                        first.width(),
+                        first.height()
+                    )));
+                }
+                let hash = frame.sha256_hex();
+                Ok((frame, hash))
+            });
+            Some(decoded.collect::<Result<Vec<_>, _>>()?)
+        } else {
+            None
+        };
         Ok(ReplaySource {
             frames,
             first,
+            preloaded,
             interval: Duration::from_secs_f64(1.0 / fps),
             looping,
             frame_log,
@@ -67,24 +93,31 @@ impl ReplaySource {
         loop {
             let mut next = Some(self.first.clone());
             for index in 0..self.frames.len() {
-                // Decode the following frame while this one waits for its tick.
-                let frame = match next.take() {
-                    Some(frame) => frame,
+                let decoded;
+                let (frame, hash) = match &self.preloaded {
+                    Some(frames) => (&frames[index].0, Some(frames[index].1.as_str())),
                     None => {
-                        let path = self.frames[index].clone();
-                        tokio::task::spawn_blocking(move || decode_png(&path))
-                            .await
-                            .map_err(|e| SourceError::Frames {
-                                path: self.frames[index].clone(),
-                                message: e.to_string(),
-                            })??
+                        // Decode the following frame while this one waits for its tick.
+                        decoded = match next.take() {
+                            Some(frame) => frame,
+                            None => {
+                                let path = self.frames[index].clone();
+                                tokio::task::spawn_blocking(move || decode_png(&path))
+                                    .await
+                                    .map_err(|e| SourceError::Frames {
+                                        path: self.frames[index].clone(),
+                                        message: e.to_string(),
+                                    })??
+                            }
+                        };
+                        (&decoded, None)
                     }
                 };
                 ticks.tick().await;
-                desktop.draw(|canvas| canvas.replace_with(&frame));
+                desktop.draw(|canvas| canvas.replace_with(frame));
                 if let Some(log) = &mut self.frame_log {
-                    log.frame(index, &frame.sha256_hex())
-                        .map_err(SourceError::FrameLog)?;
+                    let hash = hash.map_or_else(|| frame.sha256_hex(), str::to_string);
+                    log.frame(index, &hash).map_err(SourceError::FrameLog)?;
                 }
             }
             if !self.looping {

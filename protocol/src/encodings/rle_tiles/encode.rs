@@ -1,6 +1,7 @@
 //! Writing a tile stream. Each tile is analysed in one pass (its runs, and its palette until
 //! it passes 127 colours), the byte cost of every sub-encoding that applies is computed from
-//! that, and the smallest is written. The scratch space lives in the encoder: no allocation
+//! that, and the smallest is written (ZRLE leaves palette RLE out, see
+//! [`Flavour::palette_rle_pays`]). The scratch space lives in the encoder: no allocation
 //! per tile.
 
 use super::{
@@ -132,7 +133,9 @@ impl TileEncoder {
             } else if palette.len <= usize::from(MAX_PACKED_PALETTE) {
                 consider(Choice::Packed, palette_bytes + packed_bytes(palette.len));
             }
-            consider(Choice::PaletteRle, palette_bytes + run_bytes);
+            if flavour.palette_rle_pays() {
+                consider(Choice::PaletteRle, palette_bytes + run_bytes);
+            }
             let reusable = flavour.reuses_palettes()
                 && palette.len > 1
                 && previous.len >= palette.len
@@ -369,19 +372,21 @@ impl Palette {
 mod tests {
     use super::*;
 
-    /// The tile stream of one 64x64 ZRLE tile of `colour(x, y)` in NATIVE (3-byte CPIXELs).
-    fn one_tile(colour: impl Fn(u32, u32) -> u32) -> Vec<u8> {
-        let pixels = (0..64u32)
-            .flat_map(|y| (0..64u32).map(move |x| (x, y)))
+    /// The tile stream of one tile (64x64 for ZRLE, 16x16 for TRLE) of `colour(x, y)` in
+    /// NATIVE (3-byte CPIXELs).
+    fn one_tile(flavour: Flavour, colour: impl Fn(u32, u32) -> u32) -> Vec<u8> {
+        let size = u32::from(flavour.tile_size());
+        let pixels = (0..size)
+            .flat_map(|y| (0..size).map(move |x| (x, y)))
             .map(|(x, y)| colour(x, y))
             .collect();
-        let picture = Framebuffer::from_pixels(64, 64, pixels).unwrap();
+        let picture = Framebuffer::from_pixels(size as u16, size as u16, pixels).unwrap();
         let mut out = Vec::new();
         TileEncoder::default().encode(
             &picture,
             &picture.bounds(),
             &PixelFormat::NATIVE,
-            Flavour::Zrle,
+            flavour,
             &mut out,
         );
         out
@@ -389,30 +394,28 @@ mod tests {
 
     #[test]
     fn each_tile_gets_its_smallest_subencoding() {
-        assert_eq!(one_tile(|_, _| 0x0012_3456), [SOLID, 0x56, 0x34, 0x12]);
+        fn zrle(colour: impl Fn(u32, u32) -> u32) -> Vec<u8> {
+            one_tile(Flavour::Zrle, colour)
+        }
+        assert_eq!(zrle(|_, _| 0x0012_3456), [SOLID, 0x56, 0x34, 0x12]);
 
-        let noise = one_tile(|x, y| (x * 7919 + y * 104_729).wrapping_mul(2_654_435_761) >> 8);
+        let noise = zrle(|x, y| (x * 7919 + y * 104_729).wrapping_mul(2_654_435_761) >> 8);
         assert_eq!((noise[0], noise.len()), (RAW, 1 + 64 * 64 * 3));
 
         // A checkerboard: two colours, one bit per pixel.
-        let checkers = one_tile(|x, y| if (x + y) % 2 == 0 { 0 } else { 0x00ff_ffff });
+        let checkers = zrle(|x, y| if (x + y) % 2 == 0 { 0 } else { 0x00ff_ffff });
         assert_eq!((checkers[0], checkers.len()), (2, 1 + 2 * 3 + 64 * 8));
 
-        // Stripes a row high: 64 runs of 64 with a palette of three.
-        let stripes = one_tile(|_, y| y % 3);
-        assert_eq!(stripes[0], PALETTE_RLE + 3);
-        assert_eq!(stripes.len(), 1 + 3 * 3 + 64 * 2);
-        assert_eq!(&stripes[10..14], [0x80, 63, 0x81, 63]);
-
-        // 256 runs of 16: 127 colours fit a palette (381 + 512 bytes < 1024 bytes of plain
-        // RLE); 128 colours do not.
-        let palette = one_tile(|x, y| (y * 64 + x) / 16 % 127);
-        assert_eq!(
-            (palette[0], palette.len()),
-            (PALETTE_RLE + 127, 1 + 381 + 512)
-        );
-        let plain = one_tile(|x, y| (y * 64 + x) / 16 % 128);
-        assert_eq!((plain[0], plain.len()), (PLAIN_RLE, 1 + 256 * (3 + 1)));
+        // Stripes a row high: 64 runs of 64 with three colours. TRLE writes the fewest
+        // bytes, palette RLE; ZRLE never uses palette RLE, plain RLE is next.
+        let stripes = |_: u32, y: u32| y % 3;
+        let trle = one_tile(Flavour::Trle, stripes);
+        assert_eq!(trle[0], PALETTE_RLE + 3);
+        assert_eq!(trle.len(), 1 + 3 * 3 + 16 * 2);
+        assert_eq!(&trle[10..14], [0x80, 15, 0x81, 15]);
+        let plain = zrle(stripes);
+        assert_eq!((plain[0], plain.len()), (PLAIN_RLE, 1 + 64 * (3 + 1)));
+        assert_eq!(&plain[1..6], [0, 0, 0, 63, 1]);
     }
 
     #[test]

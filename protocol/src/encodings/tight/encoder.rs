@@ -33,10 +33,13 @@ const STREAM_MONO: usize = 1;
 const STREAM_INDEXED: usize = 2;
 const STREAM_GRADIENT: usize = 3;
 
-/// The most colours worth a palette in a rectangle of `area` pixels: a palette must cost
-/// less than the pixels it replaces.
+/// The most colours worth a palette in a rectangle of `area` pixels. The palette goes
+/// uncompressed in front of the indices, while pixel values compress well against the
+/// stream's history: on small pieces of anti-aliased text, a palette of many shades costs
+/// more than the pixels. One colour per 16 pixels beat one per 2 by 8 % on the corpus's
+/// office-typing and changed the other sequences by under 1 %.
 pub(super) fn palette_limit(area: usize) -> usize {
-    (area / 2).clamp(2, 256)
+    (area / 16).clamp(2, 256)
 }
 
 /// Whether JPEG is worth trying on `rect` (the viewer must also have allowed it).

@@ -149,7 +149,7 @@ fn the_wheel_scrolls_the_list_with_a_copy() {
     let events = events_since(&desktop, start);
     let copies: Vec<_> = events
         .iter()
-        .filter(|e| matches!(e, DesktopEvent::Copied(_)))
+        .filter(|e| matches!(e, DesktopEvent::Copied { .. }))
         .collect();
     assert_eq!(copies.len(), 1);
     // Scrolling up restores exactly the first picture.
@@ -178,7 +178,7 @@ fn the_wheel_scrolls_the_list_with_a_copy() {
     assert!(
         !events_since(&desktop, start)
             .iter()
-            .any(|e| matches!(e, DesktopEvent::Copied(_)))
+            .any(|e| matches!(e, DesktopEvent::Copied { .. }))
     );
 }
 
