@@ -336,7 +336,7 @@ fn the_scroll_fixture_is_detected_as_scrolls() {
         };
         let copies: Vec<&DesktopEvent> = events
             .iter()
-            .filter(|e| matches!(e, DesktopEvent::Copied(_)))
+            .filter(|e| matches!(e, DesktopEvent::Copied { .. }))
             .collect();
         assert!(
             !copies.is_empty(),
