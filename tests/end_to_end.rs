@@ -464,3 +464,82 @@ async fn a_viewer_gets_the_demo_pointer_shape_and_follows_renames() {
     assert_eq!(event, ClientEvent::DesktopName("after 97".into()));
     assert_eq!(viewer.name(), "after 97");
 }
+
+/// Shows the first frame of a fixture, then the second when told, as the replay source does
+/// (moves found by comparing the frames).
+struct TwoFrames {
+    frames: [farview_protocol::Framebuffer; 2],
+    next: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Source for TwoFrames {
+    fn size(&self) -> (u16, u16) {
+        (self.frames[0].width(), self.frames[0].height())
+    }
+
+    fn name(&self) -> String {
+        "two frames".into()
+    }
+
+    fn run(
+        self: Box<Self>,
+        desktop: Arc<Desktop>,
+        _input: mpsc::Receiver<InputEvent>,
+    ) -> SourceFuture {
+        Box::pin(async move {
+            let [first, second] = self.frames;
+            desktop.draw(|canvas| canvas.replace_with(&first));
+            let _ = self.next.await;
+            desktop.draw(|canvas| canvas.replace_with(&second));
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn moves_reach_viewers_with_and_without_copyrect() {
+    use farview_protocol::EncodingType;
+    for fixture in ["scroll", "window-move"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
+        let frame = |index: usize| {
+            farview_server::source::replay::decode_png(&dir.join(format!("frame-{index:05}.png")))
+                .unwrap()
+        };
+        let (before, after) = (frame(0), frame(1));
+        let (next, wait) = tokio::sync::oneshot::channel();
+        let source = TwoFrames {
+            frames: [before.clone(), after.clone()],
+            next: wait,
+        };
+        let target = start(Box::new(source), None).await;
+        // One viewer takes moves as CopyRect; the other gets the pixels that differ.
+        let mut viewers = Vec::new();
+        for encodings in [
+            vec![EncodingType::COPY_RECT, EncodingType::ZRLE],
+            vec![EncodingType::ZRLE],
+        ] {
+            let options = ViewerOptions {
+                encodings,
+                ..ViewerOptions::default()
+            };
+            let mut viewer = Viewer::connect(&target, &options).await.unwrap();
+            viewer
+                .wait_for(WAIT, |_, framebuffer| framebuffer == &before)
+                .await
+                .unwrap_or_else(|e| panic!("{fixture}: the first frame never arrived: {e}"));
+            viewers.push(viewer);
+        }
+        next.send(()).unwrap();
+        for (index, viewer) in viewers.iter_mut().enumerate() {
+            viewer
+                .wait_for(WAIT, |_, framebuffer| framebuffer == &after)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("{fixture}, viewer {index}: the moved frame never arrived: {e}")
+                });
+        }
+    }
+}

@@ -311,57 +311,56 @@ fn tigervnc_viewer_ends_lossless_after_jpeg() {
 // ---------------------------------------------------------------------------------------------
 // CopyRect
 
-/// Frames per second for the scroll fixture: slow enough that the viewer has the first frame
+/// Frames per second for the move fixtures: slow enough that the viewer has the first frame
 /// before the second replaces it (a viewer that connects late gets the scrolled frame as
 /// pixels, and no CopyRect).
-const SCROLL_FPS: &str = "0.5";
+const MOVE_FPS: &str = "0.5";
 
-/// The scroll fixture really scrolls: the replay source turns each step into a move, which
-/// the CopyRect test below relies on.
+/// The scroll and window-move fixtures really move: the replay source turns each step into
+/// a CopyRect, which the tests below rely on.
 #[test]
-fn the_scroll_fixture_is_detected_as_scrolls() {
-    let dir = support::fixture("scroll");
-    let frame = |index: usize| {
-        decode_png(&dir.join(format!("frame-{index:05}.png")))
-            .unwrap_or_else(|e| panic!("scroll frame {index}: {e}"))
-    };
-    for index in 1..3 {
-        let (before, after) = (frame(index - 1), frame(index));
-        let (desktop, _input) = Desktop::new(before.width(), before.height(), "scroll");
-        desktop.draw(|canvas| canvas.replace_with(&before));
-        let since = desktop.sequence();
-        desktop.draw(|canvas| canvas.replace_with(&after));
-        let Catchup::Events(events) = desktop.catch_up(since).0 else {
-            panic!("frame {index}: the desktop's log lost the events");
+fn the_move_fixtures_are_detected_as_moves() {
+    for (fixture, frames) in [("scroll", 3), ("window-move", 2)] {
+        let dir = support::fixture(fixture);
+        let frame = |index: usize| {
+            decode_png(&dir.join(format!("frame-{index:05}.png")))
+                .unwrap_or_else(|e| panic!("{fixture} frame {index}: {e}"))
         };
-        let copies: Vec<&DesktopEvent> = events
-            .iter()
-            .filter(|e| matches!(e, DesktopEvent::Copied { .. }))
-            .collect();
-        assert!(
-            !copies.is_empty(),
-            "frame {index} of the scroll fixture should be a scroll of frame {}; events: {events:?}",
-            index - 1
-        );
+        for index in 1..frames {
+            let (before, after) = (frame(index - 1), frame(index));
+            let (desktop, _input) = Desktop::new(before.width(), before.height(), fixture);
+            desktop.draw(|canvas| canvas.replace_with(&before));
+            let since = desktop.sequence();
+            desktop.draw(|canvas| canvas.replace_with(&after));
+            let Catchup::Events(events) = desktop.catch_up(since).0 else {
+                panic!("{fixture} frame {index}: the desktop's log lost the events");
+            };
+            let copies: Vec<&DesktopEvent> = events
+                .iter()
+                .filter(|e| matches!(e, DesktopEvent::Copied { .. }))
+                .collect();
+            assert!(
+                !copies.is_empty(),
+                "frame {index} of the {fixture} fixture should move part of frame {}; \
+                 events: {events:?}",
+                index - 1
+            );
+        }
     }
 }
 
-#[test]
-fn tigervnc_viewer_follows_copyrect_scrolls() {
+/// vncviewer shows the last frame of a move fixture pixel-exact after CopyRect moves.
+fn check_copyrect_moves(fixture: &str, last: usize) {
     if !tools_present() {
         return;
     }
-    let dir = TempDir::new("vncviewer-copyrect");
-    let last = support::fixture_frame("scroll", 2);
+    let dir = TempDir::new(&format!("vncviewer-copyrect-{fixture}"));
+    let last = support::fixture_frame(fixture, last);
     let (width, height) = screen_for(&[&last]);
     let x = XServer::xvfb(&dir, width, height);
-    let server = FarviewServer::replay_debug(
-        &dir,
-        &support::fixture("scroll"),
-        None,
-        &["--fps", SCROLL_FPS],
-    );
-    // Tight, lossless: TigerVNC's usual encoding for the lines the scrolls uncover.
+    let server =
+        FarviewServer::replay_debug(&dir, &support::fixture(fixture), None, &["--fps", MOVE_FPS]);
+    // Tight, lossless: TigerVNC's usual encoding for what the moves uncover.
     let viewer = start_viewer(
         &dir,
         &x,
@@ -374,6 +373,16 @@ fn tigervnc_viewer_follows_copyrect_scrolls() {
             "None",
         ],
     );
-    assert_viewer_shows(&dir, "copyrect", &x, &server, &viewer, &last);
-    assert_sent(&server, "copyrect", &["copyrect", "tight"], &viewer);
+    assert_viewer_shows(&dir, fixture, &x, &server, &viewer, &last);
+    assert_sent(&server, fixture, &["copyrect", "tight"], &viewer);
+}
+
+#[test]
+fn tigervnc_viewer_follows_copyrect_scrolls() {
+    check_copyrect_moves("scroll", 2);
+}
+
+#[test]
+fn tigervnc_viewer_follows_copyrect_window_moves() {
+    check_copyrect_moves("window-move", 1);
 }

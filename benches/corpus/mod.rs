@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use farview_protocol::Framebuffer;
 use farview_protocol::diff::TileDiff;
 use farview_protocol::encode::Update;
-use farview_protocol::scroll;
+use farview_protocol::moves;
 
 pub const SEQUENCES: &[&str] = &[
     "terminal-scroll",
@@ -66,7 +66,7 @@ pub fn incremental_updates(frames: &[Framebuffer]) -> Vec<(Update, Framebuffer)>
     for next in &frames[1..] {
         let mut update = Update::default();
         for area in TileDiff::compare(&shown, next).areas() {
-            if let Some(copy) = scroll::detect_vertical_scroll(&shown, next, &area) {
+            if let Some(copy) = moves::detect_move(&shown, next, &area) {
                 shown.copy_rect(&copy.destination, copy.source_x, copy.source_y);
                 update.copies.push(copy);
             }

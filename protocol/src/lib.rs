@@ -15,6 +15,7 @@ pub mod handshake;
 #[doc(hidden)]
 pub mod loopback;
 pub mod messages;
+pub mod moves;
 pub mod pixel;
 pub mod scroll;
 pub mod security;

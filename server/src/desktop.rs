@@ -14,7 +14,7 @@ use farview_protocol::Rect;
 use farview_protocol::diff::TileDiff;
 use farview_protocol::encode::CopyOperation;
 use farview_protocol::encodings::cursor::Cursor;
-use farview_protocol::scroll;
+use farview_protocol::moves;
 use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
@@ -172,7 +172,7 @@ impl Canvas<'_> {
         let mut diff = TileDiff::compare(self.framebuffer, next);
         let mut changed_before_moves: Option<Vec<Rect>> = None;
         for area in diff.areas() {
-            if let Some(copy) = scroll::detect_vertical_scroll(self.framebuffer, next, &area) {
+            if let Some(copy) = moves::detect_move(self.framebuffer, next, &area) {
                 let runs = changed_before_moves.get_or_insert_with(|| diff.runs());
                 let differs = runs
                     .iter()
