@@ -447,17 +447,17 @@ impl EncodeManager {
             encoding,
         }
         .write(out);
-        let body = out.len();
         let encoders = &mut self.encoders;
+        let mut jpeg = false;
         match encoding {
             EncodingType::TIGHT if lossy_allowed => {
-                encoders.tight.encode(framebuffer, rect, format, out)
+                jpeg = encoders.tight.encode(framebuffer, rect, format, out);
             }
             EncodingType::TIGHT => encoders
                 .tight
                 .encode_lossless(framebuffer, rect, format, out),
             EncodingType::TIGHT_PNG if lossy_allowed => {
-                encoders.tight_png.encode(framebuffer, rect, format, out)
+                jpeg = encoders.tight_png.encode(framebuffer, rect, format, out);
             }
             EncodingType::TIGHT_PNG => {
                 encoders
@@ -472,11 +472,6 @@ impl EncodeManager {
             EncodingType::CORRE => encoders.corre.encode(framebuffer, rect, format, out),
             _ => raw::encode(framebuffer, rect, format, out),
         }
-        // Tight's compression-control byte says JPEG in its high nibble.
-        let jpeg = matches!(encoding, EncodingType::TIGHT | EncodingType::TIGHT_PNG)
-            && out
-                .get(body)
-                .is_some_and(|&control| control >> 4 == tight::JPEG_COMPRESSION);
         if jpeg {
             self.lossy.add(*rect);
         }

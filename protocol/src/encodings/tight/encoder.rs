@@ -125,33 +125,36 @@ impl TightEncoder {
         control
     }
 
-    /// Appends the body of a Tight rectangle, choosing the compression. Apart from a
-    /// single-colour rectangle, `rect` must be at most [`super::MAX_RECT_WIDTH`] wide and
-    /// [`super::MAX_RECT_PIXELS`] in area: the caller splits larger ones.
+    /// Appends the body of a Tight rectangle, choosing the compression; true if it went as
+    /// JPEG (lossy). Apart from a single-colour rectangle, `rect` must be at most
+    /// [`super::MAX_RECT_WIDTH`] wide and [`super::MAX_RECT_PIXELS`] in area: the caller
+    /// splits larger ones.
     pub fn encode(
         &mut self,
         framebuffer: &Framebuffer,
         rect: &Rect,
         format: &PixelFormat,
         out: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         if self.jpeg.is_none() || !jpeg_suits(rect, format) {
-            return self.encode_lossless(framebuffer, rect, format, out);
+            self.encode_lossless(framebuffer, rect, format, out);
+            return false;
         }
         if self
             .palette
             .collect(framebuffer, rect, palette_limit(rect.area()))
         {
-            return self.encode_with_palette(framebuffer, rect, format, out);
+            self.encode_with_palette(framebuffer, rect, format, out);
+            return false;
         }
         // Many colours: JPEG for photographs, but drawn content with many shades (text
         // anti-aliased over gradients, say) stays lossless, which is smaller too.
         let smoothness = Smoothness::of(framebuffer, rect);
         if smoothness.photo_like() {
-            self.encode_jpeg(framebuffer, rect, format, out);
-        } else {
-            self.encode_full_colour(framebuffer, rect, format, Some(smoothness), out);
+            return self.encode_jpeg(framebuffer, rect, format, out);
         }
+        self.encode_full_colour(framebuffer, rect, format, Some(smoothness), out);
+        false
     }
 
     /// Like [`TightEncoder::encode`], but never JPEG.
@@ -183,17 +186,19 @@ impl TightEncoder {
         tpixel::write_all(&[colour], format, out);
     }
 
-    /// Appends a JpegCompression body with the settings set (quality level 8's if none are). Formats
-    /// below 16 bits per pixel may not carry JPEG: they get [`TightEncoder::encode_lossless`].
+    /// Appends a JpegCompression body with the settings set (quality level 8's if none
+    /// are); true if it did. Formats below 16 bits per pixel may not carry JPEG: they get
+    /// [`TightEncoder::encode_lossless`], as does an image JPEG fails on.
     pub fn encode_jpeg(
         &mut self,
         framebuffer: &Framebuffer,
         rect: &Rect,
         format: &PixelFormat,
         out: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         if format.bits_per_pixel < 16 || rect.is_empty() {
-            return self.encode_lossless(framebuffer, rect, format, out);
+            self.encode_lossless(framebuffer, rect, format, out);
+            return false;
         }
         let settings = self.jpeg.unwrap_or(JpegSettings::from_level(8));
         let encoded = jpeg::encode(
@@ -204,11 +209,13 @@ impl TightEncoder {
             &mut self.compressed,
         );
         if encoded.is_err() || self.compressed.len() > compact_length::MAX_COMPACT_LENGTH {
-            return self.encode_lossless(framebuffer, rect, format, out);
+            self.encode_lossless(framebuffer, rect, format, out);
+            return false;
         }
         out.push(self.control(JPEG));
         compact_length::write(self.compressed.len(), out);
         out.extend_from_slice(&self.compressed);
+        true
     }
 
     /// Fill, two-colour or indexed, from the colours just collected.

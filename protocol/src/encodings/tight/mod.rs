@@ -34,7 +34,6 @@ use crate::pixel::PixelFormat;
 pub use compact_length::MAX_COMPACT_LENGTH;
 pub use decoder::{TightDecoder, decode_tight_png};
 pub use encoder::TightEncoder;
-pub use frame::JPEG as JPEG_COMPRESSION;
 pub use jpeg::{JpegSettings, Subsampling};
 pub use tightpng::TightPngEncoder;
 

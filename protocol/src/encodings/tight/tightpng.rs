@@ -48,17 +48,18 @@ impl TightPngEncoder {
     }
 
     /// Appends the body of a TightPNG rectangle: a fill for one colour, JPEG for many
-    /// colours when allowed and the rectangle is large enough, PNG otherwise. The size
-    /// limits are Tight's ([`super::MAX_RECT_WIDTH`], [`super::MAX_RECT_PIXELS`]).
+    /// colours when allowed and the rectangle is large enough, PNG otherwise; true if it
+    /// went as JPEG. The size limits are Tight's ([`super::MAX_RECT_WIDTH`],
+    /// [`super::MAX_RECT_PIXELS`]).
     pub fn encode(
         &mut self,
         framebuffer: &Framebuffer,
         rect: &Rect,
         format: &PixelFormat,
         out: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         let jpeg_allowed = self.jpeg.is_some();
-        self.encode_choosing(framebuffer, rect, format, jpeg_allowed, out);
+        self.encode_choosing(framebuffer, rect, format, jpeg_allowed, out)
     }
 
     /// Like [`TightPngEncoder::encode`], but never JPEG.
@@ -72,7 +73,7 @@ impl TightPngEncoder {
         self.encode_choosing(framebuffer, rect, format, false, out);
     }
 
-    /// Fill, JPEG (photo-like content, when allowed) or PNG.
+    /// Fill, JPEG (photo-like content, when allowed) or PNG; true if JPEG.
     fn encode_choosing(
         &mut self,
         framebuffer: &Framebuffer,
@@ -80,9 +81,10 @@ impl TightPngEncoder {
         format: &PixelFormat,
         jpeg_allowed: bool,
         out: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         if rect.is_empty() {
-            return self.encode_fill(0, format, out);
+            self.encode_fill(0, format, out);
+            return false;
         }
         let few = self
             .palette
@@ -95,6 +97,7 @@ impl TightPngEncoder {
             return self.encode_jpeg(framebuffer, rect, format, out);
         }
         self.write_collected(framebuffer, rect, few, format, out);
+        false
     }
 
     /// A fill or a PNG, after the colours were collected (`few`: they fit a palette).
@@ -118,17 +121,19 @@ impl TightPngEncoder {
         tpixel::write_all(&[colour], format, out);
     }
 
-    /// Appends a JpegCompression body with the settings set (quality level 8's if none are); formats below
-    /// 16 bits per pixel get PNG instead.
+    /// Appends a JpegCompression body with the settings set (quality level 8's if none
+    /// are); true if it did. Formats below 16 bits per pixel, and images JPEG fails on, get
+    /// PNG instead.
     pub fn encode_jpeg(
         &mut self,
         framebuffer: &Framebuffer,
         rect: &Rect,
         format: &PixelFormat,
         out: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         if format.bits_per_pixel < 16 || rect.is_empty() {
-            return self.encode_lossless(framebuffer, rect, format, out);
+            self.encode_lossless(framebuffer, rect, format, out);
+            return false;
         }
         let settings = self.jpeg.unwrap_or(JpegSettings::from_level(8));
         let encoded = jpeg::encode(
@@ -139,11 +144,13 @@ impl TightPngEncoder {
             &mut self.image,
         );
         if encoded.is_err() || self.image.len() > compact_length::MAX_COMPACT_LENGTH {
-            return self.encode_lossless(framebuffer, rect, format, out);
+            self.encode_lossless(framebuffer, rect, format, out);
+            return false;
         }
         out.push(JPEG << 4);
         compact_length::write(self.image.len(), out);
         out.extend_from_slice(&self.image);
+        true
     }
 
     /// A PNG of `rect`, indexed when the colours just collected fit a palette.

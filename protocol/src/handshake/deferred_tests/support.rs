@@ -240,11 +240,13 @@ impl StreamWriter {
                     EncodingType::HEXTILE => encoders.hextile.encode(&source, &rect, format, out),
                     EncodingType::TRLE => encoders.trle.encode(&source, &rect, format, out),
                     EncodingType::TIGHT_PNG => {
-                        encoders.tight_png.encode(&source, &rect, format, out)
+                        encoders.tight_png.encode(&source, &rect, format, out);
                     }
                     EncodingType::ZLIB => encoders.zlib.encode(&source, &rect, format, out),
                     EncodingType::ZRLE => encoders.zrle.encode(&source, &rect, format, out),
-                    EncodingType::TIGHT => encoders.tight.encode(&source, &rect, format, out),
+                    EncodingType::TIGHT => {
+                        encoders.tight.encode(&source, &rect, format, out);
+                    }
                     other => panic!("no encoder for {other}"),
                 }
             }
