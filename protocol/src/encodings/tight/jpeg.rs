@@ -3,6 +3,7 @@
 //! to a JPEG quality and chroma subsampling, low levels trading colour detail for size.
 
 use crate::framebuffer::{Framebuffer, Rect};
+use crate::pixel::PixelFormat;
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;
@@ -123,6 +124,25 @@ pub fn encode(
     encoder
         .encode(pixels, rect.width, rect.height, colour_type)
         .map_err(|error| format!("JPEG compression failed: {error}"))
+}
+
+/// Compresses `rect` for a Tight or TightPNG JpegCompression body, into `out`; false when
+/// it cannot go as one (fewer than 16 bits per pixel, an empty rectangle, a JPEG failure or
+/// a stream too long for the length field), and the caller sends it losslessly.
+pub(super) fn encode_for_tight(
+    framebuffer: &Framebuffer,
+    rect: &Rect,
+    format: &PixelFormat,
+    settings: Option<JpegSettings>,
+    pixels: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    if format.bits_per_pixel < 16 || rect.is_empty() {
+        return false;
+    }
+    let settings = settings.unwrap_or(JpegSettings::from_level(8));
+    encode(framebuffer, rect, settings, pixels, out).is_ok()
+        && out.len() <= super::compact_length::MAX_COMPACT_LENGTH
 }
 
 /// ITU-R BT.601 luma of a native 0x00RRGGBB pixel, as JPEG's colour transform computes it.

@@ -131,19 +131,15 @@ impl TightPngEncoder {
         format: &PixelFormat,
         out: &mut Vec<u8>,
     ) -> bool {
-        if format.bits_per_pixel < 16 || rect.is_empty() {
-            self.encode_lossless(framebuffer, rect, format, out);
-            return false;
-        }
-        let settings = self.jpeg.unwrap_or(JpegSettings::from_level(8));
-        let encoded = jpeg::encode(
+        let usable = jpeg::encode_for_tight(
             framebuffer,
             rect,
-            settings,
+            format,
+            self.jpeg,
             &mut self.plain,
             &mut self.image,
         );
-        if encoded.is_err() || self.image.len() > compact_length::MAX_COMPACT_LENGTH {
+        if !usable {
             self.encode_lossless(framebuffer, rect, format, out);
             return false;
         }
