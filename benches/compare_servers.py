@@ -506,6 +506,8 @@ def session_farview(ctx, seq, encoding, folder):
     viewer = None
     try:
         wait_until("farview serve to listen", lambda: listening(port), 30, [serve])
+        # The CPU count starts with the first frame shown, after the frames are preloaded.
+        wait_until("the first replayed frame", lambda: read_jsonl(serve_log), 60, [serve])
         cpu0 = serve.cpu()
         if encoding:
             viewer = Proc("viewer", viewer_argv(ctx.farview, port, encoding, view_log,
