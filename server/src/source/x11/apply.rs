@@ -1,0 +1,110 @@
+//! Moving freshly captured pixels into the desktop so that viewers are told as little as
+//! possible: a captured area is first searched for a vertical scroll (sent as CopyRect), then
+//! compared with what viewers already have, and only the boxes that really differ are marked
+//! changed. X reports damage generously (a terminal's whole window for one new line; a blink
+//! that repaints the same pixels), and this is where that stops costing bytes.
+
+use farview_protocol::scroll;
+use farview_protocol::{Framebuffer, Rect};
+
+use crate::desktop::Canvas;
+
+/// Rows compared as one band: a changed box spans at most this many rows.
+const BAND: u16 = 16;
+
+/// Brings `rects` of the canvas up to date with `captured` (a full-screen frame of the same
+/// size whose other areas already equal the canvas).
+pub fn apply_captured(canvas: &mut Canvas<'_>, captured: &Framebuffer, rects: &[Rect]) {
+    if (canvas.width(), canvas.height()) != (captured.width(), captured.height()) {
+        canvas.replace_with(captured);
+        return;
+    }
+    for rect in rects {
+        let Some(rect) = rect.clip(captured.width(), captured.height()) else {
+            continue;
+        };
+        if let Some(copy) = scroll::detect_vertical_scroll(canvas.framebuffer(), captured, &rect) {
+            canvas.copy_rect(copy);
+        }
+        for changed in changed_boxes(canvas.framebuffer(), captured, &rect) {
+            let pixels = captured.read_rect(&changed);
+            canvas.put_pixels(changed, &pixels);
+        }
+    }
+}
+
+/// The boxes of `area` where `old` and `new` differ, one per band of [`BAND`] rows.
+pub fn changed_boxes(old: &Framebuffer, new: &Framebuffer, area: &Rect) -> Vec<Rect> {
+    let mut boxes = Vec::new();
+    let mut top = 0;
+    while top < area.height {
+        let rows = BAND.min(area.height - top);
+        let (mut left, mut right) = (usize::MAX, 0usize);
+        let (mut first_row, mut last_row) = (None, 0u16);
+        for row in top..top + rows {
+            let (a, b) = (old.row(area, row), new.row(area, row));
+            if a == b {
+                continue;
+            }
+            let first = a.iter().zip(b).position(|(p, q)| p != q).unwrap_or(0);
+            let last = a.iter().zip(b).rposition(|(p, q)| p != q).unwrap_or(first);
+            left = left.min(first);
+            right = right.max(last);
+            first_row.get_or_insert(row);
+            last_row = row;
+        }
+        if let Some(first_row) = first_row {
+            boxes.push(Rect::new(
+                area.x + left as u16,
+                area.y + first_row,
+                (right - left + 1) as u16,
+                last_row - first_row + 1,
+            ));
+        }
+        top += rows;
+    }
+    boxes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desktop::{Catchup, Desktop, DesktopEvent};
+
+    #[test]
+    fn only_the_pixels_that_differ_are_marked() {
+        let old = Framebuffer::new(64, 40);
+        let mut new = old.clone();
+        new.fill_rect(&Rect::new(10, 3, 2, 2), 0xff0000);
+        new.fill_rect(&Rect::new(40, 20, 1, 1), 0x00ff00);
+        let boxes = changed_boxes(&old, &new, &Rect::new(0, 0, 64, 40));
+        assert_eq!(boxes, [Rect::new(10, 3, 2, 2), Rect::new(40, 20, 1, 1)]);
+        assert!(changed_boxes(&old, &old, &Rect::new(0, 0, 64, 40)).is_empty());
+    }
+
+    #[test]
+    fn a_scrolled_area_becomes_a_copy_and_the_new_lines() {
+        let lines: Vec<u32> = (0..200 * 100u32)
+            .map(|i| (i / 200).wrapping_mul(0x9e37_79b9) >> 8 ^ (i % 200))
+            .collect();
+        let first = Framebuffer::from_pixels(200, 100, lines).unwrap();
+        let (desktop, _input) = Desktop::new(200, 100, "t");
+        desktop.draw(|canvas| canvas.replace_with(&first));
+        let start = desktop.sequence();
+        let mut scrolled = first.clone();
+        scrolled.copy_rect(&Rect::new(0, 0, 200, 80), 0, 20);
+        scrolled.fill_rect(&Rect::new(0, 80, 200, 20), 0x123456);
+        let damage = [Rect::new(0, 0, 200, 100)];
+        desktop.draw(|canvas| apply_captured(canvas, &scrolled, &damage));
+        let (Catchup::Events(events), _) = desktop.catch_up(start) else {
+            panic!("lagged")
+        };
+        assert!(matches!(events[0], DesktopEvent::Copied(_)), "{events:?}");
+        assert!(
+            events[1..]
+                .iter()
+                .all(|e| matches!(e, DesktopEvent::Changed(r) if r.y >= 80))
+        );
+        assert!(desktop.with_framebuffer(|fb| fb == &scrolled));
+    }
+}
