@@ -207,6 +207,29 @@ impl Proc {
         text
     }
 
+    /// Waits up to `timeout` for the process to end by itself.
+    pub fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to end; `None` if it did not
+    /// (the guard still kills it on drop).
+    pub fn terminate_and_wait(&self, timeout: Duration) -> Option<ExitStatus> {
+        if self.exited().is_none() {
+            terminate(self.pid());
+        }
+        self.wait_exit(timeout)
+    }
+
     /// Ends the process: SIGTERM first so X servers remove their sockets and lock files,
     /// SIGKILL if it lingers.
     pub fn stop(&mut self) {
@@ -620,6 +643,28 @@ impl FarviewServer {
         extra: &[&str],
     ) -> Self {
         Self::replay_logging(dir, frames, password, extra, "debug")
+    }
+
+    /// `farview serve --source SOURCE` with `extra` arguments, logging at `log_filter`.
+    pub fn with_source(dir: &TempDir, source: &str, extra: &[&str], log_filter: &str) -> Self {
+        let (process, port) = spawn_listening("farview-serve", dir, |port| {
+            let mut command = farview();
+            command
+                .env("FARVIEW_LOG", log_filter)
+                .arg("serve")
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--source")
+                .arg(source)
+                .args(extra);
+            command
+        });
+        FarviewServer { process, port }
+    }
+
+    /// `farview serve --source x11:N`, sharing `x`.
+    pub fn x11(dir: &TempDir, x: &XServer) -> Self {
+        Self::with_source(dir, &format!("x11:{}", x.name()), &[], "debug")
     }
 
     fn replay_logging(
@@ -1512,4 +1557,130 @@ pub fn parse_xwd(data: &[u8]) -> Result<Image, String> {
         }
     }
     Ok(Image { width, height, rgb })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our viewer, driven from a test
+
+/// farview's own viewer in the test process, sending input and waiting on what it receives.
+pub struct TestViewer {
+    runtime: tokio::runtime::Runtime,
+    viewer: farview_client::Viewer,
+}
+
+impl std::fmt::Debug for TestViewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestViewer").finish_non_exhaustive()
+    }
+}
+
+impl TestViewer {
+    /// Connects to a server on loopback `port` and waits for the first complete update.
+    pub fn connect(port: u16) -> TestViewer {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let target = farview_client::Target {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let options = farview_client::ViewerOptions::default();
+        let viewer = runtime
+            .block_on(farview_client::Viewer::connect(&target, &options))
+            .unwrap_or_else(|e| panic!("viewer cannot connect to port {port}: {e}"));
+        let mut viewer = TestViewer { runtime, viewer };
+        viewer
+            .wait_for("the first update", VIEWER_TIMEOUT, |event, _| {
+                matches!(event, farview_protocol::ClientEvent::UpdateComplete { .. })
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        viewer
+    }
+
+    /// Handles what the server sends until `wanted` accepts an event, or `timeout` passes.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        wanted: impl FnMut(&farview_protocol::ClientEvent, &farview_protocol::Framebuffer) -> bool,
+    ) -> Result<farview_protocol::ClientEvent, String> {
+        self.runtime
+            .block_on(self.viewer.wait_for(timeout, wanted))
+            .map_err(|e| format!("waiting for {what}: {e}"))
+    }
+
+    /// Waits until the framebuffer satisfies `check` after an update; `Err` names the last
+    /// reason it did not.
+    pub fn wait_for_picture(
+        &mut self,
+        timeout: Duration,
+        mut check: impl FnMut(&Image) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut last = match check(&self.image()) {
+            Ok(()) => return Ok(()),
+            Err(reason) => reason,
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(last);
+            }
+            let result = self.wait_for("an update", left, |event, framebuffer| {
+                matches!(event, farview_protocol::ClientEvent::UpdateComplete { .. })
+                    && check(&image_of(framebuffer)).is_ok()
+            });
+            match result {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    last = match check(&self.image()) {
+                        Ok(()) => return Ok(()),
+                        Err(reason) => format!("{reason} ({error})"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.runtime
+            .block_on(self.viewer.flush())
+            .unwrap_or_else(|e| panic!("sending input: {e}"));
+    }
+
+    pub fn key(&mut self, down: bool, keysym: u32) {
+        self.viewer.key_event(down, keysym);
+        self.flush();
+    }
+
+    /// Presses and releases `keysym`.
+    pub fn tap(&mut self, keysym: u32) {
+        self.key(true, keysym);
+        self.key(false, keysym);
+    }
+
+    pub fn pointer(&mut self, buttons: u8, x: u16, y: u16) {
+        self.viewer.pointer_event(buttons, x, y);
+        self.flush();
+    }
+
+    pub fn cut_text(&mut self, text: &str) {
+        self.viewer.cut_text(text);
+        self.flush();
+    }
+
+    /// The picture as the viewer has it now.
+    pub fn image(&self) -> Image {
+        image_of(self.viewer.framebuffer())
+    }
+}
+
+/// A framebuffer as an [`Image`].
+pub fn image_of(framebuffer: &farview_protocol::Framebuffer) -> Image {
+    Image {
+        width: u32::from(framebuffer.width()),
+        height: u32::from(framebuffer.height()),
+        rgb: framebuffer.to_rgb(),
+    }
 }

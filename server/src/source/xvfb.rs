@@ -55,11 +55,13 @@ impl VirtualDisplay {
         if let Some(session) = &mut self.session {
             terminate_group(session, "session");
         }
-        terminate_group(&mut self.xvfb, "Xvfb");
-        // Xvfb removes these itself on SIGTERM; a killed one cannot.
-        let lock = PathBuf::from(format!("/tmp/.X{}-lock", self.display));
-        if lock_owned_by(&lock, self.xvfb.id()) {
-            let _ = std::fs::remove_file(&lock);
+        if terminate_group(&mut self.xvfb, "Xvfb") == Ended::Killed {
+            // Xvfb removes its socket (and lock file, when it made one) on SIGTERM; a killed
+            // one cannot, and the display number is ours until Xvfb ended.
+            let lock = PathBuf::from(format!("/tmp/.X{}-lock", self.display));
+            if lock_owned_by(&lock, self.xvfb.id()) {
+                let _ = std::fs::remove_file(&lock);
+            }
             let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.display));
         }
         let _ = std::fs::remove_file(&self.auth_file);
@@ -78,24 +80,33 @@ fn lock_owned_by(path: &Path, pid: u32) -> bool {
     std::fs::read_to_string(path).is_ok_and(|text| text.trim().parse::<u32>() == Ok(pid))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    ByItself,
+    Terminated,
+    Killed,
+}
+
 /// SIGTERM to the child's process group (it leads one), SIGKILL after [`TERM_GRACE`].
-fn terminate_group(child: &mut Child, what: &str) {
-    if child.try_wait().ok().flatten().is_some() {
-        // Its group may still have members (a session's background programs).
-        signal_group(child.id(), Signal::TERM);
-        return;
-    }
+fn terminate_group(child: &mut Child, what: &str) -> Ended {
+    // Even a leader that has ended may leave members behind (a session's background
+    // programs), so the group is signalled in any case.
+    let ended_before = child.try_wait().ok().flatten().is_some();
     signal_group(child.id(), Signal::TERM);
+    if ended_before {
+        return Ended::ByItself;
+    }
     let deadline = Instant::now() + TERM_GRACE;
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
-            return;
+            return Ended::Terminated;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     warn!("{what} ignored SIGTERM: killing it");
     signal_group(child.id(), Signal::KILL);
     let _ = child.wait();
+    Ended::Killed
 }
 
 fn signal_group(pid: u32, signal: Signal) {

@@ -290,7 +290,7 @@ fn create_segment(connection: &RustConnection, size: usize) -> Result<Segment, X
         .map_err(|_| XError::Unsupported(format!("a {size}-byte segment is too large")))?;
     let id = connection.generate_id()?;
     let reply = connection.shm_create_segment(id, size32, false)?.reply()?;
-    let file = File::from(std::os::fd::OwnedFd::from(reply.shm_fd));
+    let file = File::from(reply.shm_fd);
     let memory = SharedMemory::map(&file, size).map_err(|error| {
         let _ = connection.shm_detach(id);
         XError::Unsupported(format!("mapping the segment: {error}"))
