@@ -23,14 +23,27 @@ pub fn apply_captured(canvas: &mut Canvas<'_>, captured: &Framebuffer, rects: &[
         let Some(rect) = rect.clip(captured.width(), captured.height()) else {
             continue;
         };
-        if let Some(copy) = scroll::detect_vertical_scroll(canvas.framebuffer(), captured, &rect) {
+        let mut changed = changed_boxes(canvas.framebuffer(), captured, &rect);
+        // Searching for a scroll hashes every row twice: only worth it where enough rows
+        // really changed, and only over those rows.
+        if let Some(area) = bounding_box(&changed)
+            && area.height >= 2 * scroll::MIN_COPY_ROWS
+            && let Some(copy) =
+                scroll::detect_vertical_scroll(canvas.framebuffer(), captured, &area)
+        {
             canvas.copy_rect(copy);
+            changed = changed_boxes(canvas.framebuffer(), captured, &area);
         }
-        for changed in changed_boxes(canvas.framebuffer(), captured, &rect) {
+        for changed in changed {
             let pixels = captured.read_rect(&changed);
             canvas.put_pixels(changed, &pixels);
         }
     }
+}
+
+fn bounding_box(rects: &[Rect]) -> Option<Rect> {
+    let first = *rects.first()?;
+    Some(rects[1..].iter().fold(first, |all, rect| all.union(rect)))
 }
 
 /// The boxes of `area` where `old` and `new` differ, one per band of [`BAND`] rows.

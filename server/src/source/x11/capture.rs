@@ -82,19 +82,22 @@ impl PixelLayout {
         {
             let start = (usize::from(rect.y) + row) * stride + usize::from(rect.x);
             let target = &mut pixels[start..start + width];
-            for (pixel, bytes) in target.iter_mut().zip(line.chunks_exact(4)) {
-                let bytes = [bytes[0], bytes[1], bytes[2], bytes[3]];
+            let words = line.chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]);
+            if usual {
+                // The common case, kept branch-free so it vectorises.
+                for (pixel, bytes) in target.iter_mut().zip(words) {
+                    *pixel = u32::from_le_bytes(bytes) & 0xff_ffff;
+                }
+                continue;
+            }
+            for (pixel, bytes) in target.iter_mut().zip(words) {
                 let value = if self.little_endian {
                     u32::from_le_bytes(bytes)
                 } else {
                     u32::from_be_bytes(bytes)
                 };
-                *pixel = if usual {
-                    value & 0xff_ffff
-                } else {
-                    let [r, g, b] = self.shifts.map(|shift| (value >> shift) & 0xff);
-                    r << 16 | g << 8 | b
-                };
+                let [r, g, b] = self.shifts.map(|shift| (value >> shift) & 0xff);
+                *pixel = r << 16 | g << 8 | b;
             }
         }
     }

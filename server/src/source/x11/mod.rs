@@ -43,8 +43,10 @@ use clipboard::Clipboard;
 use damage::DamageTracker;
 use input::Input;
 
-/// The shortest time between two captures: changes coming faster are merged.
-pub const MIN_CAPTURE_INTERVAL: Duration = Duration::from_millis(15);
+/// The shortest time between two captures: changes coming faster are merged (at most about
+/// 30 captures a second while the screen keeps changing; a change after a quiet moment is
+/// captured at once).
+pub const MIN_CAPTURE_INTERVAL: Duration = Duration::from_millis(30);
 /// How long to wait after the first damage before capturing, so that one drawing operation
 /// split over several requests is captured whole.
 pub const DAMAGE_SETTLE: Duration = Duration::from_millis(2);
