@@ -8,17 +8,29 @@ use farview_protocol::encode::CopyOperation;
 use farview_protocol::scroll;
 use farview_protocol::{Framebuffer, Rect};
 
+use super::windows::WindowMove;
 use crate::desktop::Canvas;
 
 /// Rows compared as one band: a changed box spans at most this many rows.
 const BAND: u16 = 16;
 
 /// Brings `rects` of the canvas up to date with `captured` (a full-screen frame of the same
-/// size whose other areas already equal the canvas).
-pub fn apply_captured(canvas: &mut Canvas<'_>, captured: &Framebuffer, rects: &[Rect]) {
+/// size whose other areas already equal the canvas), sending the windows that `moves` says
+/// moved as copies where their pixels moved with them.
+pub fn apply_captured(
+    canvas: &mut Canvas<'_>,
+    captured: &Framebuffer,
+    rects: &[Rect],
+    moves: &[WindowMove],
+) {
     if (canvas.width(), canvas.height()) != (captured.width(), captured.height()) {
         canvas.replace_with(captured);
         return;
+    }
+    for window_move in moves {
+        if let Some(copy) = moved_block(canvas.framebuffer(), captured, window_move) {
+            canvas.copy_rect(copy);
+        }
     }
     for rect in rects {
         let Some(rect) = rect.clip(captured.width(), captured.height()) else {
@@ -115,6 +127,75 @@ pub fn find_vertical_scroll(
     })
 }
 
+/// The part of a moved window that is on the screen at both places, as a copy from the old
+/// place, if its pixels at the new place (in `new`) are those of the old place (in `old`):
+/// the longest run of such rows.
+pub fn moved_block(
+    old: &Framebuffer,
+    new: &Framebuffer,
+    window_move: &WindowMove,
+) -> Option<CopyOperation> {
+    let (screen_width, screen_height) = (i32::from(new.width()), i32::from(new.height()));
+    let (dx, dy) = (
+        window_move.to.x - window_move.from.x,
+        window_move.to.y - window_move.from.y,
+    );
+    let from = window_move.from;
+    // The old box, cut to what is on the screen both before and after the move.
+    let left = from.x.max(0).max(-dx);
+    let top = from.y.max(0).max(-dy);
+    let right = (from.x + from.width)
+        .min(screen_width)
+        .min(screen_width - dx);
+    let bottom = (from.y + from.height)
+        .min(screen_height)
+        .min(screen_height - dy);
+    if right - left < 1 || bottom - top < i32::from(scroll::MIN_COPY_ROWS) {
+        return None;
+    }
+    let source = Rect::new(
+        left as u16,
+        top as u16,
+        (right - left) as u16,
+        (bottom - top) as u16,
+    );
+    let destination = Rect::new(
+        (left + dx) as u16,
+        (top + dy) as u16,
+        source.width,
+        source.height,
+    );
+    let mut best: Option<(u16, u16)> = None;
+    let mut run_start: Option<u16> = None;
+    for row in 0..=source.height {
+        let equal = row < source.height && new.row(&destination, row) == old.row(&source, row);
+        match (equal, run_start) {
+            (true, None) => run_start = Some(row),
+            (false, Some(start)) => {
+                if best.is_none_or(|(s, e)| row - start > e - s) {
+                    best = Some((start, row));
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    let (start, end) = best?;
+    if end - start < scroll::MIN_COPY_ROWS {
+        return None;
+    }
+    Some(CopyOperation {
+        destination: Rect::new(
+            destination.x,
+            destination.y + start,
+            source.width,
+            end - start,
+        ),
+        source_x: source.x,
+        source_y: source.y + start,
+    })
+}
+
 fn bounding_box(rects: &[Rect]) -> Option<Rect> {
     let first = *rects.first()?;
     Some(rects[1..].iter().fold(first, |all, rect| all.union(rect)))
@@ -193,6 +274,41 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_window_becomes_a_copy_where_its_pixels_moved_with_it() {
+        use super::super::windows::WindowBox;
+        let mut old = Framebuffer::new(200, 100);
+        let pattern: Vec<u32> = (0..60 * 40).map(|i| i * 7919 % 0xffffff).collect();
+        old.put_pixels(&Rect::new(0, 10, 60, 40), &pattern);
+        let mut new = Framebuffer::new(200, 100);
+        new.put_pixels(&Rect::new(150, 30, 50, 40), &{
+            // Moved right by 150 and down by 20: only 50 columns stay on the screen.
+            let mut cut = Vec::new();
+            for row in pattern.chunks(60) {
+                cut.extend_from_slice(&row[..50]);
+            }
+            cut
+        });
+        let window = |x, y| WindowBox {
+            x,
+            y,
+            width: 60,
+            height: 40,
+        };
+        let window_move = WindowMove {
+            from: window(0, 10),
+            to: window(150, 30),
+        };
+        let copy = moved_block(&old, &new, &window_move).expect("a copy");
+        assert_eq!(copy.destination, Rect::new(150, 30, 50, 40));
+        assert_eq!((copy.source_x, copy.source_y), (0, 10));
+        // Pixels that did not move with the window: no copy.
+        assert_eq!(
+            moved_block(&old, &Framebuffer::new(200, 100), &window_move),
+            None
+        );
+    }
+
+    #[test]
     fn a_scrolled_area_becomes_a_copy_and_the_new_lines() {
         let lines: Vec<u32> = (0..200 * 100u32)
             .map(|i| (i / 200).wrapping_mul(0x9e37_79b9) >> 8 ^ (i % 200))
@@ -205,7 +321,7 @@ mod tests {
         scrolled.copy_rect(&Rect::new(0, 0, 200, 80), 0, 20);
         scrolled.fill_rect(&Rect::new(0, 80, 200, 20), 0x123456);
         let damage = [Rect::new(0, 0, 200, 100)];
-        desktop.draw(|canvas| apply_captured(canvas, &scrolled, &damage));
+        desktop.draw(|canvas| apply_captured(canvas, &scrolled, &damage, &[]));
         let (Catchup::Events(events), _) = desktop.catch_up(start) else {
             panic!("lagged")
         };

@@ -5,6 +5,7 @@
 //! - [`damage`]: the DAMAGE extension says where the screen changed, so an idle desktop costs
 //!   nothing; without it, the screen is polled and compared tile by tile;
 //! - [`apply`]: captured areas reach viewers as scrolls and the boxes that really changed;
+//! - [`windows`]: top-level window moves, sent as CopyRect;
 //! - [`cursor`]: XFIXES cursor images, for the Cursor pseudo-encodings;
 //! - [`input`]: XTEST keys (through the keyboard map) and pointer;
 //! - [`clipboard`]: CLIPBOARD and PRIMARY both ways;
@@ -22,6 +23,7 @@ pub mod damage;
 pub mod input;
 pub mod randr;
 mod shm;
+pub mod windows;
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
@@ -42,6 +44,7 @@ use capture::Capture;
 use clipboard::Clipboard;
 use damage::DamageTracker;
 use input::Input;
+use windows::WindowTracker;
 
 /// The shortest time between two captures: changes coming faster are merged (at most about
 /// 30 captures a second while the screen keeps changing; a change after a quiet moment is
@@ -259,6 +262,7 @@ struct Worker {
     damage: Option<DamageTracker>,
     input: Input,
     clipboard: Option<Clipboard>,
+    windows: WindowTracker,
     /// The screen as last captured: what the desktop shows.
     captured: Framebuffer,
     /// When the first damage not yet captured arrived.
@@ -287,6 +291,7 @@ impl Worker {
         let resizes = randr::watch(conn, root)?;
         let clipboard = Clipboard::new(conn, &screen, cursor_watched)?;
         let input = Input::new(conn, root)?;
+        let windows = WindowTracker::start(conn, root)?;
         info!(
             "x11 display {name}: {}x{}; capture: {}; changes: {}; cursor: {}; \
              clipboard: {}; resize: {}",
@@ -315,6 +320,7 @@ impl Worker {
             damage,
             input,
             clipboard,
+            windows,
             captured: Framebuffer::new(width, height),
             damaged_since: None,
             last_capture: Instant::now(),
@@ -410,6 +416,11 @@ impl Worker {
                 }
             }
             Event::RandrScreenChangeNotify(_) => self.follow_screen_size()?,
+            Event::ConfigureNotify(event) => self.windows.configured(&event),
+            Event::DestroyNotify(event) => self.windows.forget(event.window),
+            Event::ReparentNotify(event) if event.parent != self.root => {
+                self.windows.forget(event.window);
+            }
             Event::MappingNotify(event) if event.request == Mapping::KEYBOARD => {
                 self.input.reload_keymap(conn)?;
             }
@@ -459,9 +470,10 @@ impl Worker {
             }
             Err(error) => return Err(error),
         }
+        let moves = self.windows.take_moves();
         let captured = &self.captured;
         self.desktop
-            .draw(|canvas| apply::apply_captured(canvas, captured, &rects));
+            .draw(|canvas| apply::apply_captured(canvas, captured, &rects, &moves));
         Ok(())
     }
 
@@ -484,6 +496,7 @@ impl Worker {
             }
             Err(error) => return Err(error),
         }
+        self.windows.take_moves();
         let captured = &self.captured;
         self.desktop.draw(|canvas| canvas.replace_with(captured));
         Ok(())
