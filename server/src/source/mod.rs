@@ -101,7 +101,10 @@ impl std::str::FromStr for SourceSpec {
                     width.parse().map_err(|_| unknown())?,
                     height.parse().map_err(|_| unknown())?,
                 );
-                if !farview_protocol::Framebuffer::size_is_acceptable(width, height) {
+                if width == 0
+                    || height == 0
+                    || !farview_protocol::Framebuffer::size_is_acceptable(width, height)
+                {
                     return Err(unknown());
                 }
                 Ok(SourceSpec::Xvfb { width, height })
@@ -164,4 +167,46 @@ pub fn open(spec: &SourceSpec, options: &SourceOptions) -> Result<Box<dyn Source
             )?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_parse() {
+        let parse = |text: &str| text.parse::<SourceSpec>().ok();
+        assert_eq!(parse("demo"), Some(SourceSpec::Demo));
+        assert_eq!(parse("x11"), Some(SourceSpec::X11(None)));
+        assert_eq!(parse("x11:1"), Some(SourceSpec::X11(Some(":1".into()))));
+        assert_eq!(parse("x11::1"), Some(SourceSpec::X11(Some(":1".into()))));
+        assert_eq!(
+            parse("x11:host:0.1"),
+            Some(SourceSpec::X11(Some("host:0.1".into())))
+        );
+        assert_eq!(
+            parse("xvfb"),
+            Some(SourceSpec::Xvfb {
+                width: xvfb::DEFAULT_SIZE.0,
+                height: xvfb::DEFAULT_SIZE.1
+            })
+        );
+        assert_eq!(
+            parse("xvfb:800x600"),
+            Some(SourceSpec::Xvfb {
+                width: 800,
+                height: 600
+            })
+        );
+        for bad in [
+            "xvfb:800",
+            "xvfb:0x600",
+            "xvfb:99999x10",
+            "x11:",
+            "vnc",
+            "replay:",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
 }

@@ -129,6 +129,12 @@ impl X11Source {
                 display: display.clone(),
                 message: format!("no screen {screen_number}"),
             })?;
+        check_size(screen.width_in_pixels, screen.height_in_pixels).map_err(|error| {
+            SourceError::X11 {
+                display: display.clone(),
+                message: error.to_string(),
+            }
+        })?;
         Ok(X11Source {
             display,
             connection: Arc::new(connection),
@@ -239,6 +245,17 @@ fn spawn_input_forwarder(mut input: mpsc::Receiver<InputEvent>, messages: SyncSe
                 }
             }
         });
+}
+
+/// Refuses screens whose framebuffer would exceed what viewers are allowed to allocate.
+fn check_size(width: u16, height: u16) -> Result<(), XError> {
+    if width > 0 && height > 0 && Framebuffer::size_is_acceptable(width, height) {
+        Ok(())
+    } else {
+        Err(XError::Unsupported(format!(
+            "a {width}x{height} screen is larger than RFB viewers accept"
+        )))
+    }
 }
 
 fn into_source_error(error: XError, display: &str) -> SourceError {
@@ -507,6 +524,7 @@ impl Worker {
         if (width, height) == (self.captured.width(), self.captured.height()) {
             return Ok(());
         }
+        check_size(width, height)?;
         info!("X screen resized to {width}x{height}");
         self.capture.resize(&self.connection, width, height)?;
         self.captured = Framebuffer::new(width, height);
