@@ -361,6 +361,31 @@ fn a_screen_size_change_reaches_the_viewer() {
 }
 
 #[test]
+fn without_damage_and_shared_memory_the_screen_is_polled_with_get_image() {
+    if !require_all(&["Xvfb", "xterm", "xwd", "xdotool"]) {
+        return;
+    }
+    let dir = TempDir::new("x11-polled");
+    let x = XServer::xvfb_with(
+        &dir,
+        480,
+        320,
+        &["-extension", "DAMAGE", "-extension", "MIT-SHM"],
+    );
+    x.plain_root(&dir, "#402020");
+    let server = FarviewServer::x11(&dir, &x);
+    let mut viewer = TestViewer::connect(server.port);
+    let log = server.process.stderr();
+    assert!(
+        log.contains("capture: GetImage; changes: polling"),
+        "{}",
+        server.process.logs()
+    );
+    let _terminal = xterm(&dir, &x, "polled", "seq 1 100; exec sleep 600");
+    assert_viewer_matches_screen(&dir, "polled", &x, &mut viewer);
+}
+
+#[test]
 fn the_x_server_going_away_ends_the_server_with_a_clear_error() {
     if !require_all(&["Xvfb"]) {
         return;

@@ -902,10 +902,16 @@ pub struct XServer {
 impl XServer {
     /// Xvfb with one WxHx24 screen.
     pub fn xvfb(dir: &TempDir, width: u32, height: u32) -> XServer {
+        XServer::xvfb_with(dir, width, height, &[])
+    }
+
+    /// Xvfb with extra options, e.g. `-extension DAMAGE` to run without an extension.
+    pub fn xvfb_with(dir: &TempDir, width: u32, height: u32, extra: &[&str]) -> XServer {
         let mut command = Command::new("Xvfb");
         command
             .args(["-screen", "0"])
-            .arg(format!("{width}x{height}x24"));
+            .arg(format!("{width}x{height}x24"))
+            .args(extra);
         XServer::start("Xvfb", dir, command)
     }
 
