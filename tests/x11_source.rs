@@ -375,11 +375,19 @@ fn without_damage_and_shared_memory_the_screen_is_polled_with_get_image() {
     x.plain_root(&dir, "#402020");
     let server = FarviewServer::x11(&dir, &x);
     let mut viewer = TestViewer::connect(server.port);
-    let log = server.process.stderr();
-    assert!(
-        log.contains("capture: GetImage; changes: polling"),
-        "{}",
-        server.process.logs()
+    poll(
+        "the log to say how the display is read",
+        STARTUP_TIMEOUT,
+        Duration::from_millis(20),
+        || {
+            let log = server.process.stderr();
+            if log.contains("capture: GetImage; changes: polling") {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+        String::new,
     );
     let _terminal = xterm(&dir, &x, "polled", "seq 1 100; exec sleep 600");
     assert_viewer_matches_screen(&dir, "polled", &x, &mut viewer);

@@ -141,11 +141,20 @@ fn the_xvfb_source_serves_its_desktop_and_cleans_up_when_stopped() {
     let viewer = TestViewer::connect(server.port);
     let image = viewer.image();
     assert_eq!((image.width, image.height), (640, 360));
-    let log = server.process.stderr();
-    assert!(log.contains("source: xvfb 640x360"), "{log}");
-    assert!(
-        log.contains(&format!("x11 display :{}", started.display)),
-        "{log}"
+    poll(
+        "the log to name the source and the display",
+        STARTUP_TIMEOUT,
+        Duration::from_millis(20),
+        || {
+            let log = server.process.stderr();
+            let display = format!("x11 display :{}", started.display);
+            if log.contains("source: xvfb 640x360") && log.contains(&display) {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+        String::new,
     );
     drop(viewer);
     let status = server

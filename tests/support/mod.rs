@@ -645,20 +645,38 @@ impl FarviewServer {
         Self::replay_logging(dir, frames, password, extra, "debug")
     }
 
-    /// `farview serve --source SOURCE` with `extra` arguments, logging at `log_filter`.
+    /// `farview serve --source SOURCE` with `extra` arguments, logging at `log_filter`. It
+    /// listens on a port the system picks (`--listen 127.0.0.1:0`) and the port is read from
+    /// its log, so two tests can never race for one port.
     pub fn with_source(dir: &TempDir, source: &str, extra: &[&str], log_filter: &str) -> Self {
-        let (process, port) = spawn_listening("farview-serve", dir, |port| {
-            let mut command = farview();
-            command
-                .env("FARVIEW_LOG", log_filter)
-                .arg("serve")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--source")
-                .arg(source)
-                .args(extra);
-            command
-        });
+        let mut command = farview();
+        command
+            .env("FARVIEW_LOG", log_filter)
+            .args(["serve", "--listen", "127.0.0.1:0", "--source", source])
+            .args(extra);
+        let process = Proc::spawn("farview-serve", &mut command, dir);
+        let port = poll(
+            "farview serve to say its port",
+            STARTUP_TIMEOUT,
+            Duration::from_millis(20),
+            || {
+                if let Some(status) = process.exited() {
+                    return Ok(Err(format!("farview serve exited ({status})")));
+                }
+                let log = process.stderr();
+                let port = log
+                    .lines()
+                    .filter(|line| line.contains("serving "))
+                    .find_map(|line| line.rsplit_once(" on 127.0.0.1:"))
+                    .and_then(|(_, rest)| rest.split_whitespace().next()?.parse::<u16>().ok());
+                port.map(Ok).ok_or_else(|| "not yet".to_string())
+            },
+            String::new,
+        )
+        .unwrap_or_else(|e: String| panic!("{e}\n{}", process.logs()));
+        if let Err(error) = wait_for_rfb(port, &process, STARTUP_TIMEOUT) {
+            panic!("farview serve: {error}\n{}", process.logs());
+        }
         FarviewServer { process, port }
     }
 

@@ -159,6 +159,10 @@ impl Clipboard {
                 MAX_CLIPBOARD / 4,
             )?
             .reply()?;
+        if reply.type_ == x11rb::NONE {
+            // Already read: two conversions (at start, and on a change) raced for it.
+            return Ok(None);
+        }
         if reply.type_ == self.atoms.incr || reply.bytes_after > 0 {
             tracing::info!("X clipboard too large for viewers (over {MAX_CLIPBOARD} bytes)");
             return Ok(None);
@@ -168,7 +172,7 @@ impl Clipboard {
         } else {
             String::from_utf8_lossy(&reply.value).into_owned()
         };
-        if text == self.last_sent {
+        if text.is_empty() || text == self.last_sent {
             return Ok(None);
         }
         self.last_sent.clone_from(&text);

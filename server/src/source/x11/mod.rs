@@ -167,14 +167,12 @@ impl Source for X11Source {
             let (result_sender, result) = oneshot::channel();
             let (finished_sender, finished) = std::sync::mpsc::channel::<()>();
             let connection = self.connection.clone();
-            let worker_messages = messages.clone();
             std::thread::Builder::new()
                 .name("x11-source".into())
                 .spawn(move || {
                     let result = Worker::start(*self, desktop)
                         .and_then(|worker| worker.run(inbox))
                         .map_err(|error| into_source_error(error, &display));
-                    drop(worker_messages);
                     let _ = result_sender.send(result);
                     drop(finished_sender);
                 })
@@ -373,22 +371,38 @@ impl Worker {
                 }
                 None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
-            match message {
-                Ok(Message::Event(event)) => self.handle_event(event)?,
-                Ok(Message::Input(event)) => self.handle_input(event)?,
+            let message = match message {
                 Ok(Message::Lost(error)) => return Err(XError::Connection(error)),
                 Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                Err(RecvTimeoutError::Timeout) => {}
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+            };
+            match self.step(message) {
+                Ok(()) => {}
+                Err(XError::Connection(error)) => return Err(XError::Connection(error)),
+                // One request refused (a window gone, a size in flux) is no reason to stop
+                // sharing the display.
+                Err(error) => warn!("X: {error}"),
             }
-            let now = Instant::now();
-            if self.capture_due().is_some_and(|due| due <= now) {
-                self.capture_damage()?;
-            }
-            if self.input.next_unbind().is_some_and(|due| due <= now) {
-                self.input.unbind_idle(&self.connection)?;
-            }
-            self.connection.flush()?;
         }
+    }
+
+    /// Handles one message, then whatever is due.
+    fn step(&mut self, message: Option<Message>) -> Result<(), XError> {
+        match message {
+            Some(Message::Event(event)) => self.handle_event(event)?,
+            Some(Message::Input(event)) => self.handle_input(event)?,
+            _ => {}
+        }
+        let now = Instant::now();
+        if self.capture_due().is_some_and(|due| due <= now) {
+            self.capture_damage()?;
+        }
+        if self.input.next_unbind().is_some_and(|due| due <= now) {
+            self.input.unbind_idle(&self.connection)?;
+        }
+        self.connection.flush()?;
+        Ok(())
     }
 
     fn capture_due(&self) -> Option<Instant> {
