@@ -187,10 +187,11 @@ fn serve(args: ServeArgs) -> Result<()> {
     if source_options.session.is_some() && !matches!(spec, SourceSpec::Xvfb { .. }) {
         bail!("--session needs --source xvfb");
     }
-    tracing::info!("source: {}", describe_source(&spec));
-    let source = farview_server::source::open(&spec, &source_options)?;
     runtime()?.block_on(async move {
+        // Bound first: a refused address is reported before any X server is started.
         let server = Server::bind(options).await?;
+        tracing::info!("source: {}", describe_source(&spec));
+        let source = farview_server::source::open(&spec, &source_options)?;
         let mut terminate =
             tokio::signal::unix::signal(SignalKind::terminate()).context("SIGTERM handler")?;
         // Returning drops the source, which stops what it started (Xvfb, the session).

@@ -418,6 +418,35 @@ fn the_x_server_going_away_ends_the_server_with_a_clear_error() {
 }
 
 #[test]
+fn with_display_set_the_x11_source_is_the_default_and_the_log_says_so() {
+    if !require_all(&["Xvfb"]) {
+        return;
+    }
+    let dir = TempDir::new("x11-default");
+    let x = XServer::xvfb(&dir, 320, 200);
+    let mut command = support::farview();
+    command
+        .env("DISPLAY", x.name())
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = Proc::spawn("farview-serve", &mut command, &dir);
+    let expected = format!("source: x11 display {} (from DISPLAY)", x.name());
+    poll(
+        "the log to name the source",
+        STARTUP_TIMEOUT,
+        Duration::from_millis(20),
+        || {
+            let log = server.stderr();
+            if log.contains(&expected) && log.contains("serving \"X display") {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+        || server.logs(),
+    );
+}
+
+#[test]
 fn an_unreachable_display_is_a_clear_error() {
     let output = run(
         support::farview().args(["serve", "--listen", "127.0.0.1:0", "--source", "x11:987"]),

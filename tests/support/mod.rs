@@ -604,7 +604,9 @@ fn relay_viewer(
 
 pub fn farview() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_farview"));
-    command.env("FARVIEW_LOG", "info");
+    // Without DISPLAY `serve` defaults to the demo, whatever desktop the tests run in; tests
+    // that share an X display say so with --source.
+    command.env("FARVIEW_LOG", "info").env_remove("DISPLAY");
     command
 }
 
