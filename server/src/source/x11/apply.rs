@@ -1,7 +1,7 @@
 //! Moving freshly captured pixels into the desktop so that viewers are told as little as
-//! possible: a captured area is first searched for a vertical scroll (sent as CopyRect), then
-//! compared with what viewers already have, and only the boxes that really differ are marked
-//! changed. X reports damage generously (a terminal's whole window for one new line; a blink
+//! possible: windows that moved are checked and sent as CopyRect, a captured area is searched
+//! for a vertical scroll (also CopyRect), then compared with what viewers already have, and
+//! only the boxes that really differ are marked changed. X reports damage generously (a terminal's whole window for one new line; a blink
 //! that repaints the same pixels), and this is where that stops costing bytes.
 
 use farview_protocol::encode::CopyOperation;
@@ -37,8 +37,8 @@ pub fn apply_captured(
             continue;
         };
         let mut changed = changed_boxes(canvas.framebuffer(), captured, &rect);
-        // Searching for a scroll hashes every row twice: only worth it where enough rows
-        // really changed, and only over those rows.
+        // A scroll is only looked for where enough rows really changed, and only over
+        // those rows.
         if let Some(area) = bounding_box(&changed)
             && area.height >= 2 * scroll::MIN_COPY_ROWS
             && let Some(copy) = find_vertical_scroll(canvas.framebuffer(), captured, &area)
