@@ -78,7 +78,7 @@ fn wait_for_file(path: &std::path::Path, expected: &str, context: impl FnOnce() 
 
 #[test]
 fn keys_typed_in_the_viewer_reach_an_x_program() {
-    if !require_all(&["Xvfb", "xterm", "xdotool"]) {
+    if !require_all(&["Xvfb", "xterm", "xdotool", "xmodmap"]) {
         return;
     }
     let dir = TempDir::new("x11-keys");
@@ -111,6 +111,26 @@ fn keys_typed_in_the_viewer_reach_an_x_program() {
     wait_for_file(&typed, "Hello, farview! 1+1=2 ~{}|Q?é€é\n", || {
         logs(&[&terminal, &server.process, &x.process])
     });
+    // The keycodes bound for é and € are given back once idle: the layout is as before.
+    poll(
+        "the spare keycodes to be given back",
+        VIEWER_TIMEOUT,
+        Duration::from_millis(100),
+        || {
+            let output = run_ok(x.client("xmodmap").arg("-pke"), COMMAND_TIMEOUT);
+            let map = String::from_utf8_lossy(&output.stdout).into_owned();
+            let bound: Vec<&str> = map
+                .lines()
+                .filter(|line| line.contains("eacute") || line.contains("EuroSign"))
+                .collect();
+            if bound.is_empty() {
+                Ok(())
+            } else {
+                Err(bound.join("; "))
+            }
+        },
+        || server.process.logs(),
+    );
 }
 
 #[test]
