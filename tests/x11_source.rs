@@ -414,6 +414,39 @@ fn without_damage_and_shared_memory_the_screen_is_polled_with_get_image() {
 }
 
 #[test]
+fn the_pointer_shape_follows_the_x_cursor() {
+    if !require_all(&["Xvfb", "xterm", "xdotool"]) {
+        return;
+    }
+    let dir = TempDir::new("x11-cursor");
+    let x = XServer::xvfb(&dir, 640, 400);
+    let server = FarviewServer::x11(&dir, &x);
+    let mut viewer = TestViewer::connect(server.port);
+    let shape = |event: &ClientEvent| match event {
+        ClientEvent::Cursor(cursor) if !cursor.is_hidden() => Some(cursor.clone()),
+        _ => None,
+    };
+    viewer.pointer(0, 600, 380);
+    let root_cursor = viewer
+        .wait_for(
+            "the root window's pointer shape",
+            VIEWER_TIMEOUT,
+            |event, _| shape(event).is_some(),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.process.logs()));
+    let root_cursor = shape(&root_cursor).expect("a shape");
+    // Over a terminal the pointer is xterm's text cursor (a client that stays connected
+    // owns it: X refuses the image of a cursor whose client has gone, as xsetroot's).
+    let _terminal = xterm(&dir, &x, "pointer", "exec sleep 600");
+    viewer.pointer(0, 60, 40);
+    viewer
+        .wait_for("xterm's pointer shape", VIEWER_TIMEOUT, |event, _| {
+            shape(event).is_some_and(|cursor| cursor != root_cursor)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.process.logs()));
+}
+
+#[test]
 fn the_x_server_going_away_ends_the_server_with_a_clear_error() {
     if !require_all(&["Xvfb"]) {
         return;

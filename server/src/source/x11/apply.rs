@@ -325,7 +325,10 @@ mod tests {
         let (Catchup::Events(events), _) = desktop.catch_up(start) else {
             panic!("lagged")
         };
-        assert!(matches!(events[0], DesktopEvent::Copied { .. }), "{events:?}");
+        assert!(
+            matches!(events[0], DesktopEvent::Copied { .. }),
+            "{events:?}"
+        );
         assert!(
             events[1..]
                 .iter()

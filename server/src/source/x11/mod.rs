@@ -546,7 +546,16 @@ impl Worker {
     }
 
     fn update_cursor(&mut self) -> Result<(), XError> {
-        let cursor = cursor::current(&self.connection)?;
+        let cursor = match cursor::current(&self.connection) {
+            Ok(cursor) => cursor,
+            // The X server refuses the image of a cursor whose client has gone (xsetroot
+            // sets one and exits): viewers keep the shape they have.
+            Err(XError::Protocol(error)) => {
+                debug!("cursor image refused: {error}");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
         if self.desktop.cursor().as_deref() != Some(&cursor) {
             self.desktop.set_cursor(cursor);
         }
