@@ -11,6 +11,7 @@ use farview_client::window::WindowedOptions;
 use farview_client::{Target, ViewerOptions, session};
 use farview_protocol::EncodingType;
 use farview_server::{Server, ServerOptions, SourceOptions, SourceSpec};
+use tokio::signal::unix::SignalKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,9 +40,14 @@ struct ServeArgs {
     /// Address to listen on: HOST:PORT, or a port on loopback.
     #[arg(long, default_value = "127.0.0.1:5900", value_parser = parse_listen)]
     listen: SocketAddr,
-    /// What to share: demo, or replay:DIR (the PNG files of DIR in name order).
-    #[arg(long, default_value = "demo")]
-    source: SourceSpec,
+    /// What to share: demo; x11[:DISPLAY], a running X display (the default when DISPLAY
+    /// is set); xvfb[:WIDTHxHEIGHT], a new virtual desktop running --session; or
+    /// replay:DIR (the PNG files of DIR in name order).
+    #[arg(long)]
+    source: Option<SourceSpec>,
+    /// xvfb: the command to run in the new desktop (through sh -c); default: a terminal.
+    #[arg(long, value_name = "CMD")]
+    session: Option<String>,
     /// Frames per second of the replay source.
     #[arg(long, default_value_t = 10.0)]
     fps: f64,
@@ -173,18 +179,47 @@ fn serve(args: ServeArgs) -> Result<()> {
         looping: args.looping,
         preload: args.preload,
         frame_log: args.frame_log,
+        session: args.session,
     };
-    let source = farview_server::source::open(&args.source, &source_options)?;
+    let spec = args
+        .source
+        .unwrap_or_else(SourceSpec::default_for_environment);
+    if source_options.session.is_some() && !matches!(spec, SourceSpec::Xvfb { .. }) {
+        bail!("--session needs --source xvfb");
+    }
     runtime()?.block_on(async move {
+        // Bound first: a refused address is reported before any X server is started.
         let server = Server::bind(options).await?;
+        tracing::info!("source: {}", describe_source(&spec));
+        let source = farview_server::source::open(&spec, &source_options)?;
+        let mut terminate =
+            tokio::signal::unix::signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        // Returning drops the source, which stops what it started (Xvfb, the session).
         tokio::select! {
             result = server.run(source) => result.map_err(|e| anyhow!(e)),
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted, shutting down");
                 Ok(())
             }
+            _ = terminate.recv() => {
+                tracing::info!("terminated, shutting down");
+                Ok(())
+            }
         }
     })
+}
+
+fn describe_source(spec: &SourceSpec) -> String {
+    match spec {
+        SourceSpec::Demo => "demo".into(),
+        SourceSpec::Replay(dir) => format!("replay of {}", dir.display()),
+        SourceSpec::X11(Some(display)) => format!("x11 display {display}"),
+        SourceSpec::X11(None) => format!(
+            "x11 display {} (from DISPLAY)",
+            std::env::var("DISPLAY").unwrap_or_default()
+        ),
+        SourceSpec::Xvfb { width, height } => format!("xvfb {width}x{height}"),
+    }
 }
 
 fn view(args: ViewArgs) -> Result<()> {

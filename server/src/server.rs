@@ -77,7 +77,7 @@ impl Server {
         self.listener.local_addr().unwrap_or(self.options.listen)
     }
 
-    /// Runs `source` and serves it until the source fails or ends.
+    /// Runs `source` and serves it until the source fails (an error) or ends (`Ok`).
     pub async fn run(self, source: Box<dyn Source>) -> Result<(), ServerError> {
         let (width, height) = source.size();
         let (desktop, input) = Desktop::new(width, height, &source.name());
@@ -113,7 +113,10 @@ impl Server {
                 }
                 ended = &mut source_task => {
                     return match ended {
-                        Ok(Ok(())) => Err(ServerError::SourceStopped),
+                        Ok(Ok(())) => {
+                            info!("the source ended: stopping");
+                            Ok(())
+                        }
                         Ok(Err(error)) => Err(ServerError::Source(error)),
                         Err(join) => {
                             warn!("source task failed: {join}");

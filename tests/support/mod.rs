@@ -207,6 +207,29 @@ impl Proc {
         text
     }
 
+    /// Waits up to `timeout` for the process to end by itself.
+    pub fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to end; `None` if it did not
+    /// (the guard still kills it on drop).
+    pub fn terminate_and_wait(&self, timeout: Duration) -> Option<ExitStatus> {
+        if self.exited().is_none() {
+            terminate(self.pid());
+        }
+        self.wait_exit(timeout)
+    }
+
     /// Ends the process: SIGTERM first so X servers remove their sockets and lock files,
     /// SIGKILL if it lingers.
     pub fn stop(&mut self) {
@@ -581,7 +604,9 @@ fn relay_viewer(
 
 pub fn farview() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_farview"));
-    command.env("FARVIEW_LOG", "info");
+    // Without DISPLAY `serve` defaults to the demo, whatever desktop the tests run in; tests
+    // that share an X display say so with --source.
+    command.env("FARVIEW_LOG", "info").env_remove("DISPLAY");
     command
 }
 
@@ -620,6 +645,46 @@ impl FarviewServer {
         extra: &[&str],
     ) -> Self {
         Self::replay_logging(dir, frames, password, extra, "debug")
+    }
+
+    /// `farview serve --source SOURCE` with `extra` arguments, logging at `log_filter`. It
+    /// listens on a port the system picks (`--listen 127.0.0.1:0`) and the port is read from
+    /// its log, so two tests can never race for one port.
+    pub fn with_source(dir: &TempDir, source: &str, extra: &[&str], log_filter: &str) -> Self {
+        let mut command = farview();
+        command
+            .env("FARVIEW_LOG", log_filter)
+            .args(["serve", "--listen", "127.0.0.1:0", "--source", source])
+            .args(extra);
+        let process = Proc::spawn("farview-serve", &mut command, dir);
+        let port = poll(
+            "farview serve to say its port",
+            STARTUP_TIMEOUT,
+            Duration::from_millis(20),
+            || {
+                if let Some(status) = process.exited() {
+                    return Ok(Err(format!("farview serve exited ({status})")));
+                }
+                let log = process.stderr();
+                let port = log
+                    .lines()
+                    .filter(|line| line.contains("serving "))
+                    .find_map(|line| line.rsplit_once(" on 127.0.0.1:"))
+                    .and_then(|(_, rest)| rest.split_whitespace().next()?.parse::<u16>().ok());
+                port.map(Ok).ok_or_else(|| "not yet".to_string())
+            },
+            String::new,
+        )
+        .unwrap_or_else(|e: String| panic!("{e}\n{}", process.logs()));
+        if let Err(error) = wait_for_rfb(port, &process, STARTUP_TIMEOUT) {
+            panic!("farview serve: {error}\n{}", process.logs());
+        }
+        FarviewServer { process, port }
+    }
+
+    /// `farview serve --source x11:N`, sharing `x`.
+    pub fn x11(dir: &TempDir, x: &XServer) -> Self {
+        Self::with_source(dir, &format!("x11:{}", x.name()), &[], "debug")
     }
 
     fn replay_logging(
@@ -857,10 +922,16 @@ pub struct XServer {
 impl XServer {
     /// Xvfb with one WxHx24 screen.
     pub fn xvfb(dir: &TempDir, width: u32, height: u32) -> XServer {
+        XServer::xvfb_with(dir, width, height, &[])
+    }
+
+    /// Xvfb with extra options, e.g. `-extension DAMAGE` to run without an extension.
+    pub fn xvfb_with(dir: &TempDir, width: u32, height: u32, extra: &[&str]) -> XServer {
         let mut command = Command::new("Xvfb");
         command
             .args(["-screen", "0"])
-            .arg(format!("{width}x{height}x24"));
+            .arg(format!("{width}x{height}x24"))
+            .args(extra);
         XServer::start("Xvfb", dir, command)
     }
 
@@ -1512,4 +1583,130 @@ pub fn parse_xwd(data: &[u8]) -> Result<Image, String> {
         }
     }
     Ok(Image { width, height, rgb })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our viewer, driven from a test
+
+/// farview's own viewer in the test process, sending input and waiting on what it receives.
+pub struct TestViewer {
+    runtime: tokio::runtime::Runtime,
+    viewer: farview_client::Viewer,
+}
+
+impl std::fmt::Debug for TestViewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestViewer").finish_non_exhaustive()
+    }
+}
+
+impl TestViewer {
+    /// Connects to a server on loopback `port` and waits for the first complete update.
+    pub fn connect(port: u16) -> TestViewer {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let target = farview_client::Target {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let options = farview_client::ViewerOptions::default();
+        let viewer = runtime
+            .block_on(farview_client::Viewer::connect(&target, &options))
+            .unwrap_or_else(|e| panic!("viewer cannot connect to port {port}: {e}"));
+        let mut viewer = TestViewer { runtime, viewer };
+        viewer
+            .wait_for("the first update", VIEWER_TIMEOUT, |event, _| {
+                matches!(event, farview_protocol::ClientEvent::UpdateComplete { .. })
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        viewer
+    }
+
+    /// Handles what the server sends until `wanted` accepts an event, or `timeout` passes.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        wanted: impl FnMut(&farview_protocol::ClientEvent, &farview_protocol::Framebuffer) -> bool,
+    ) -> Result<farview_protocol::ClientEvent, String> {
+        self.runtime
+            .block_on(self.viewer.wait_for(timeout, wanted))
+            .map_err(|e| format!("waiting for {what}: {e}"))
+    }
+
+    /// Waits until the framebuffer satisfies `check` after an update; `Err` names the last
+    /// reason it did not.
+    pub fn wait_for_picture(
+        &mut self,
+        timeout: Duration,
+        mut check: impl FnMut(&Image) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut last = match check(&self.image()) {
+            Ok(()) => return Ok(()),
+            Err(reason) => reason,
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(last);
+            }
+            let result = self.wait_for("an update", left, |event, framebuffer| {
+                matches!(event, farview_protocol::ClientEvent::UpdateComplete { .. })
+                    && check(&image_of(framebuffer)).is_ok()
+            });
+            match result {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    last = match check(&self.image()) {
+                        Ok(()) => return Ok(()),
+                        Err(reason) => format!("{reason} ({error})"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.runtime
+            .block_on(self.viewer.flush())
+            .unwrap_or_else(|e| panic!("sending input: {e}"));
+    }
+
+    pub fn key(&mut self, down: bool, keysym: u32) {
+        self.viewer.key_event(down, keysym);
+        self.flush();
+    }
+
+    /// Presses and releases `keysym`.
+    pub fn tap(&mut self, keysym: u32) {
+        self.key(true, keysym);
+        self.key(false, keysym);
+    }
+
+    pub fn pointer(&mut self, buttons: u8, x: u16, y: u16) {
+        self.viewer.pointer_event(buttons, x, y);
+        self.flush();
+    }
+
+    pub fn cut_text(&mut self, text: &str) {
+        self.viewer.cut_text(text);
+        self.flush();
+    }
+
+    /// The picture as the viewer has it now.
+    pub fn image(&self) -> Image {
+        image_of(self.viewer.framebuffer())
+    }
+}
+
+/// A framebuffer as an [`Image`].
+pub fn image_of(framebuffer: &farview_protocol::Framebuffer) -> Image {
+    Image {
+        width: u32::from(framebuffer.width()),
+        height: u32::from(framebuffer.height()),
+        rgb: framebuffer.to_rgb(),
+    }
 }

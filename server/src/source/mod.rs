@@ -3,6 +3,8 @@
 
 pub mod demo;
 pub mod replay;
+pub mod x11;
+pub mod xvfb;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -16,8 +18,16 @@ use crate::frame_log::FrameLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("unknown source {0:?} (expected demo or replay:DIR)")]
+    #[error(
+        "unknown source {0:?} (expected demo, x11[:DISPLAY], xvfb[:WIDTHxHEIGHT] or replay:DIR)"
+    )]
     UnknownSource(String),
+    #[error("X display {display}: {message}")]
+    X11 { display: String, message: String },
+    #[error("X display {display} went away ({message}): ending the session")]
+    X11Gone { display: String, message: String },
+    #[error("xvfb: {0}")]
+    Xvfb(String),
     #[error("{path}: {message}")]
     Frames { path: PathBuf, message: String },
     #[error("frame log: {0}")]
@@ -45,16 +55,61 @@ pub trait Source: Send + 'static {
 pub enum SourceSpec {
     Demo,
     Replay(PathBuf),
+    /// A running X display; `None` is $DISPLAY.
+    X11(Option<String>),
+    /// A new Xvfb of this size, running the session command.
+    Xvfb {
+        width: u16,
+        height: u16,
+    },
+}
+
+impl SourceSpec {
+    /// The default: the X display the user sits at if $DISPLAY is set, else the demo.
+    pub fn default_for_environment() -> SourceSpec {
+        match std::env::var_os("DISPLAY") {
+            Some(display) if !display.is_empty() => SourceSpec::X11(None),
+            _ => SourceSpec::Demo,
+        }
+    }
 }
 
 impl std::str::FromStr for SourceSpec {
     type Err = SourceError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let unknown = || SourceError::UnknownSource(text.to_string());
         match text.split_once(':') {
             None if text == "demo" => Ok(SourceSpec::Demo),
+            None if text == "x11" => Ok(SourceSpec::X11(None)),
+            None if text == "xvfb" => Ok(SourceSpec::Xvfb {
+                width: xvfb::DEFAULT_SIZE.0,
+                height: xvfb::DEFAULT_SIZE.1,
+            }),
             Some(("replay", dir)) if !dir.is_empty() => Ok(SourceSpec::Replay(dir.into())),
-            _ => Err(SourceError::UnknownSource(text.to_string())),
+            // x11::0 and x11:host:0 name the display after the first colon; x11:0 means :0.
+            Some(("x11", display)) if !display.is_empty() => {
+                Ok(SourceSpec::X11(Some(if display.contains(':') {
+                    display.to_string()
+                } else {
+                    format!(":{display}")
+                })))
+            }
+            Some(("xvfb", size)) => {
+                let (width, height) = size.split_once('x').ok_or_else(unknown)?;
+                let (width, height) = (
+                    width.parse().map_err(|_| unknown())?,
+                    height.parse().map_err(|_| unknown())?,
+                );
+                if width == 0
+                    || height == 0
+                    || !farview_protocol::Framebuffer::size_is_acceptable(width, height)
+                {
+                    return Err(unknown());
+                }
+                Ok(SourceSpec::Xvfb { width, height })
+            }
+            _ => Err(unknown()),
         }
     }
 }
@@ -70,6 +125,8 @@ pub struct SourceOptions {
     pub preload: bool,
     /// Replay: where to log each frame shown.
     pub frame_log: Option<PathBuf>,
+    /// Xvfb: the command run in the new display (`sh -c`); `None` starts a terminal.
+    pub session: Option<String>,
 }
 
 impl Default for SourceOptions {
@@ -79,6 +136,7 @@ impl Default for SourceOptions {
             looping: false,
             preload: false,
             frame_log: None,
+            session: None,
         }
     }
 }
@@ -87,6 +145,12 @@ impl Default for SourceOptions {
 pub fn open(spec: &SourceSpec, options: &SourceOptions) -> Result<Box<dyn Source>, SourceError> {
     Ok(match spec {
         SourceSpec::Demo => Box::new(demo::DemoSource::new()),
+        SourceSpec::X11(display) => Box::new(x11::X11Source::connect(display.as_deref())?),
+        SourceSpec::Xvfb { width, height } => Box::new(xvfb::XvfbSource::start(
+            *width,
+            *height,
+            options.session.as_deref(),
+        )?),
         SourceSpec::Replay(dir) => {
             let frame_log = options
                 .frame_log
@@ -103,4 +167,46 @@ pub fn open(spec: &SourceSpec, options: &SourceOptions) -> Result<Box<dyn Source
             )?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_parse() {
+        let parse = |text: &str| text.parse::<SourceSpec>().ok();
+        assert_eq!(parse("demo"), Some(SourceSpec::Demo));
+        assert_eq!(parse("x11"), Some(SourceSpec::X11(None)));
+        assert_eq!(parse("x11:1"), Some(SourceSpec::X11(Some(":1".into()))));
+        assert_eq!(parse("x11::1"), Some(SourceSpec::X11(Some(":1".into()))));
+        assert_eq!(
+            parse("x11:host:0.1"),
+            Some(SourceSpec::X11(Some("host:0.1".into())))
+        );
+        assert_eq!(
+            parse("xvfb"),
+            Some(SourceSpec::Xvfb {
+                width: xvfb::DEFAULT_SIZE.0,
+                height: xvfb::DEFAULT_SIZE.1
+            })
+        );
+        assert_eq!(
+            parse("xvfb:800x600"),
+            Some(SourceSpec::Xvfb {
+                width: 800,
+                height: 600
+            })
+        );
+        for bad in [
+            "xvfb:800",
+            "xvfb:0x600",
+            "xvfb:99999x10",
+            "x11:",
+            "vnc",
+            "replay:",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
 }
