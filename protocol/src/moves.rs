@@ -7,11 +7,14 @@
 //! by growing, from a probe that voted for it, the largest rectangle whose pixels all equal
 //! the old frame's at that offset.
 
-use std::collections::HashMap;
-
 use crate::encode::CopyOperation;
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::scroll;
+
+/// How far a block moved: new position minus old, in pixels.
+type Offset = (i32, i32);
+/// A pixel's position on the screen.
+type Point = (u16, u16);
 
 /// Pixels in a probe.
 const PROBE_WIDTH: u16 = 32;
@@ -19,6 +22,8 @@ const PROBE_WIDTH: u16 = 32;
 const PROBES: u16 = 12;
 /// A probe found at more places than this (a repeated pattern) says nothing.
 const MAX_MATCHES_PER_PROBE: usize = 4;
+/// Probes searched for in the whole area, at most.
+const MAX_SEARCHES: usize = 4;
 /// Probes that must agree on an offset.
 const MIN_VOTES: usize = 3;
 /// The smallest move worth a CopyRect.
@@ -43,10 +48,24 @@ pub fn detect_window_move(
     if !old.bounds().contains(area) || !new.bounds().contains(area) {
         return None;
     }
-    // Per offset: the probes that voted for it.
-    let mut votes: HashMap<(i32, i32), Vec<(u16, u16)>> = HashMap::new();
-    for (x, y) in probes(new, area) {
+    // Per offset: the probes that voted for it. A probe is searched for in the whole area
+    // only when it matches no offset found so far, and at most MAX_SEARCHES times: the
+    // search is what costs.
+    let mut votes: Vec<(Offset, Vec<Point>)> = Vec::new();
+    let mut searches = 0;
+    for (x, y) in probes(old, new, area) {
         let probe = new.row(&Rect::new(x, y, PROBE_WIDTH, 1), 0);
+        let mut known = false;
+        for (offset, voters) in &mut votes {
+            if found_at(old, area, probe, (x, y), *offset) {
+                voters.push((x, y));
+                known = true;
+            }
+        }
+        if known || searches == MAX_SEARCHES {
+            continue;
+        }
+        searches += 1;
         let Some(found) = find_all(old, area, probe) else {
             continue;
         };
@@ -56,13 +75,14 @@ pub fn detect_window_move(
                 i32::from(y) - i32::from(old_y),
             );
             if offset != (0, 0) {
-                votes.entry(offset).or_default().push((x, y));
+                votes.push((offset, vec![(x, y)]));
             }
         }
     }
-    let (&offset, voters) = votes
+    let (offset, voters) = votes
         .iter()
-        .max_by_key(|&(&(dx, dy), voters)| (voters.len(), -(dx.abs() + dy.abs())))?;
+        .max_by_key(|((dx, dy), voters)| (voters.len(), -(dx.abs() + dy.abs())))?;
+    let offset = *offset;
     if voters.len() < MIN_VOTES {
         return None;
     }
@@ -82,16 +102,17 @@ pub fn detect_window_move(
     })
 }
 
-/// Where to take probes: on rows spread over the area, a piece of each row that is not
-/// flat (at least three colour changes), so that it is unlikely to match by chance. The
-/// search starts mid-row: a piece at the area's edge may have come from outside it.
-fn probes(new: &Framebuffer, area: &Rect) -> Vec<(u16, u16)> {
+/// Where to take probes: on rows spread over the area, a piece of each row that changed
+/// (an unchanged piece can only say "no move") and is not flat (at least three colour
+/// changes), so that it is unlikely to match by chance. The search starts mid-row: a piece
+/// at the area's edge may have come from outside it.
+fn probes(old: &Framebuffer, new: &Framebuffer, area: &Rect) -> Vec<(u16, u16)> {
     let width = usize::from(PROBE_WIDTH);
     let step = width / 2;
     let mut found = Vec::new();
     for index in 0..PROBES {
         let row = (2 * index + 1) * area.height / (2 * PROBES);
-        let pixels = new.row(area, row);
+        let (pixels, before) = (new.row(area, row), old.row(area, row));
         let Some(last) = pixels.len().checked_sub(width) else {
             continue;
         };
@@ -101,13 +122,31 @@ fn probes(new: &Framebuffer, area: &Rect) -> Vec<(u16, u16)> {
             .chain((0..middle).step_by(step));
         for start in starts {
             let piece = &pixels[start..start + width];
-            if piece.windows(2).filter(|pair| pair[0] != pair[1]).count() >= 3 {
+            let changed = piece != &before[start..start + width];
+            if changed && piece.windows(2).filter(|pair| pair[0] != pair[1]).count() >= 3 {
                 found.push((area.x + start as u16, area.y + row));
                 break;
             }
         }
     }
     found
+}
+
+/// Whether `probe`, taken at `(x, y)` of the new frame, is in `area` of `old` at `offset`
+/// back.
+fn found_at(
+    old: &Framebuffer,
+    area: &Rect,
+    probe: &[u32],
+    (x, y): (u16, u16),
+    (dx, dy): (i32, i32),
+) -> bool {
+    let (old_x, old_y) = (i32::from(x) - dx, i32::from(y) - dy);
+    let inside = old_x >= i32::from(area.x)
+        && old_x + i32::from(PROBE_WIDTH) <= i32::from(area.x) + i32::from(area.width)
+        && old_y >= i32::from(area.y)
+        && old_y < i32::from(area.y) + i32::from(area.height);
+    inside && old.row(&Rect::new(old_x as u16, old_y as u16, PROBE_WIDTH, 1), 0) == probe
 }
 
 /// Every place in `area` of `old` where `probe` occurs; `None` if there are too many.
