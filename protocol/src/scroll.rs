@@ -3,10 +3,11 @@
 //! editors scroll far more often than they repaint, and a detected scroll turns a
 //! full-window update into a few new lines.
 //!
-//! Rows of the area are hashed in both frames; rows that match at a common offset vote for
-//! it; the longest run of rows that really are equal at the winning offset becomes the copy.
-
-use std::collections::HashMap;
+//! A few probe rows of the new frame's area that changed are looked up among the old rows
+//! (a row comparison stops at the first differing pixel, so a miss costs little); the offset
+//! most of them agree on is checked row by row, and the longest run of rows equal at that
+//! offset becomes the copy. This runs for every change of a busy screen, so it never hashes
+//! or compares whole areas more than once.
 
 use crate::encode::CopyOperation;
 use crate::framebuffer::{Framebuffer, Rect};
@@ -16,9 +17,10 @@ pub const MIN_AREA_WIDTH: u16 = 64;
 pub const MIN_AREA_HEIGHT: u16 = 24;
 /// A copy must move at least this many rows to be used.
 pub const MIN_COPY_ROWS: u16 = 8;
-/// Rows whose content occurs more often than this in an area (blank lines, solid bands)
-/// say nothing about the offset and do not vote.
-const MAX_ROW_REPEATS: usize = 4;
+/// Rows of the area looked up among the old rows.
+const PROBES: u16 = 8;
+/// A probe row found at more places than this (a blank line) says nothing about the offset.
+const MAX_PROBE_MATCHES: usize = 4;
 
 /// Finds a vertical move inside `area` (which both frames contain) from `old` to `new`.
 pub fn detect_vertical_scroll(
@@ -32,47 +34,40 @@ pub fn detect_vertical_scroll(
     if !old.bounds().contains(area) || !new.bounds().contains(area) {
         return None;
     }
-    let old_rows: Vec<u64> = (0..area.height)
-        .map(|r| row_hash(old.row(area, r)))
-        .collect();
-    let new_rows: Vec<u64> = (0..area.height)
-        .map(|r| row_hash(new.row(area, r)))
-        .collect();
-
-    let mut where_old: HashMap<u64, Vec<u16>> = HashMap::with_capacity(old_rows.len());
-    for (row, &hash) in old_rows.iter().enumerate() {
-        where_old.entry(hash).or_default().push(row as u16);
-    }
-    let mut votes: HashMap<i32, u32> = HashMap::new();
-    for (row, hash) in new_rows.iter().enumerate() {
-        let Some(sources) = where_old.get(hash) else {
-            continue;
-        };
-        if sources.len() > MAX_ROW_REPEATS {
+    let height = area.height;
+    let mut votes: Vec<(i32, u32)> = Vec::new();
+    for probe in 1..=PROBES {
+        let row = height * probe / (PROBES + 1);
+        let wanted = new.row(area, row);
+        if wanted == old.row(area, row) {
             continue;
         }
-        for &source in sources {
-            let offset = i32::from(source) - row as i32;
-            if offset != 0 {
-                *votes.entry(offset).or_default() += 1;
+        let sources: Vec<u16> = (0..height)
+            .filter(|&source| old.row(area, source) == wanted)
+            .take(MAX_PROBE_MATCHES + 1)
+            .collect();
+        if sources.len() > MAX_PROBE_MATCHES {
+            continue;
+        }
+        for source in sources {
+            let offset = i32::from(source) - i32::from(row);
+            match votes.iter_mut().find(|(known, _)| *known == offset) {
+                Some((_, count)) => *count += 1,
+                None => votes.push((offset, 1)),
             }
         }
     }
-    let (&offset, &count) = votes
-        .iter()
-        .max_by_key(|&(&offset, &count)| (count, -offset.abs()))?;
-    if count < u32::from(MIN_COPY_ROWS) {
-        return None;
-    }
+    let (offset, _) = votes
+        .into_iter()
+        .max_by_key(|&(offset, count)| (count, -offset.abs()))?;
 
     // The longest run of destination rows equal to their source rows at this offset.
     let mut best: Option<(u16, u16)> = None;
     let mut run_start: Option<u16> = None;
-    for row in 0..=area.height {
+    for row in 0..=height {
         let source = i32::from(row) + offset;
-        let equal = row < area.height
-            && (0..i32::from(area.height)).contains(&source)
-            && new_rows[usize::from(row)] == old_rows[source as usize]
+        let equal = row < height
+            && (0..i32::from(height)).contains(&source)
             && new.row(area, row) == old.row(area, source as u16);
         match (equal, run_start) {
             (true, None) => run_start = Some(row),
@@ -94,16 +89,6 @@ pub fn detect_vertical_scroll(
         source_x: area.x,
         source_y: (i32::from(area.y) + i32::from(start) + offset) as u16,
     })
-}
-
-/// A fast 64-bit hash of a row of pixels (collisions are checked by comparing pixels).
-fn row_hash(pixels: &[u32]) -> u64 {
-    let mut hash = 0x9e37_79b9_7f4a_7c15u64 ^ pixels.len() as u64;
-    for pair in pixels.chunks(2) {
-        let word = u64::from(pair[0]) | (u64::from(*pair.get(1).unwrap_or(&0)) << 32);
-        hash = (hash ^ word).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
-    }
-    hash
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Moving freshly captured pixels into the desktop so that viewers are told as little as
 //! possible: windows that moved are checked and sent as CopyRect, a captured area is searched
 //! for a vertical scroll (also CopyRect), then compared with what viewers already have, and
-//! only the boxes that really differ are marked changed. X reports damage generously (a terminal's whole window for one new line; a blink
-//! that repaints the same pixels), and this is where that stops costing bytes.
+//! only the boxes that really differ are marked changed. X reports damage generously (a
+//! terminal's whole window for one new line; a blink that repaints the same pixels), and this
+//! is where that stops costing bytes.
 
 use farview_protocol::encode::CopyOperation;
 use farview_protocol::scroll;
@@ -40,8 +41,8 @@ pub fn apply_captured(
         // A scroll is only looked for where enough rows really changed, and only over
         // those rows.
         if let Some(area) = bounding_box(&changed)
-            && area.height >= 2 * scroll::MIN_COPY_ROWS
-            && let Some(copy) = find_vertical_scroll(canvas.framebuffer(), captured, &area)
+            && let Some(copy) =
+                scroll::detect_vertical_scroll(canvas.framebuffer(), captured, &area)
         {
             canvas.copy_rect(copy);
             changed = changed_boxes(canvas.framebuffer(), captured, &area);
@@ -51,80 +52,6 @@ pub fn apply_captured(
             canvas.put_pixels(changed, &pixels);
         }
     }
-}
-
-/// Rows of the changed area whose new content is looked for among the old rows.
-const PROBES: u16 = 5;
-/// A probe row found at more places than this (a blank line) says nothing about the offset.
-const MAX_PROBE_MATCHES: usize = 4;
-
-/// A vertical move inside `area` from `old` to `new`, found cheaply: a few probe rows of the
-/// new picture are looked up among the old rows (row comparisons stop at the first differing
-/// pixel, so a miss costs little), the offset most of them agree on is checked row by row,
-/// and the longest run of rows equal at that offset becomes the copy. Called for every
-/// capture of a changing screen, so it avoids hashing whole areas as
-/// [`scroll::detect_vertical_scroll`] does for the replay source.
-pub fn find_vertical_scroll(
-    old: &Framebuffer,
-    new: &Framebuffer,
-    area: &Rect,
-) -> Option<CopyOperation> {
-    if area.width < scroll::MIN_AREA_WIDTH || area.height < 2 * scroll::MIN_COPY_ROWS {
-        return None;
-    }
-    let height = area.height;
-    let mut votes: Vec<(i32, u32)> = Vec::new();
-    for probe in 1..=PROBES {
-        let row = height * probe / (PROBES + 1);
-        let wanted = new.row(area, row);
-        if wanted == old.row(area, row) {
-            continue;
-        }
-        let sources: Vec<u16> = (0..height)
-            .filter(|&source| old.row(area, source) == wanted)
-            .take(MAX_PROBE_MATCHES + 1)
-            .collect();
-        if sources.len() > MAX_PROBE_MATCHES {
-            continue;
-        }
-        for source in sources {
-            let offset = i32::from(source) - i32::from(row);
-            match votes.iter_mut().find(|(known, _)| *known == offset) {
-                Some((_, count)) => *count += 1,
-                None => votes.push((offset, 1)),
-            }
-        }
-    }
-    let (offset, _) = votes
-        .into_iter()
-        .max_by_key(|&(offset, count)| (count, -offset.abs()))?;
-    let mut best: Option<(u16, u16)> = None;
-    let mut run_start: Option<u16> = None;
-    for row in 0..=height {
-        let source = i32::from(row) + offset;
-        let equal = row < height
-            && (0..i32::from(height)).contains(&source)
-            && new.row(area, row) == old.row(area, source as u16);
-        match (equal, run_start) {
-            (true, None) => run_start = Some(row),
-            (false, Some(start)) => {
-                if best.is_none_or(|(s, e)| row - start > e - s) {
-                    best = Some((start, row));
-                }
-                run_start = None;
-            }
-            _ => {}
-        }
-    }
-    let (start, end) = best?;
-    if end - start < scroll::MIN_COPY_ROWS {
-        return None;
-    }
-    Some(CopyOperation {
-        destination: Rect::new(area.x, area.y + start, area.width, end - start),
-        source_x: area.x,
-        source_y: (i32::from(area.y) + i32::from(start) + offset) as u16,
-    })
 }
 
 /// The part of a moved window that is on the screen at both places, as a copy from the old
@@ -248,29 +175,6 @@ mod tests {
         let boxes = changed_boxes(&old, &new, &Rect::new(0, 0, 64, 40));
         assert_eq!(boxes, [Rect::new(10, 3, 2, 2), Rect::new(40, 20, 1, 1)]);
         assert!(changed_boxes(&old, &old, &Rect::new(0, 0, 64, 40)).is_empty());
-    }
-
-    #[test]
-    fn scrolls_up_and_down_are_found_and_repaints_are_not() {
-        let lines: Vec<u32> = (0..300 * 120u32)
-            .map(|i| (i / 300).wrapping_mul(0x9e37_79b9) >> 8 ^ (i % 300))
-            .collect();
-        let old = Framebuffer::from_pixels(300, 120, lines).unwrap();
-        let area = Rect::new(0, 0, 300, 120);
-        for delta in [-40i32, -1, 7, 50] {
-            let mut new = old.clone();
-            let (destination, source_y) = if delta < 0 {
-                (Rect::new(0, 0, 300, (120 + delta) as u16), (-delta) as u16)
-            } else {
-                (Rect::new(0, delta as u16, 300, (120 - delta) as u16), 0)
-            };
-            new.copy_rect(&destination, 0, source_y);
-            let copy = find_vertical_scroll(&old, &new, &area).expect("a scroll");
-            assert_eq!((copy.destination, copy.source_y), (destination, source_y));
-        }
-        let mut repainted = old.clone();
-        repainted.fill_rect(&area, 0x808080);
-        assert_eq!(find_vertical_scroll(&old, &repainted, &area), None);
     }
 
     #[test]
