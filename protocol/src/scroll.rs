@@ -62,14 +62,29 @@ pub fn detect_vertical_scroll(
         .max_by_key(|&(offset, count)| (count, -offset.abs()))?;
 
     // The longest run of destination rows equal to their source rows at this offset.
+    let best = longest_run(height, |row| {
+        let source = i32::from(row) + offset;
+        (0..i32::from(height)).contains(&source)
+            && new.row(area, row) == old.row(area, source as u16)
+    });
+    let (start, end) = best?;
+    if end - start < MIN_COPY_ROWS {
+        return None;
+    }
+    Some(CopyOperation {
+        destination: Rect::new(area.x, area.y + start, area.width, end - start),
+        source_x: area.x,
+        source_y: (i32::from(area.y) + i32::from(start) + offset) as u16,
+    })
+}
+
+/// The longest run of rows `0..rows` for which `holds` is true, as `(start, end)` with `end`
+/// exclusive; the first of equally long runs.
+pub fn longest_run(rows: u16, holds: impl Fn(u16) -> bool) -> Option<(u16, u16)> {
     let mut best: Option<(u16, u16)> = None;
     let mut run_start: Option<u16> = None;
-    for row in 0..=height {
-        let source = i32::from(row) + offset;
-        let equal = row < height
-            && (0..i32::from(height)).contains(&source)
-            && new.row(area, row) == old.row(area, source as u16);
-        match (equal, run_start) {
+    for row in 0..=rows {
+        match (row < rows && holds(row), run_start) {
             (true, None) => run_start = Some(row),
             (false, Some(start)) => {
                 if best.is_none_or(|(s, e)| row - start > e - s) {
@@ -80,15 +95,7 @@ pub fn detect_vertical_scroll(
             _ => {}
         }
     }
-    let (start, end) = best?;
-    if end - start < MIN_COPY_ROWS {
-        return None;
-    }
-    Some(CopyOperation {
-        destination: Rect::new(area.x, area.y + start, area.width, end - start),
-        source_x: area.x,
-        source_y: (i32::from(area.y) + i32::from(start) + offset) as u16,
-    })
+    best
 }
 
 #[cfg(test)]
@@ -148,5 +155,13 @@ mod tests {
             detect_vertical_scroll(&blank, &blank, &Rect::new(0, 0, 200, 120)),
             None
         );
+    }
+
+    #[test]
+    fn the_longest_run_is_found_first_of_equals() {
+        let rows = [true, true, false, true, true, true, false, true, true, true];
+        assert_eq!(longest_run(10, |row| rows[usize::from(row)]), Some((3, 6)));
+        assert_eq!(longest_run(3, |_| false), None);
+        assert_eq!(longest_run(4, |_| true), Some((0, 4)));
     }
 }

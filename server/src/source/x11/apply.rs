@@ -92,21 +92,9 @@ pub fn moved_block(
         source.width,
         source.height,
     );
-    let mut best: Option<(u16, u16)> = None;
-    let mut run_start: Option<u16> = None;
-    for row in 0..=source.height {
-        let equal = row < source.height && new.row(&destination, row) == old.row(&source, row);
-        match (equal, run_start) {
-            (true, None) => run_start = Some(row),
-            (false, Some(start)) => {
-                if best.is_none_or(|(s, e)| row - start > e - s) {
-                    best = Some((start, row));
-                }
-                run_start = None;
-            }
-            _ => {}
-        }
-    }
+    let best = scroll::longest_run(source.height, |row| {
+        new.row(&destination, row) == old.row(&source, row)
+    });
     let (start, end) = best?;
     if end - start < scroll::MIN_COPY_ROWS {
         return None;
