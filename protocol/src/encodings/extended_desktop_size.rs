@@ -61,8 +61,9 @@ impl Screen {
 }
 
 /// Why the size changed: the rectangle's x-position. Open, as the spec says more may come
-/// (a viewer treats an unknown reason as [`ResizeReason::SERVER`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// (a viewer treats an unknown reason as [`ResizeReason::SERVER`]). The default is
+/// [`ResizeReason::SERVER`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ResizeReason(pub u16);
 
 impl ResizeReason {
