@@ -439,7 +439,7 @@ impl Worker {
         [
             self.capture_due(),
             self.input.next_unbind(),
-            self.pointer.as_ref().and_then(PointerTracker::next_query),
+            self.pointer.as_ref().map(PointerTracker::next_query),
         ]
         .into_iter()
         .flatten()

@@ -1,7 +1,9 @@
 //! The pointer's position, for viewers that take PointerPos: XInput 2 raw motion events on
-//! the root window say that the pointer moved (whoever moved it: a local mouse, xdotool,
-//! another viewer), and a QueryPointer says where it is. Queries are spaced by at least
-//! [`POINTER_INTERVAL`], so a fast mouse costs a bounded number of round trips.
+//! the root window say that a device moved the pointer (a local mouse, XTEST from a viewer or
+//! a script), and a QueryPointer says where it is. Queries are spaced by at least
+//! [`POINTER_INTERVAL`], so a fast mouse costs a bounded number of round trips. A warp
+//! (XWarpPointer, as `xdotool mousemove` does) moves no device and makes no raw event: a
+//! query every [`POINTER_POLL`] catches those (one round trip, nothing sent if unchanged).
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +16,10 @@ use super::XError;
 
 /// The shortest time between two position queries while the pointer moves.
 pub const POINTER_INTERVAL: Duration = Duration::from_millis(15);
-/// XIAllMasterDevices: the pointers a user sees.
-const ALL_MASTER_DEVICES: xinput::DeviceId = 1;
+/// How often the position is checked when no motion was reported.
+pub const POINTER_POLL: Duration = Duration::from_millis(250);
+/// XIAllDevices: raw events come from the physical (slave) devices, XTEST's included.
+const ALL_DEVICES: xinput::DeviceId = 0;
 
 /// Follows the pointer once [`PointerTracker::start`] found XInput 2.
 #[derive(Debug)]
@@ -38,7 +42,7 @@ impl PointerTracker {
         {
             return Ok(None);
         }
-        let version = connection.xinput_xi_query_version(2, 0)?.reply()?;
+        let version = connection.xinput_xi_query_version(2, 2)?.reply()?;
         if version.major_version < 2 {
             return Ok(None);
         }
@@ -46,7 +50,7 @@ impl PointerTracker {
             .xinput_xi_select_events(
                 root,
                 &[EventMask {
-                    deviceid: ALL_MASTER_DEVICES,
+                    deviceid: ALL_DEVICES,
                     mask: vec![XIEventMask::RAW_MOTION],
                 }],
             )?
@@ -64,18 +68,23 @@ impl PointerTracker {
     }
 
     /// When the position is next due to be queried.
-    pub fn next_query(&self) -> Option<Instant> {
-        self.moved.then_some(self.last_query + POINTER_INTERVAL)
+    pub fn next_query(&self) -> Instant {
+        self.last_query
+            + if self.moved {
+                POINTER_INTERVAL
+            } else {
+                POINTER_POLL
+            }
     }
 
-    /// The pointer's position on the screen, if it moved and a query is due; `None` also
-    /// when it is on another screen.
+    /// The pointer's position on the screen, if a query is due; `None` also when it is on
+    /// another screen.
     pub fn query_if_due(
         &mut self,
         connection: &RustConnection,
         now: Instant,
     ) -> Result<Option<(u16, u16)>, XError> {
-        if self.next_query().is_none_or(|due| due > now) {
+        if self.next_query() > now {
             return Ok(None);
         }
         self.moved = false;
