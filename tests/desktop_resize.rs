@@ -1,7 +1,7 @@
 //! Resizing a shared desktop from viewers (SetDesktopSize, ExtendedDesktopSize) and following
-//! the X pointer (PointerPos), against real software: TigerVNC's Xvnc as the X server (Debian's
-//! Xvfb refuses RandR size changes), TigerVNC's vncviewer resizing its window, our viewer, and
-//! the replay source, which refuses.
+//! the X pointer (PointerPos), against real software: TigerVNC's Xvnc as the X server (it
+//! takes any size; Debian's Xvfb goes no larger than it started), TigerVNC's vncviewer
+//! resizing its window, our viewer, and the replay source, which refuses.
 
 mod support;
 
