@@ -18,8 +18,8 @@
 //! it may ask for a size. A viewer's SetDesktopSize goes to the source as
 //! [`InputEvent::SetDesktopSize`]; the answers are sent in order, as soon as they come, and
 //! while any is outstanding no pixels go out (they could be of a size the viewer has not been
-//! told). At most [`MAX_PENDING_RESIZES`] requests wait for an answer; beyond that the
-//! viewer's socket is not read.
+//! told). Once [`MAX_PENDING_RESIZES`] requests wait for an answer, the viewer's socket is not
+//! read until fewer do (what one read brought, at most 64 KiB of messages, is still handled).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
