@@ -333,3 +333,36 @@ fn moving_the_x_pointer_reaches_the_viewer_as_pointer_position() {
         "our own move came back: {echoed:?}"
     );
 }
+
+#[test]
+fn our_viewer_resizes_tigervnc_xvnc_through_rfb() {
+    // TigerVNC's own server parses our SetDesktopSize and answers with its ExtendedDesktopSize.
+    if !require_all(&["Xvnc", "xdpyinfo", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("resize-xvnc-rfb");
+    let port = support::free_port();
+    let x = XServer::xvnc(&dir, 1024, 768, port, &["-SecurityTypes", "None"]);
+    let mut command = support::farview();
+    command
+        .args(["view", &format!("127.0.0.1::{port}"), "--headless"])
+        .args(["--resize", "800x480", "--exit-after", "60"]);
+    let view = Proc::spawn("farview-view", &mut command, &dir);
+    wait_for_screen_size(&x, (800, 480), || {
+        format!("{}{}", view.logs(), x.process.logs())
+    });
+    poll(
+        "the viewer to log Xvnc's answer",
+        VIEWER_TIMEOUT,
+        Duration::from_millis(50),
+        || {
+            let log = view.stderr();
+            if log.contains("resized the desktop to 800x480 as asked") {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+        String::new,
+    );
+}

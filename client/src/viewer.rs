@@ -231,6 +231,15 @@ impl Viewer {
                     })?;
                 }
                 self.connection.request_update(true, None);
+                // A server that takes resize requests says so in its first update.
+                if self.connection.desktop_layout().is_none()
+                    && let Some((width, height)) = self.resize.take()
+                {
+                    warn!(
+                        "not asking for a {width}x{height} desktop: the server does not take \
+                         resize requests (no ExtendedDesktopSize)"
+                    );
+                }
             }
             ClientEvent::Resized { width, height } => {
                 debug!("desktop resized to {width}x{height}");
