@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use farview_client::{Target, Viewer, ViewerOptions};
-use farview_protocol::ClientEvent;
 use farview_protocol::encodings::extended_desktop_size::{
     DesktopSizeChange, ResizeReason, ResizeStatus,
 };
+use farview_protocol::{ClientConfig, ClientConnection, ClientEvent, EncodingType};
 use farview_server::source::SourceFuture;
 use farview_server::{Desktop, InputEvent, Server, ServerOptions, Source};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -175,4 +177,104 @@ async fn the_requester_is_answered_and_other_viewers_follow() {
     asking.flush().await.unwrap();
     let invalid = next_change(&mut asking).await;
     assert_eq!(invalid.status, ResizeStatus::INVALID_LAYOUT);
+}
+
+/// A viewer of the plain DesktopSize pseudo-encoding only, on the protocol crate directly.
+struct PlainViewer {
+    stream: TcpStream,
+    connection: ClientConnection,
+    input: Vec<u8>,
+}
+
+impl PlainViewer {
+    async fn connect(target: &Target) -> PlainViewer {
+        let stream = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .unwrap();
+        let connection = ClientConnection::new(ClientConfig {
+            encodings: vec![EncodingType::RAW, EncodingType::DESKTOP_SIZE],
+            ..ClientConfig::default()
+        });
+        PlainViewer {
+            stream,
+            connection,
+            input: Vec::new(),
+        }
+    }
+
+    /// Runs the connection (asking for updates as a viewer does) until `wanted` accepts an
+    /// event; returns every event seen.
+    async fn run_until(
+        &mut self,
+        mut wanted: impl FnMut(&ClientEvent, &Self) -> bool,
+    ) -> Vec<ClientEvent> {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            while let Some(event) = self.connection.poll_event() {
+                match &event {
+                    ClientEvent::Connected { .. } | ClientEvent::Resized { .. } => {
+                        self.connection.request_update(false, None);
+                    }
+                    ClientEvent::UpdateComplete { .. } => {
+                        self.connection.request_update(true, None)
+                    }
+                    _ => {}
+                }
+                let done = wanted(&event, self);
+                seen.push(event);
+                if done {
+                    return seen;
+                }
+            }
+            let output = self.connection.take_output();
+            self.stream.write_all(&output).await.unwrap();
+            let mut buffer = [0u8; 65536];
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("timed out; seen {seen:?}"))
+                .unwrap();
+            assert!(read > 0, "the server closed the connection; seen {seen:?}");
+            self.input.extend_from_slice(&buffer[..read]);
+            let used = self.connection.handle_input(&self.input).unwrap();
+            self.input.drain(..used);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_of_plain_desktop_size_gets_it_with_the_pixels() {
+    let target = start().await;
+    let mut plain = PlainViewer::connect(&target).await;
+    let first = expected_picture(320, 200);
+    plain
+        .run_until(|event, viewer| {
+            matches!(event, ClientEvent::UpdateComplete { .. })
+                && viewer.connection.framebuffer() == &first
+        })
+        .await;
+    let mut asking = connect(&target).await;
+    assert!(asking.request_desktop_size(480, 240));
+    asking.flush().await.unwrap();
+    assert_eq!(next_change(&mut asking).await.status, ResizeStatus::SUCCESS);
+    let expected = expected_picture(480, 240);
+    let seen = plain
+        .run_until(|event, viewer| {
+            matches!(event, ClientEvent::UpdateComplete { .. })
+                && viewer.connection.framebuffer() == &expected
+        })
+        .await;
+    assert!(
+        seen.contains(&ClientEvent::Resized {
+            width: 480,
+            height: 240
+        }),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|event| matches!(event, ClientEvent::DesktopSizeChange(_))),
+        "{seen:?}"
+    );
 }
