@@ -45,7 +45,7 @@ use crate::desktop::{Desktop, InputEvent, ResizeRequest, ViewerId};
 use capture::Capture;
 use clipboard::Clipboard;
 use damage::DamageTracker;
-use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeStatus};
+use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeStatus, Screen};
 use input::Input;
 use pointer::PointerTracker;
 use randr::Resizer;
@@ -512,9 +512,15 @@ impl Worker {
     /// other viewers learn that this viewer asked), then answers.
     fn resize_for_viewer(&mut self, request: ResizeRequest) -> Result<(), XError> {
         let layout = request.layout.clone();
-        if layout.screens.len() != 1 {
+        let whole = [Screen {
+            id: layout.screens.first().map_or(0, |screen| screen.id),
+            flags: layout.screens.first().map_or(0, |screen| screen.flags),
+            ..Screen::whole(0, layout.width, layout.height)
+        }];
+        if layout.screens != whole {
             info!(
-                "viewer {}: a layout of {} screens refused: the X screen is resized as one",
+                "viewer {}: a layout of {} screens refused: the X screen is resized as one \
+                 monitor covering all of it",
                 request.viewer,
                 layout.screens.len()
             );
@@ -526,8 +532,9 @@ impl Worker {
                 .resize(&self.connection, &self.screen, layout.width, layout.height)?;
         if status.is_success() {
             self.resize_cause = Some((request.viewer, layout));
-            self.follow_screen_size()?;
+            let followed = self.follow_screen_size();
             self.resize_cause = None;
+            followed?;
         }
         request.answer(status);
         Ok(())
