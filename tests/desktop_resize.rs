@@ -8,7 +8,9 @@ mod support;
 use std::time::Duration;
 
 use farview_protocol::ClientEvent;
-use farview_protocol::encodings::extended_desktop_size::{ResizeReason, ResizeStatus};
+use farview_protocol::encodings::extended_desktop_size::{
+    DesktopLayout, ResizeReason, ResizeStatus, Screen,
+};
 use support::{
     COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, TestViewer, VIEWER_TIMEOUT,
     XServer, image_difference, poll, require_all, run_ok, save_mismatch,
@@ -217,6 +219,19 @@ fn our_viewer_resizes_the_x_desktop() {
     let output = run_ok(x.client("xrandr").arg("-q"), COMMAND_TIMEOUT);
     let modes = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(!modes.contains("937x611"), "{modes}");
+    // Two monitors side by side: the X screen is resized as one, so that is refused.
+    let left = Screen::whole(1, 512, 768);
+    let right = Screen {
+        x: 512,
+        ..Screen::whole(2, 512, 768)
+    };
+    assert!(viewer.request_desktop_layout(DesktopLayout {
+        width: 1024,
+        height: 768,
+        screens: vec![left, right],
+    }));
+    let status = wait_for_answer(&mut viewer, || server.process.logs());
+    assert_eq!(status, ResizeStatus::INVALID_LAYOUT);
     // A size beyond what viewers accept is an invalid layout, answered without X.
     assert!(viewer.request_desktop_size(u16::MAX, u16::MAX));
     let status = wait_for_answer(&mut viewer, || server.process.logs());

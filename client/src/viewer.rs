@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use farview_protocol::encodings;
 use farview_protocol::encodings::cursor::Cursor;
-use farview_protocol::encodings::extended_desktop_size::ResizeReason;
+use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeReason};
 use farview_protocol::{
     ClientConfig, ClientConnection, ClientEvent, EncodingType, Framebuffer, ProtocolError,
 };
@@ -339,6 +339,12 @@ impl Viewer {
     /// said it takes such requests (an ExtendedDesktopSize rectangle).
     pub fn request_desktop_size(&mut self, width: u16, height: u16) -> bool {
         self.connection.request_desktop_size(width, height)
+    }
+
+    /// Asks the server for a layout of several screens, or one not covering the whole
+    /// desktop; false as for [`Viewer::request_desktop_size`].
+    pub fn request_desktop_layout(&mut self, layout: DesktopLayout) -> bool {
+        self.connection.request_desktop_layout(layout)
     }
 
     /// Where the server last said the pointer is (PointerPos), if it did.

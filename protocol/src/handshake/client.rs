@@ -623,12 +623,20 @@ impl ClientConnection {
             },
             None => Screen::whole(0, width, height),
         };
-        ClientMessage::SetDesktopSize(DesktopLayout {
+        self.request_desktop_layout(DesktopLayout {
             width,
             height,
             screens: vec![screen],
         })
-        .write(&mut self.output);
+    }
+
+    /// Asks the server for `layout` (SetDesktopSize), screens as given; false, sending
+    /// nothing, until the server has sent an ExtendedDesktopSize rectangle.
+    pub fn request_desktop_layout(&mut self, layout: DesktopLayout) -> bool {
+        if self.layout.is_none() {
+            return false;
+        }
+        ClientMessage::SetDesktopSize(layout).write(&mut self.output);
         true
     }
 
