@@ -99,6 +99,10 @@ struct ViewArgs {
     /// Disconnect after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     exit_after: Option<f64>,
+    /// Ask the server to resize the desktop to WIDTHxHEIGHT (SetDesktopSize; the server
+    /// must support ExtendedDesktopSize).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    resize: Option<(u16, u16)>,
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -109,6 +113,16 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("{text}: {e}"))?
         .next()
         .ok_or_else(|| format!("{text}: no address"))
+}
+
+fn parse_size(text: &str) -> Result<(u16, u16), String> {
+    let size = text
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
+    match size {
+        Some((width, height)) if width > 0 && height > 0 => Ok((width, height)),
+        _ => Err(format!("{text:?} is not a size like 1280x800")),
+    }
 }
 
 fn parse_encoding(text: &str) -> Result<EncodingType, String> {
@@ -240,6 +254,7 @@ fn view(args: ViewArgs) -> Result<()> {
         quality: args.quality,
         compress: args.compress,
         frame_log: args.frame_log,
+        resize: args.resize,
         ..ViewerOptions::default()
     };
     let runtime = runtime()?;

@@ -36,6 +36,9 @@ pub struct FrameState {
     /// The pointer shape the server sent, for a window to draw at the local pointer; `None`
     /// until the server sends one (it then draws the pointer into the framebuffer itself).
     pub cursor: Option<Cursor>,
+    /// Where the server last said the pointer is (PointerPos): the window draws the cursor
+    /// there until the local mouse moves.
+    pub pointer_position: Option<(u16, u16)>,
     /// Bumped on every update, so the window redraws only when something is new.
     pub generation: u64,
 }
@@ -47,7 +50,13 @@ impl SharedFrame {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn publish(&self, framebuffer: &Framebuffer, name: &str, cursor: Option<&Cursor>) {
+    fn publish(
+        &self,
+        framebuffer: &Framebuffer,
+        name: &str,
+        cursor: Option<&Cursor>,
+        pointer_position: Option<(u16, u16)>,
+    ) {
         let mut state = self.lock();
         match &mut state.framebuffer {
             Some(shown)
@@ -64,6 +73,7 @@ impl SharedFrame {
         if state.cursor.as_ref() != cursor {
             state.cursor = cursor.cloned();
         }
+        state.pointer_position = pointer_position;
         state.generation += 1;
     }
 }
@@ -92,7 +102,12 @@ pub async fn run(
                 Some(display),
             ) = (&event, &display)
             {
-                display.publish(viewer.framebuffer(), viewer.name(), viewer.cursor());
+                display.publish(
+                    viewer.framebuffer(),
+                    viewer.name(),
+                    viewer.cursor(),
+                    viewer.pointer_position(),
+                );
             }
             if let ClientEvent::CutText(text) = &event {
                 debug!("server clipboard: {} characters", text.chars().count());

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use farview_protocol::encodings;
 use farview_protocol::encodings::cursor::Cursor;
+use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeReason};
 use farview_protocol::{
     ClientConfig, ClientConnection, ClientEvent, EncodingType, Framebuffer, ProtocolError,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::frame_log::FrameLog;
 use crate::parallel_decode::ThreadedExecutor;
@@ -78,6 +79,8 @@ pub struct ViewerOptions {
     /// Ask the server to disconnect other viewers (ClientInit shared flag off).
     pub exclusive: bool,
     pub frame_log: Option<PathBuf>,
+    /// Ask the server for this desktop size (SetDesktopSize) once it says it takes it.
+    pub resize: Option<(u16, u16)>,
 }
 
 impl ViewerOptions {
@@ -110,6 +113,9 @@ impl ViewerOptions {
             EncodingType::CURSOR,
             EncodingType::X_CURSOR,
             EncodingType::DESKTOP_NAME,
+            // After DesktopSize: a server that knows both sends only the extended form.
+            EncodingType::EXTENDED_DESKTOP_SIZE,
+            EncodingType::POINTER_POS,
         ]);
         Ok(list)
     }
@@ -123,6 +129,9 @@ pub struct Viewer {
     frame_log: Option<FrameLog>,
     updates: u64,
     last_cut_text: Option<String>,
+    /// The size still to ask for (`--resize`), until the server says it takes requests.
+    resize: Option<(u16, u16)>,
+    pointer_position: Option<(u16, u16)>,
 }
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -166,6 +175,8 @@ impl Viewer {
             frame_log,
             updates: 0,
             last_cut_text: None,
+            resize: options.resize,
+            pointer_position: None,
         };
         loop {
             viewer.receive().await?;
@@ -220,11 +231,53 @@ impl Viewer {
                     })?;
                 }
                 self.connection.request_update(true, None);
+                // A server that takes resize requests says so in its first update.
+                if self.connection.desktop_layout().is_none()
+                    && let Some((width, height)) = self.resize.take()
+                {
+                    warn!(
+                        "not asking for a {width}x{height} desktop: the server does not take \
+                         resize requests (no ExtendedDesktopSize)"
+                    );
+                }
             }
             ClientEvent::Resized { width, height } => {
                 debug!("desktop resized to {width}x{height}");
-                // Ask for the whole new screen rather than waiting on the old request.
-                self.connection.request_update(false, None);
+                // After a DesktopSize, ask for the whole new screen rather than waiting on the
+                // old request. Never after ExtendedDesktopSize: the server answers a full
+                // request with one, which would loop; it repaints a resized screen anyway.
+                if self.connection.desktop_layout().is_none() {
+                    self.connection.request_update(false, None);
+                }
+            }
+            ClientEvent::DesktopSizeChange(change) => {
+                let layout = &change.layout;
+                if change.reason == ResizeReason::THIS_CLIENT {
+                    if change.status.is_success() {
+                        info!(
+                            "the server resized the desktop to {}x{} as asked",
+                            layout.width, layout.height
+                        );
+                    } else {
+                        warn!("the server refused the desktop size: {}", change.status);
+                    }
+                } else {
+                    debug!(
+                        "desktop layout {}x{}, {} screens (reason {})",
+                        layout.width,
+                        layout.height,
+                        layout.screens.len(),
+                        change.reason.0
+                    );
+                }
+                if let Some((width, height)) = self.resize.take() {
+                    info!("asking for a {width}x{height} desktop");
+                    self.connection.request_desktop_size(width, height);
+                }
+            }
+            ClientEvent::PointerPosition { x, y } => {
+                debug!("pointer moved to {x},{y}");
+                self.pointer_position = Some((*x, *y));
             }
             ClientEvent::Bell => debug!("bell"),
             ClientEvent::CutText(text) => {
@@ -280,6 +333,23 @@ impl Viewer {
 
     pub fn cut_text(&mut self, text: &str) {
         self.connection.cut_text(text);
+    }
+
+    /// Asks the server for a new desktop size; false (nothing sent) until the server has
+    /// said it takes such requests (an ExtendedDesktopSize rectangle).
+    pub fn request_desktop_size(&mut self, width: u16, height: u16) -> bool {
+        self.connection.request_desktop_size(width, height)
+    }
+
+    /// Asks the server for a layout of several screens, or one not covering the whole
+    /// desktop; false as for [`Viewer::request_desktop_size`].
+    pub fn request_desktop_layout(&mut self, layout: DesktopLayout) -> bool {
+        self.connection.request_desktop_layout(layout)
+    }
+
+    /// Where the server last said the pointer is (PointerPos), if it did.
+    pub fn pointer_position(&self) -> Option<(u16, u16)> {
+        self.pointer_position
     }
 
     pub fn framebuffer(&self) -> &Framebuffer {

@@ -53,6 +53,7 @@ pub fn run(
     let mut shown: Option<ShownWindow> = None;
     let mut shown_generation = 0;
     let mut overlay = CursorOverlay::default();
+    let mut remote_pointer = RemotePointer::default();
     loop {
         if task.is_finished()
             || windowed
@@ -61,9 +62,23 @@ pub fn run(
         {
             break;
         }
-        let pointer = shown.as_ref().and_then(ShownWindow::pointer_inside);
+        let local_pointer = shown.as_ref().and_then(ShownWindow::pointer_inside);
         {
             let state = display.lock();
+            // A pointer the server moved (PointerPos) is drawn where it says until the local
+            // mouse moves.
+            if state.pointer_position != remote_pointer.told {
+                remote_pointer = RemotePointer {
+                    told: state.pointer_position,
+                    local_then: local_pointer,
+                };
+            }
+            let pointer = match remote_pointer.told {
+                Some((x, y)) if local_pointer == remote_pointer.local_then => {
+                    Some((i32::from(x), i32::from(y)))
+                }
+                _ => local_pointer,
+            };
             let new_frame = state.generation != shown_generation;
             let mut redraw = false;
             if let Some(framebuffer) = &state.framebuffer {
@@ -114,6 +129,13 @@ pub fn run(
         .block_on(task)
         .map_err(|join| ViewerError::Io(std::io::Error::other(join.to_string())))??;
     session::write_snapshot(&end, windowed.snapshot.as_ref())
+}
+
+/// The pointer position the server last sent, and where the local mouse was then.
+#[derive(Debug, Default)]
+struct RemotePointer {
+    told: Option<(u16, u16)>,
+    local_then: Option<(i32, i32)>,
 }
 
 struct ShownWindow {

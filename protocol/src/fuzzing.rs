@@ -3,6 +3,7 @@
 //! handshake. Any input may give an error; none may panic or allocate without bound.
 
 use crate::encode::Update;
+use crate::encodings::extended_desktop_size::{DesktopSizeChange, ResizeReason, ResizeStatus};
 use crate::framebuffer::Framebuffer;
 use crate::handshake::client::{ClientConfig, ClientConnection};
 use crate::handshake::server::{ServerConfig, ServerConnection, ServerEvent};
@@ -52,7 +53,20 @@ pub fn client_messages(data: &[u8]) {
             Ok(0) | Err(_) => break,
             Ok(n) => offset += n,
         }
-        while server.poll_event().is_some() {}
+        while let Some(event) = server.poll_event() {
+            // Answer a resize request as a server would: refused unless the layout is valid.
+            if let ServerEvent::SetDesktopSize(layout) = event {
+                let status = match layout.validate() {
+                    Ok(()) => ResizeStatus::SUCCESS,
+                    Err(_) => ResizeStatus::INVALID_LAYOUT,
+                };
+                server.send_desktop_size_change(&DesktopSizeChange {
+                    reason: ResizeReason::THIS_CLIENT,
+                    status,
+                    layout,
+                });
+            }
+        }
         let framebuffer = Framebuffer::new(64, 64);
         let update = Update {
             changed: vec![framebuffer.bounds()],
@@ -137,7 +151,7 @@ mod tests {
         /// Plausible updates: a valid header followed by random rectangles.
         #[test]
         fn random_updates_never_panic(
-            rects in proptest::collection::vec((any::<[u16; 4]>(), prop_oneof![Just(0i32), Just(1), Just(-223), Just(-224), any::<i32>()], proptest::collection::vec(any::<u8>(), 0..64)), 1..6)
+            rects in proptest::collection::vec((any::<[u16; 4]>(), prop_oneof![Just(0i32), Just(1), Just(-223), Just(-224), Just(-232), Just(-308), any::<i32>()], proptest::collection::vec(any::<u8>(), 0..64)), 1..6)
         ) {
             let mut data = vec![0, 0, 0, rects.len() as u8];
             for ([x, y, w, h], encoding, body) in &rects {
@@ -148,6 +162,25 @@ mod tests {
                 data.extend_from_slice(body);
             }
             server_messages(&data);
+        }
+
+        /// Plausible SetDesktopSize messages (after SetEncodings with ExtendedDesktopSize),
+        /// whole or cut short, with any screens.
+        #[test]
+        fn random_set_desktop_size_never_panics(
+            width: u16,
+            height: u16,
+            count: u8,
+            screens in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let mut data = vec![2, 0, 0, 1];
+            data.extend_from_slice(&(-308i32).to_be_bytes());
+            data.extend_from_slice(&[251, 0]);
+            data.extend_from_slice(&width.to_be_bytes());
+            data.extend_from_slice(&height.to_be_bytes());
+            data.extend_from_slice(&[count, 0]);
+            data.extend_from_slice(&screens);
+            client_messages(&data);
         }
     }
 }

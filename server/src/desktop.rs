@@ -14,8 +14,9 @@ use farview_protocol::Rect;
 use farview_protocol::diff::TileDiff;
 use farview_protocol::encode::CopyOperation;
 use farview_protocol::encodings::cursor::Cursor;
+use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeStatus, Screen};
 use farview_protocol::moves;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
 /// How many change events the log keeps for viewers that are behind.
@@ -33,9 +34,12 @@ pub enum DesktopEvent {
         copy: CopyOperation,
         differs: Vec<Rect>,
     },
+    /// The desktop has a new size (and layout: read it with [`Desktop::layout`]);
+    /// `requested_by` is the viewer whose SetDesktopSize it carries out, if any.
     Resized {
         width: u16,
         height: u16,
+        requested_by: Option<ViewerId>,
     },
     Bell,
     /// The clipboard changed: read it with [`Desktop::clipboard`].
@@ -44,14 +48,63 @@ pub enum DesktopEvent {
     CursorChanged,
     /// The desktop was renamed: read it with [`Desktop::name`].
     NameChanged,
+    /// The pointer moved: read where with [`Desktop::pointer_position`].
+    PointerMoved,
 }
 
+/// The number a server gives each viewer connection, as its log names it.
+pub type ViewerId = u64;
+
 /// Input from a viewer, for the source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum InputEvent {
-    Key { down: bool, keysym: u32 },
-    Pointer { buttons: u8, x: u16, y: u16 },
+    Key {
+        down: bool,
+        keysym: u32,
+    },
+    Pointer {
+        buttons: u8,
+        x: u16,
+        y: u16,
+    },
     CutText(String),
+    /// A viewer asks for a new desktop size; the source must answer it.
+    SetDesktopSize(ResizeRequest),
+}
+
+/// A viewer's SetDesktopSize, with the way back for the answer. The layout has passed
+/// [`DesktopLayout::validate`]. A source that cannot resize refuses it
+/// ([`ResizeStatus::PROHIBITED`]); dropping the request unanswered means the same.
+#[derive(Debug)]
+pub struct ResizeRequest {
+    pub viewer: ViewerId,
+    pub layout: DesktopLayout,
+    reply: oneshot::Sender<ResizeStatus>,
+}
+
+impl ResizeRequest {
+    /// A request and the receiver its answer arrives on.
+    pub fn new(
+        viewer: ViewerId,
+        layout: DesktopLayout,
+    ) -> (ResizeRequest, oneshot::Receiver<ResizeStatus>) {
+        let (reply, answer) = oneshot::channel();
+        (
+            ResizeRequest {
+                viewer,
+                layout,
+                reply,
+            },
+            answer,
+        )
+    }
+
+    /// Answers the viewer. On success, the source has already resized the desktop with
+    /// [`Canvas::resize_to`] naming this viewer, so other viewers learn who asked.
+    pub fn answer(self, status: ResizeStatus) {
+        // A viewer that has gone no longer waits for the answer.
+        let _ = self.reply.send(status);
+    }
 }
 
 /// Events since a viewer's last look, or the news that it fell behind the log.
@@ -63,6 +116,8 @@ pub enum Catchup {
 
 struct State {
     framebuffer: Framebuffer,
+    layout: DesktopLayout,
+    pointer: Option<(u16, u16)>,
     name: String,
     clipboard: Arc<str>,
     cursor: Option<Arc<Cursor>>,
@@ -102,6 +157,7 @@ impl std::fmt::Debug for Desktop {
 #[derive(Debug)]
 pub struct Canvas<'a> {
     framebuffer: &'a mut Framebuffer,
+    layout: &'a mut DesktopLayout,
     events: Vec<DesktopEvent>,
 }
 
@@ -190,9 +246,28 @@ impl Canvas<'_> {
         self.framebuffer.pixels_mut().copy_from_slice(next.pixels());
     }
 
+    /// Resizes the desktop from the server side: one screen over all of it, keeping the id
+    /// of the first screen there was.
     pub fn resize(&mut self, width: u16, height: u16) {
+        let id = self.layout.screens.first().map_or(0, |screen| screen.id);
+        let layout = DesktopLayout {
+            width,
+            height,
+            screens: vec![Screen::whole(id, width, height)],
+        };
+        self.resize_to(layout, None);
+    }
+
+    /// Resizes the desktop to `layout`, which `requested_by` asked for (if a viewer did).
+    pub fn resize_to(&mut self, layout: DesktopLayout, requested_by: Option<ViewerId>) {
+        let (width, height) = (layout.width, layout.height);
         self.framebuffer.resize(width, height);
-        self.events.push(DesktopEvent::Resized { width, height });
+        *self.layout = layout;
+        self.events.push(DesktopEvent::Resized {
+            width,
+            height,
+            requested_by,
+        });
     }
 }
 
@@ -203,6 +278,8 @@ impl Desktop {
         let desktop = Desktop {
             state: RwLock::new(State {
                 framebuffer: Framebuffer::new(width, height),
+                layout: DesktopLayout::single(width, height),
+                pointer: None,
                 name: name.to_string(),
                 clipboard: Arc::from(""),
                 cursor: None,
@@ -231,8 +308,10 @@ impl Desktop {
     /// Draws with `draw`; what it changed reaches viewers afterwards.
     pub fn draw<R>(&self, draw: impl FnOnce(&mut Canvas<'_>) -> R) -> R {
         let mut state = self.write();
+        let state_fields = &mut *state;
         let mut canvas = Canvas {
-            framebuffer: &mut state.framebuffer,
+            framebuffer: &mut state_fields.framebuffer,
+            layout: &mut state_fields.layout,
             events: Vec::new(),
         };
         let result = draw(&mut canvas);
@@ -297,6 +376,26 @@ impl Desktop {
 
     pub fn name(&self) -> String {
         self.read().name.clone()
+    }
+
+    /// The framebuffer's size and the screens on it.
+    pub fn layout(&self) -> DesktopLayout {
+        self.read().layout.clone()
+    }
+
+    /// Where the pointer is, as the source follows it; viewers that take PointerPos are told.
+    pub fn set_pointer_position(&self, x: u16, y: u16) {
+        let mut state = self.write();
+        if state.pointer == Some((x, y)) {
+            return;
+        }
+        state.pointer = Some((x, y));
+        self.publish(state, vec![DesktopEvent::PointerMoved]);
+    }
+
+    /// The pointer's position, if the source follows it.
+    pub fn pointer_position(&self) -> Option<(u16, u16)> {
+        self.read().pointer
     }
 
     pub fn size(&self) -> (u16, u16) {

@@ -9,6 +9,6 @@ mod server;
 mod session;
 pub mod source;
 
-pub use desktop::{Canvas, Desktop, DesktopEvent, InputEvent};
+pub use desktop::{Canvas, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
 pub use server::{Server, ServerError, ServerOptions};
 pub use source::{Source, SourceError, SourceOptions, SourceSpec};

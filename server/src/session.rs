@@ -9,19 +9,34 @@
 //! The cursor shape and the desktop name follow the same rule: a change only sets a flag, and
 //! the latest shape or name is read when it is sent. Each goes as its own one-rectangle update
 //! in answer to a request, once the first picture has gone out (so the viewer has one to draw
-//! the pointer over); the current shape is sent that way once to every new viewer.
+//! the pointer over); the current shape is sent that way once to every new viewer. The pointer
+//! position (PointerPos) goes the same way, unless it is where this viewer put it.
+//!
+//! Size changes reach a viewer that takes ExtendedDesktopSize as that rectangle alone in its
+//! own update (as the spec requires), the pixels following on its next request; it is also
+//! sent in answer to every full (non-incremental) request, which tells a viewer on connect that
+//! it may ask for a size. A viewer's SetDesktopSize goes to the source as
+//! [`InputEvent::SetDesktopSize`]; the answers are sent in order, as soon as they come, and
+//! while any is outstanding no pixels go out (they could be of a size the viewer has not been
+//! told). Once [`MAX_PENDING_RESIZES`] requests wait for an answer, the viewer's socket is not
+//! read until fewer do (what one read brought, at most 64 KiB of messages, is still handled).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use farview_protocol::encode::{CopyOperation, Update, UpdateStats};
+use farview_protocol::encodings::extended_desktop_size::{
+    DesktopLayout, DesktopSizeChange, ResizeReason, ResizeStatus,
+};
 use farview_protocol::{EncodingType, Rect, Region, ServerConfig, ServerConnection, ServerEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent};
+use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
 
 /// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
 pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
@@ -29,6 +44,8 @@ pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 /// How long the screen must stay still before lossy areas are sent again losslessly.
 const QUIET_BEFORE_REFRESH: Duration = Duration::from_millis(300);
+/// SetDesktopSize requests of one viewer that may wait for their answer at once.
+pub const MAX_PENDING_RESIZES: usize = 8;
 
 /// What the viewer has yet to be sent.
 #[derive(Debug, Default)]
@@ -50,11 +67,27 @@ struct Pending {
     name: bool,
     /// A picture has been sent: pseudo-encoding updates may follow.
     first_update_sent: bool,
+    /// Why the size last changed, for the ExtendedDesktopSize rectangle that announces it.
+    size_reason: ResizeReason,
+    /// The viewer sent a full update request: it is owed an ExtendedDesktopSize rectangle.
+    announce_layout: bool,
+    /// The viewer's SetDesktopSize requests, in order, waiting for the source's answer.
+    resize_answers: VecDeque<(DesktopLayout, oneshot::Receiver<ResizeStatus>)>,
+    /// The pointer moved on the desktop.
+    pointer: bool,
+    /// Where this viewer last put the pointer, or was told it is.
+    pointer_known: Option<(u16, u16)>,
 }
 
 impl Pending {
     /// Takes in a desktop event; `copy_rect` says whether the viewer takes CopyRect.
-    fn apply(&mut self, event: DesktopEvent, desktop_size: (u16, u16), copy_rect: bool) {
+    fn apply(
+        &mut self,
+        id: ViewerId,
+        event: DesktopEvent,
+        desktop_size: (u16, u16),
+        copy_rect: bool,
+    ) {
         match event {
             DesktopEvent::Changed(rect) => self.changed.add(rect),
             DesktopEvent::Copied { copy, differs } => {
@@ -76,19 +109,29 @@ impl Pending {
                     self.copies.push(copy);
                 }
             }
-            DesktopEvent::Resized { .. } => self.repaint_all(desktop_size),
+            DesktopEvent::Resized { requested_by, .. } => {
+                self.repaint_all(desktop_size);
+                // This viewer's own request is answered as such (reason 1), not announced.
+                self.size_reason = match requested_by {
+                    Some(viewer) if viewer != id => ResizeReason::OTHER_CLIENT,
+                    _ => ResizeReason::SERVER,
+                };
+            }
             DesktopEvent::Bell => self.bell = true,
             DesktopEvent::ClipboardChanged => self.clipboard = true,
             DesktopEvent::CursorChanged => self.cursor = true,
             DesktopEvent::NameChanged => self.name = true,
+            DesktopEvent::PointerMoved => self.pointer = true,
         }
     }
 
     /// The viewer fell behind the change log: anything may have changed.
     fn lagged(&mut self, desktop_size: (u16, u16)) {
         self.repaint_all(desktop_size);
+        self.size_reason = ResizeReason::SERVER;
         self.cursor = true;
         self.name = true;
+        self.pointer = true;
     }
 
     fn repaint_all(&mut self, (width, height): (u16, u16)) {
@@ -151,7 +194,9 @@ async fn serve(
             }
         }
         tokio::select! {
-            read = reader.read_buf(&mut input) => {
+            // While too many resize answers are outstanding, the viewer waits.
+            read = reader.read_buf(&mut input),
+                if pending.resize_answers.len() < MAX_PENDING_RESIZES => {
                 match read {
                     Ok(0) => return Ok("viewer closed the connection"),
                     Ok(_) => {}
@@ -183,6 +228,8 @@ async fn serve(
                         ServerEvent::UpdateRequest { incremental, rect } => {
                             pending.requested = true;
                             if !incremental {
+                                pending.announce_layout =
+                                    connection.accepts_extended_desktop_size();
                                 let (width, height) = pending.viewer_size;
                                 if let Some(rect) = rect.clip(width, height) {
                                     pending.changed.add(rect);
@@ -193,12 +240,21 @@ async fn serve(
                             desktop.send_input(InputEvent::Key { down, keysym }).await;
                         }
                         ServerEvent::Pointer { buttons, x, y } => {
+                            pending.pointer_known = Some((x, y));
                             desktop.send_input(InputEvent::Pointer { buttons, x, y }).await;
                         }
                         ServerEvent::CutText(text) => {
                             desktop.send_input(InputEvent::CutText(text)).await;
                         }
+                        ServerEvent::SetDesktopSize(layout) => {
+                            request_resize(id, layout, &connection, &mut pending, desktop).await;
+                        }
                     }
+                }
+            }
+            status = next_resize_answer(&mut pending.resize_answers) => {
+                if let Some((layout, _)) = pending.resize_answers.pop_front() {
+                    answer_resize(id, &mut connection, &mut pending, layout, status);
                 }
             }
             () = sleep_until(pending.refresh_at) => {
@@ -222,7 +278,7 @@ async fn serve(
                             let copy_rect =
                                 connection.encodings().accepts(EncodingType::COPY_RECT);
                             for event in events {
-                                pending.apply(event, size, copy_rect);
+                                pending.apply(id, event, size, copy_rect);
                             }
                         }
                         Catchup::Lagged => pending.lagged(size),
@@ -251,13 +307,19 @@ fn send_pending(
     pending: &mut Pending,
     desktop: &Desktop,
 ) {
+    let extended = connection.accepts_extended_desktop_size();
+    // Answers to come may change the size: pixels wait for them.
+    let holding = extended && !pending.resize_answers.is_empty();
+    if extended && !holding && pending.requested {
+        send_layout_if_due(id, connection, pending, desktop);
+    }
     send_pseudo_updates(connection, pending, desktop);
-    if pending.requested && pending.has_pixels() {
+    if pending.requested && pending.has_pixels() && !holding {
         desktop.with_framebuffer(|framebuffer| {
             let size = (framebuffer.width(), framebuffer.height());
             let mut update = Update::default();
             if size != pending.viewer_size {
-                if connection.encodings().accepts(EncodingType::DESKTOP_SIZE) {
+                if connection.encodings().accepts(EncodingType::DESKTOP_SIZE) && !extended {
                     update.new_size = Some(size);
                     pending.viewer_size = size;
                     pending.changed = Region::from_rect(framebuffer.bounds());
@@ -286,6 +348,126 @@ fn send_pending(
     if std::mem::take(&mut pending.clipboard) {
         connection.send_cut_text(&desktop.clipboard());
     }
+}
+
+/// Tells a viewer that takes ExtendedDesktopSize of a new size, or of the layout it asked for
+/// with a full update request: the rectangle alone answers the request.
+fn send_layout_if_due(
+    id: u64,
+    connection: &mut ServerConnection,
+    pending: &mut Pending,
+    desktop: &Desktop,
+) {
+    let layout = desktop.layout();
+    let size = (layout.width, layout.height);
+    let resized = size != pending.viewer_size;
+    if !resized && !pending.announce_layout {
+        return;
+    }
+    let reason = if resized {
+        pending.size_reason
+    } else {
+        ResizeReason::SERVER
+    };
+    debug!(
+        "viewer {id}: desktop size {}x{} ({} screens, reason {})",
+        layout.width,
+        layout.height,
+        layout.screens.len(),
+        reason.0
+    );
+    connection.send_desktop_size_change(&DesktopSizeChange {
+        reason,
+        status: ResizeStatus::SUCCESS,
+        layout,
+    });
+    if resized {
+        pending.viewer_size = size;
+        pending.copies.clear();
+        pending.changed = Region::from_rect(Rect::new(0, 0, size.0, size.1));
+    }
+    pending.resized = false;
+    pending.announce_layout = false;
+    pending.size_reason = ResizeReason::SERVER;
+    pending.requested = false;
+}
+
+/// Passes a viewer's SetDesktopSize to the source, or refuses a layout no source could carry
+/// out; either way its answer joins the queue, so that answers keep the requests' order.
+async fn request_resize(
+    id: u64,
+    layout: DesktopLayout,
+    connection: &ServerConnection,
+    pending: &mut Pending,
+    desktop: &Desktop,
+) {
+    if !connection.accepts_extended_desktop_size() {
+        // The spec allows SetDesktopSize only after an ExtendedDesktopSize rectangle.
+        debug!("viewer {id}: SetDesktopSize without ExtendedDesktopSize ignored");
+        return;
+    }
+    let (request, answer) = ResizeRequest::new(id, layout.clone());
+    match layout.validate() {
+        Ok(()) => {
+            info!(
+                "viewer {id}: asks for a {}x{} desktop",
+                layout.width, layout.height
+            );
+            // A source that takes no input drops the request: that refuses it.
+            desktop
+                .send_input(InputEvent::SetDesktopSize(request))
+                .await;
+        }
+        Err(reason) => {
+            info!("viewer {id}: SetDesktopSize refused: invalid layout: {reason}");
+            request.answer(ResizeStatus::INVALID_LAYOUT);
+        }
+    }
+    pending.resize_answers.push_back((layout, answer));
+}
+
+/// Waits for the answer to the oldest outstanding SetDesktopSize (forever if there is none).
+/// Cancel-safe: the receiver stays in the queue until its answer is taken.
+async fn next_resize_answer(
+    answers: &mut VecDeque<(DesktopLayout, oneshot::Receiver<ResizeStatus>)>,
+) -> ResizeStatus {
+    match answers.front_mut() {
+        // An unanswered request (the source dropped it) is a refusal.
+        Some((_, answer)) => answer.await.unwrap_or(ResizeStatus::PROHIBITED),
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends the answer to the viewer's request at once, whether or not it has asked for an
+/// update: the spec wants it as soon as possible. It echoes what the viewer asked for.
+fn answer_resize(
+    id: u64,
+    connection: &mut ServerConnection,
+    pending: &mut Pending,
+    layout: DesktopLayout,
+    status: ResizeStatus,
+) {
+    if status.is_success() {
+        info!(
+            "viewer {id}: desktop resized to {}x{} as asked",
+            layout.width, layout.height
+        );
+        pending.viewer_size = (layout.width, layout.height);
+        pending.copies.clear();
+        pending.changed = Region::from_rect(Rect::new(0, 0, layout.width, layout.height));
+        pending.resized = false;
+    } else {
+        info!(
+            "viewer {id}: {}x{} desktop refused: {status}",
+            layout.width, layout.height
+        );
+    }
+    connection.send_desktop_size_change(&DesktopSizeChange {
+        reason: ResizeReason::THIS_CLIENT,
+        status,
+        layout,
+    });
+    pending.requested = false;
 }
 
 /// Sends the lossy areas again, losslessly, if the viewer is waiting for an update.
@@ -368,6 +550,14 @@ fn send_pseudo_updates(
     }
     if std::mem::take(&mut pending.name) {
         answered |= connection.send_desktop_name(&desktop.name());
+    }
+    if std::mem::take(&mut pending.pointer)
+        && let Some(position) = desktop.pointer_position()
+        && pending.pointer_known != Some(position)
+        && connection.send_pointer_position(position.0, position.1)
+    {
+        pending.pointer_known = Some(position);
+        answered = true;
     }
     if answered && !pending.has_pixels() {
         pending.requested = false;

@@ -1696,6 +1696,24 @@ impl TestViewer {
         self.flush();
     }
 
+    /// Asks the server for a screen layout (SetDesktopSize), screens as given.
+    pub fn request_desktop_layout(
+        &mut self,
+        layout: farview_protocol::encodings::extended_desktop_size::DesktopLayout,
+    ) -> bool {
+        let sent = self.viewer.request_desktop_layout(layout);
+        self.flush();
+        sent
+    }
+
+    /// Asks the server for a new desktop size (SetDesktopSize); false if the server has not
+    /// said it takes such requests (no ExtendedDesktopSize rectangle yet).
+    pub fn request_desktop_size(&mut self, width: u16, height: u16) -> bool {
+        let sent = self.viewer.request_desktop_size(width, height);
+        self.flush();
+        sent
+    }
+
     /// The picture as the viewer has it now.
     pub fn image(&self) -> Image {
         image_of(self.viewer.framebuffer())

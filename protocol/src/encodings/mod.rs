@@ -14,6 +14,7 @@ pub mod copyrect;
 pub mod corre;
 pub mod cursor;
 pub mod desktop_name;
+pub mod extended_desktop_size;
 pub mod hextile;
 pub mod pseudo;
 pub mod raw;

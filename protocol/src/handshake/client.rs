@@ -14,6 +14,9 @@ use std::collections::VecDeque;
 use super::{MAX_NAME_LEN, MAX_REASON_LEN, ProtocolVersion};
 use crate::encodings::batch::{self, DecodeBatch, DecodeExecutor};
 use crate::encodings::cursor::{self, Cursor};
+use crate::encodings::extended_desktop_size::{
+    self, DesktopLayout, DesktopSizeChange, ResizeReason, Screen,
+};
 use crate::encodings::{Decoders, desktop_name};
 use crate::error::ProtocolError;
 use crate::framebuffer::{Framebuffer, Rect};
@@ -65,7 +68,8 @@ pub enum ClientEvent {
         bytes: usize,
         rectangles: usize,
     },
-    /// The desktop changed size (DesktopSize); the framebuffer follows.
+    /// The desktop changed size (DesktopSize, or ExtendedDesktopSize with a new size); the
+    /// framebuffer follows.
     Resized {
         width: u16,
         height: u16,
@@ -77,6 +81,15 @@ pub enum ClientEvent {
     Cursor(Cursor),
     /// The server renamed the desktop (DesktopName).
     DesktopName(String),
+    /// An ExtendedDesktopSize rectangle: the layout now, or the answer to our SetDesktopSize
+    /// (reason [`ResizeReason::THIS_CLIENT`], with its status). When it brings a new size, a
+    /// [`ClientEvent::Resized`] comes first.
+    DesktopSizeChange(DesktopSizeChange),
+    /// The server moved the pointer (PointerPos), e.g. someone else moved it.
+    PointerPosition {
+        x: u16,
+        y: u16,
+    },
 }
 
 #[derive(Debug)]
@@ -114,6 +127,9 @@ pub struct ClientConnection {
     version: ProtocolVersion,
     decoders: Decoders,
     cursor: Option<Cursor>,
+    /// The server's screen layout, once it has sent an ExtendedDesktopSize rectangle (which
+    /// also says it takes SetDesktopSize).
+    layout: Option<DesktopLayout>,
     /// Set when decoding is deferred into batches.
     deferred: Option<DeferredDecoding>,
 }
@@ -138,6 +154,7 @@ impl ClientConnection {
             version: ProtocolVersion::V3_8,
             decoders: Decoders::default(),
             cursor: None,
+            layout: None,
             deferred: None,
         }
     }
@@ -386,6 +403,22 @@ impl ClientConnection {
                 });
                 0
             }
+            EncodingType::EXTENDED_DESKTOP_SIZE => {
+                let Some((change, len)) =
+                    extended_desktop_size::decode(body, &rect).map_err(bad)?
+                else {
+                    return Ok(None);
+                };
+                self.apply_desktop_size_change(change);
+                len
+            }
+            EncodingType::POINTER_POS => {
+                self.events.push_back(ClientEvent::PointerPosition {
+                    x: rect.x,
+                    y: rect.y,
+                });
+                0
+            }
             EncodingType::LAST_RECT => {
                 if let State::InUpdate { remaining, .. } = &mut self.state {
                     *remaining = 1;
@@ -443,6 +476,32 @@ impl ClientConnection {
         }
         self.finish_update_if_done();
         Ok(Some(consumed))
+    }
+
+    /// Follows an ExtendedDesktopSize rectangle. A refusal of our request changes nothing
+    /// (its size fields are undefined); anything else is the layout now.
+    fn apply_desktop_size_change(&mut self, change: DesktopSizeChange) {
+        let refused = change.reason == ResizeReason::THIS_CLIENT && !change.status.is_success();
+        if !refused {
+            let layout = &change.layout;
+            if (layout.width, layout.height)
+                != (self.framebuffer.width(), self.framebuffer.height())
+            {
+                self.framebuffer.resize(layout.width, layout.height);
+                self.events.push_back(ClientEvent::Resized {
+                    width: layout.width,
+                    height: layout.height,
+                });
+            }
+            self.layout = Some(change.layout.clone());
+        } else if self.layout.is_none() {
+            self.layout = Some(DesktopLayout::single(
+                self.framebuffer.width(),
+                self.framebuffer.height(),
+            ));
+        }
+        self.events
+            .push_back(ClientEvent::DesktopSizeChange(change));
     }
 
     fn finish_update_if_done(&mut self) {
@@ -544,6 +603,46 @@ impl ClientConnection {
 
     pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {
         ClientMessage::PointerEvent { buttons, x, y }.write(&mut self.output);
+    }
+
+    /// Asks the server for a `width` x `height` desktop (SetDesktopSize). The layout keeps
+    /// the server's first screen (its id and flags), stretched over the whole new size. Returns
+    /// false, sending nothing, until the server has sent an ExtendedDesktopSize rectangle:
+    /// only then is it known to take the message.
+    pub fn request_desktop_size(&mut self, width: u16, height: u16) -> bool {
+        let Some(layout) = &self.layout else {
+            return false;
+        };
+        let screen = match layout.screens.first() {
+            Some(first) => Screen {
+                x: 0,
+                y: 0,
+                width,
+                height,
+                ..*first
+            },
+            None => Screen::whole(0, width, height),
+        };
+        self.request_desktop_layout(DesktopLayout {
+            width,
+            height,
+            screens: vec![screen],
+        })
+    }
+
+    /// Asks the server for `layout` (SetDesktopSize), screens as given; false, sending
+    /// nothing, until the server has sent an ExtendedDesktopSize rectangle.
+    pub fn request_desktop_layout(&mut self, layout: DesktopLayout) -> bool {
+        if self.layout.is_none() {
+            return false;
+        }
+        ClientMessage::SetDesktopSize(layout).write(&mut self.output);
+        true
+    }
+
+    /// The server's screen layout, if it has sent one (ExtendedDesktopSize).
+    pub fn desktop_layout(&self) -> Option<&DesktopLayout> {
+        self.layout.as_ref()
     }
 
     pub fn cut_text(&mut self, text: &str) {

@@ -474,3 +474,106 @@ fn an_invalid_cursor_is_an_error_and_writes_nothing() {
     assert!(pair.server.send_cursor(&bad).is_err());
     assert!(!pair.server.has_output());
 }
+
+/// The ExtendedDesktopSize exchange, whole and byte by byte: the server tells the layout, the
+/// viewer may then ask for a size, a refusal changes nothing, a success resizes, and the
+/// PointerPos pseudo-encoding moves the viewer's pointer.
+#[test]
+fn desktop_size_requests_and_pointer_positions_go_both_ways() {
+    use crate::encodings::extended_desktop_size::{
+        DesktopLayout, DesktopSizeChange, ResizeReason, ResizeStatus,
+    };
+    for chunk in [1, 7, 4096] {
+        let viewer = ClientConnection::new(ClientConfig {
+            encodings: vec![
+                EncodingType::RAW,
+                EncodingType::DESKTOP_SIZE,
+                EncodingType::EXTENDED_DESKTOP_SIZE,
+                EncodingType::POINTER_POS,
+            ],
+            ..ClientConfig::default()
+        });
+        let mut pair = Pair::new(server(None), viewer, chunk);
+        pair.pump().unwrap();
+        pair.client_events();
+        pair.server_events();
+        // Nothing may be asked before the server has said it takes requests.
+        assert!(!pair.client.request_desktop_size(100, 100));
+        assert!(pair.server.accepts_extended_desktop_size());
+        assert!(pair.server.send_desktop_size_change(&DesktopSizeChange {
+            reason: ResizeReason::SERVER,
+            status: ResizeStatus::SUCCESS,
+            layout: DesktopLayout::single(64, 48),
+        }));
+        pair.pump().unwrap();
+        let events = pair.client_events();
+        assert!(
+            matches!(&events[..], [
+            ClientEvent::DesktopSizeChange(change),
+            ClientEvent::UpdateComplete { rectangles: 1, .. },
+        ] if change.reason == ResizeReason::SERVER),
+            "{events:?}"
+        );
+
+        assert!(pair.client.request_desktop_size(100, 90));
+        pair.pump().unwrap();
+        let asked = DesktopLayout::single(100, 90);
+        assert_eq!(
+            pair.server_events(),
+            vec![ServerEvent::SetDesktopSize(asked.clone())]
+        );
+        pair.server.send_desktop_size_change(&DesktopSizeChange {
+            reason: ResizeReason::THIS_CLIENT,
+            status: ResizeStatus::PROHIBITED,
+            layout: asked.clone(),
+        });
+        pair.pump().unwrap();
+        assert_eq!(
+            (
+                pair.client.framebuffer().width(),
+                pair.client.framebuffer().height()
+            ),
+            (64, 48),
+            "a refusal changes nothing"
+        );
+        pair.client_events();
+        pair.server.send_desktop_size_change(&DesktopSizeChange {
+            reason: ResizeReason::THIS_CLIENT,
+            status: ResizeStatus::SUCCESS,
+            layout: asked,
+        });
+        pair.server.send_pointer_position(12, 34);
+        pair.pump().unwrap();
+        let events = pair.client_events();
+        assert!(
+            matches!(
+                events[0],
+                ClientEvent::Resized {
+                    width: 100,
+                    height: 90
+                }
+            ),
+            "{events:?}"
+        );
+        assert!(events.contains(&ClientEvent::PointerPosition { x: 12, y: 34 }));
+        assert_eq!(pair.client.framebuffer().width(), 100);
+        // The new size is not told again as DesktopSize to a viewer of the extended form.
+        let picture = test_picture(100, 90);
+        pair.server.send_update(
+            &picture,
+            &Update {
+                new_size: Some((100, 90)),
+                changed: vec![picture.bounds()],
+                ..Update::default()
+            },
+        );
+        pair.pump().unwrap();
+        let events = pair.client_events();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Resized { .. }))
+        );
+        assert_eq!(pair.client.framebuffer(), &picture);
+    }
+}

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use super::{MAX_NAME_LEN, ProtocolVersion};
 use crate::encode::{EncodeManager, Update, UpdateStats, ViewerEncodings};
 use crate::encodings::cursor::{self, Cursor};
-use crate::encodings::desktop_name;
+use crate::encodings::extended_desktop_size::{self, DesktopLayout, DesktopSizeChange};
+use crate::encodings::{desktop_name, pseudo};
 use crate::error::ProtocolError;
 use crate::framebuffer::Framebuffer;
 use crate::messages::{ClientMessage, EncodingType, ServerMessage, from_latin1, to_latin1};
@@ -50,6 +51,11 @@ pub enum ServerEvent {
         y: u16,
     },
     CutText(String),
+    /// The viewer asks for a new size and screen layout (SetDesktopSize); answer with
+    /// [`ServerConnection::send_desktop_size_change`], reason [`ResizeReason::THIS_CLIENT`].
+    ///
+    /// [`ResizeReason::THIS_CLIENT`]: extended_desktop_size::ResizeReason::THIS_CLIENT
+    SetDesktopSize(DesktopLayout),
 }
 
 /// The handshake states, each holding what it needs to go on.
@@ -232,6 +238,7 @@ impl ServerConnection {
             ClientMessage::KeyEvent { down, keysym } => ServerEvent::Key { down, keysym },
             ClientMessage::PointerEvent { buttons, x, y } => ServerEvent::Pointer { buttons, x, y },
             ClientMessage::ClientCutText(text) => ServerEvent::CutText(from_latin1(&text)),
+            ClientMessage::SetDesktopSize(layout) => ServerEvent::SetDesktopSize(layout),
         };
         self.events.push_back(event);
         Ok(())
@@ -253,12 +260,19 @@ impl ServerConnection {
 
     /// Writes one FramebufferUpdate for `update`, with pixels from `framebuffer`, in the
     /// viewer's format and encodings. Does nothing before the handshake is done.
+    ///
+    /// A new size goes as DesktopSize, and only to a viewer that takes DesktopSize but not
+    /// ExtendedDesktopSize: the spec wants the extended form alone in its own update, so tell
+    /// those viewers with [`ServerConnection::send_desktop_size_change`] first.
     pub fn send_update(&mut self, framebuffer: &Framebuffer, update: &Update) -> UpdateStats {
         if !self.is_normal() {
             return UpdateStats::default();
         }
         let mut update = update.clone();
-        if update.new_size.is_some() && !self.encodings.accepts(EncodingType::DESKTOP_SIZE) {
+        if update.new_size.is_some()
+            && (!self.encodings.accepts(EncodingType::DESKTOP_SIZE)
+                || self.accepts_extended_desktop_size())
+        {
             update.new_size = None;
         }
         self.encoder.encode_update(
@@ -364,6 +378,38 @@ impl ServerConnection {
         ServerMessage::FramebufferUpdate { rect_count: 1 }.write(&mut self.output);
         desktop_name::header().write(&mut self.output);
         desktop_name::encode(name, &mut self.output);
+        true
+    }
+
+    /// Whether the viewer listed ExtendedDesktopSize (and may send SetDesktopSize).
+    pub fn accepts_extended_desktop_size(&self) -> bool {
+        self.encodings.accepts(EncodingType::EXTENDED_DESKTOP_SIZE)
+    }
+
+    /// Sends one ExtendedDesktopSize rectangle as its own update (the spec allows no pixels
+    /// next to it) to a viewer that accepts it; returns whether it did.
+    pub fn send_desktop_size_change(&mut self, change: &DesktopSizeChange) -> bool {
+        if !self.is_normal() || !self.accepts_extended_desktop_size() {
+            return false;
+        }
+        ServerMessage::FramebufferUpdate { rect_count: 1 }.write(&mut self.output);
+        extended_desktop_size::encode(change, &mut self.output);
+        true
+    }
+
+    /// Whether the viewer listed PointerPos (it moves its own pointer when told).
+    pub fn accepts_pointer_position(&self) -> bool {
+        self.encodings.accepts(EncodingType::POINTER_POS)
+    }
+
+    /// Tells a viewer that accepts PointerPos where the pointer is now, as a one-rectangle
+    /// update; returns whether it did.
+    pub fn send_pointer_position(&mut self, x: u16, y: u16) -> bool {
+        if !self.is_normal() || !self.accepts_pointer_position() {
+            return false;
+        }
+        ServerMessage::FramebufferUpdate { rect_count: 1 }.write(&mut self.output);
+        pseudo::pointer_pos(x, y).write(&mut self.output);
         true
     }
 }

@@ -1,6 +1,7 @@
 //! Messages a viewer sends to a server (RFC 6143 §7.5).
 
 use super::{EncodingType, MAX_CUT_TEXT_LEN, MAX_ENCODINGS};
+use crate::encodings::extended_desktop_size::DesktopLayout;
 use crate::error::ProtocolError;
 use crate::framebuffer::Rect;
 use crate::pixel::PixelFormat;
@@ -25,6 +26,9 @@ pub enum ClientMessage {
     },
     /// Latin-1 text.
     ClientCutText(Vec<u8>),
+    /// A request for a new framebuffer size and screen layout (community spec, type 251);
+    /// only sent to a server that has sent an ExtendedDesktopSize rectangle.
+    SetDesktopSize(DesktopLayout),
 }
 
 impl ClientMessage {
@@ -34,6 +38,7 @@ impl ClientMessage {
     pub const KEY_EVENT: u8 = 4;
     pub const POINTER_EVENT: u8 = 5;
     pub const CLIENT_CUT_TEXT: u8 = 6;
+    pub const SET_DESKTOP_SIZE: u8 = 251;
 
     /// Parses one message from the start of `input`. `Ok(None)` means more bytes are needed
     /// and nothing was consumed; `Ok(Some((message, n)))` consumed `n` bytes.
@@ -126,6 +131,22 @@ impl ClientMessage {
                 };
                 ClientMessage::ClientCutText(text.to_vec())
             }
+            Self::SET_DESKTOP_SIZE => {
+                // The screen count is one byte: at most 255 screens of 16 bytes.
+                let (Some(()), Some(width), Some(height)) =
+                    (reader.skip(1), reader.u16(), reader.u16())
+                else {
+                    return Ok(None);
+                };
+                let Some(screens) = DesktopLayout::read_screens(reader, 1) else {
+                    return Ok(None);
+                };
+                ClientMessage::SetDesktopSize(DesktopLayout {
+                    width,
+                    height,
+                    screens,
+                })
+            }
             byte => {
                 return Err(ProtocolError::UnknownMessageType {
                     side: "client",
@@ -171,6 +192,12 @@ impl ClientMessage {
                 out.put_u32(len as u32);
                 out.extend_from_slice(&text[..len]);
             }
+            ClientMessage::SetDesktopSize(layout) => {
+                out.extend_from_slice(&[Self::SET_DESKTOP_SIZE, 0]);
+                out.put_u16(layout.width);
+                out.put_u16(layout.height);
+                layout.write_screens(out, 1);
+            }
         }
     }
 }
@@ -195,6 +222,21 @@ pub(crate) mod tests {
             (any::<u8>(), any::<u16>(), any::<u16>())
                 .prop_map(|(buttons, x, y)| ClientMessage::PointerEvent { buttons, x, y }),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(ClientMessage::ClientCutText),
+            (
+                any::<u16>(),
+                any::<u16>(),
+                proptest::collection::vec(
+                    crate::encodings::extended_desktop_size::tests::any_screen(),
+                    0..8
+                )
+            )
+                .prop_map(|(width, height, screens)| {
+                    ClientMessage::SetDesktopSize(DesktopLayout {
+                        width,
+                        height,
+                        screens,
+                    })
+                }),
         ]
     }
 
@@ -226,6 +268,37 @@ pub(crate) mod tests {
     fn unknown_type_is_named() {
         let error = ClientMessage::parse(&[99, 0, 0]).unwrap_err();
         assert_eq!(error.to_string(), "unknown client message type 99");
+    }
+
+    #[test]
+    fn set_desktop_size_known_answer() {
+        let layout = DesktopLayout::single(1280, 720);
+        let mut bytes = Vec::new();
+        ClientMessage::SetDesktopSize(layout.clone()).write(&mut bytes);
+        let expected: &[u8] = &[
+            251, 0, 0x05, 0x00, 0x02, 0xd0, 1, 0, // type, padding, 1280x720, one screen
+            0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x00, 0x02, 0xd0, 0, 0, 0, 0,
+        ];
+        assert_eq!(bytes, expected);
+        assert_eq!(
+            ClientMessage::parse(&bytes),
+            Ok(Some((ClientMessage::SetDesktopSize(layout), 24)))
+        );
+        // A count of 255 needs 4080 bytes of screens: until then, nothing is consumed.
+        let mut claim = vec![251, 0, 0, 10, 0, 10, 255, 0];
+        claim.extend_from_slice(&[0; 4079]);
+        assert_eq!(ClientMessage::parse(&claim), Ok(None));
+        claim.push(0);
+        let (message, n) = ClientMessage::parse(&claim).unwrap().unwrap();
+        assert_eq!(n, 8 + 255 * 16);
+        let ClientMessage::SetDesktopSize(layout) = message else {
+            panic!("{message:?}")
+        };
+        assert_eq!(layout.screens.len(), 255);
+        // Zero screens parse (the layout is then refused as invalid, not the connection).
+        let empty = [251, 0, 0, 10, 0, 10, 0, 0];
+        let (message, _) = ClientMessage::parse(&empty).unwrap().unwrap();
+        assert!(matches!(message, ClientMessage::SetDesktopSize(l) if l.validate().is_err()));
     }
 
     #[test]

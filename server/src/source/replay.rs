@@ -145,7 +145,8 @@ impl Source for ReplaySource {
         desktop: Arc<Desktop>,
         input: mpsc::Receiver<InputEvent>,
     ) -> SourceFuture {
-        // Recorded frames take no input.
+        // Recorded frames take no input: a viewer's resize request, dropped with the channel,
+        // is refused as prohibited.
         drop(input);
         Box::pin(async move {
             self.play(desktop).await?;

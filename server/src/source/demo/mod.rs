@@ -33,6 +33,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Source, SourceError, SourceFuture};
 use crate::desktop::{Desktop, InputEvent};
+use farview_protocol::encodings::extended_desktop_size::ResizeStatus;
 use scene::Demo;
 
 pub use pointer::{ARROW_HEIGHT, ARROW_HOTSPOT, ARROW_WIDTH, arrow_cursor};
@@ -83,6 +84,10 @@ async fn run(
     loop {
         tokio::select! {
             event = input.recv() => match event {
+                // The demo's scene has one size.
+                Some(InputEvent::SetDesktopSize(request)) => {
+                    request.answer(ResizeStatus::PROHIBITED);
+                }
                 Some(event) => apply(&desktop, &mut demo, &event),
                 None => return Ok(()),
             },

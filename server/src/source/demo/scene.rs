@@ -234,6 +234,8 @@ impl Demo {
                 self.clip_view.show(c, cut);
                 Effects::default()
             }
+            // Answered before it gets here: the scene has one size.
+            InputEvent::SetDesktopSize(_) => Effects::default(),
         }
     }
 

@@ -9,7 +9,8 @@
 //! - [`cursor`]: XFIXES cursor images, for the Cursor pseudo-encodings;
 //! - [`input`]: XTEST keys (through the keyboard map) and pointer;
 //! - [`clipboard`]: CLIPBOARD and PRIMARY both ways;
-//! - [`randr`]: screen size changes.
+//! - [`randr`]: screen size changes, and viewers' requests for a size;
+//! - [`pointer`]: the pointer's position, for PointerPos.
 //!
 //! X requests block, so the source runs on threads of its own: one reads X events, one
 //! forwards viewers' input, and a worker owns the state and does all the rest, woken by
@@ -21,6 +22,7 @@ pub mod clipboard;
 pub mod cursor;
 pub mod damage;
 pub mod input;
+pub mod pointer;
 pub mod randr;
 mod shm;
 pub mod windows;
@@ -39,11 +41,14 @@ use x11rb::protocol::xproto::{self, ConnectionExt as _, Mapping};
 use x11rb::rust_connection::RustConnection;
 
 use super::{Source, SourceError, SourceFuture};
-use crate::desktop::{Desktop, InputEvent};
+use crate::desktop::{Desktop, InputEvent, ResizeRequest, ViewerId};
 use capture::Capture;
 use clipboard::Clipboard;
 use damage::DamageTracker;
+use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeStatus, Screen};
 use input::Input;
+use pointer::PointerTracker;
+use randr::Resizer;
 use windows::WindowTracker;
 
 /// The shortest time between two captures: changes coming faster are merged (at most about
@@ -272,6 +277,11 @@ fn into_source_error(error: XError, display: &str) -> SourceError {
 struct Worker {
     connection: Arc<RustConnection>,
     root: xproto::Window,
+    screen: xproto::Screen,
+    resizer: Resizer,
+    /// The viewer whose request the next size change carries out, and its layout.
+    resize_cause: Option<(ViewerId, DesktopLayout)>,
+    pointer: Option<PointerTracker>,
     desktop: Arc<Desktop>,
     capture: Capture,
     damage: Option<DamageTracker>,
@@ -307,9 +317,10 @@ impl Worker {
         let clipboard = Clipboard::new(conn, &screen, cursor_watched)?;
         let input = Input::new(conn, root)?;
         let windows = WindowTracker::start(conn, root)?;
+        let pointer = PointerTracker::start(conn, root)?;
         info!(
             "x11 display {name}: {}x{}; capture: {}; changes: {}; cursor: {}; \
-             clipboard: {}; resize: {}",
+             clipboard: {}; resize: {}; pointer: {}",
             screen.width_in_pixels,
             screen.height_in_pixels,
             if capture.shared_memory() {
@@ -325,11 +336,16 @@ impl Worker {
             if cursor_watched { "XFIXES" } else { "none" },
             if clipboard.is_some() { "yes" } else { "no" },
             if resizes { "RandR" } else { "no" },
+            if pointer.is_some() { "XInput2" } else { "no" },
         );
         let (width, height) = (screen.width_in_pixels, screen.height_in_pixels);
         let mut worker = Worker {
             connection: connection.clone(),
             root,
+            screen,
+            resizer: Resizer::default(),
+            resize_cause: None,
+            pointer,
             desktop,
             capture,
             damage,
@@ -401,6 +417,11 @@ impl Worker {
         if self.input.next_unbind().is_some_and(|due| due <= now) {
             self.input.unbind_idle(&self.connection)?;
         }
+        if let Some(pointer) = &mut self.pointer
+            && let Some((x, y)) = pointer.query_if_due(&self.connection, now)?
+        {
+            self.desktop.set_pointer_position(x, y);
+        }
         self.connection.flush()?;
         Ok(())
     }
@@ -415,10 +436,14 @@ impl Worker {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        [self.capture_due(), self.input.next_unbind()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.capture_due(),
+            self.input.next_unbind(),
+            self.pointer.as_ref().map(PointerTracker::next_query),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn handle_event(&mut self, event: Event) -> Result<(), XError> {
@@ -447,6 +472,11 @@ impl Worker {
                 }
             }
             Event::RandrScreenChangeNotify(_) => self.follow_screen_size()?,
+            Event::XinputRawMotion(_) => {
+                if let Some(pointer) = &mut self.pointer {
+                    pointer.moved();
+                }
+            }
             Event::ConfigureNotify(event) => self.windows.configured(&event),
             Event::DestroyNotify(event) => self.windows.forget(event.window),
             Event::ReparentNotify(event) if event.parent != self.root => {
@@ -473,7 +503,40 @@ impl Worker {
                     clipboard.set_from_viewer(conn, text)?;
                 }
             }
+            InputEvent::SetDesktopSize(request) => self.resize_for_viewer(request)?,
         }
+        Ok(())
+    }
+
+    /// Carries out a viewer's SetDesktopSize with RandR, follows the new size at once (so
+    /// other viewers learn that this viewer asked), then answers.
+    fn resize_for_viewer(&mut self, request: ResizeRequest) -> Result<(), XError> {
+        let layout = request.layout.clone();
+        let whole = [Screen {
+            id: layout.screens.first().map_or(0, |screen| screen.id),
+            flags: layout.screens.first().map_or(0, |screen| screen.flags),
+            ..Screen::whole(0, layout.width, layout.height)
+        }];
+        if layout.screens != whole {
+            info!(
+                "viewer {}: a layout of {} screens refused: the X screen is resized as one \
+                 monitor covering all of it",
+                request.viewer,
+                layout.screens.len()
+            );
+            request.answer(ResizeStatus::INVALID_LAYOUT);
+            return Ok(());
+        }
+        let status =
+            self.resizer
+                .resize(&self.connection, &self.screen, layout.width, layout.height)?;
+        if status.is_success() {
+            self.resize_cause = Some((request.viewer, layout));
+            let followed = self.follow_screen_size();
+            self.resize_cause = None;
+            followed?;
+        }
+        request.answer(status);
         Ok(())
     }
 
@@ -529,7 +592,17 @@ impl Worker {
         }
         self.windows.take_moves();
         let captured = &self.captured;
-        self.desktop.draw(|canvas| canvas.replace_with(captured));
+        let cause = self.resize_cause.take();
+        self.desktop.draw(|canvas| {
+            let size = (captured.width(), captured.height());
+            if let Some((viewer, layout)) = cause
+                && (layout.width, layout.height) == size
+                && (canvas.width(), canvas.height()) != size
+            {
+                canvas.resize_to(layout, Some(viewer));
+            }
+            canvas.replace_with(captured);
+        });
         Ok(())
     }
 
