@@ -93,6 +93,9 @@ struct ViewArgs {
     /// Send no keyboard or pointer input.
     #[arg(long)]
     view_only: bool,
+    /// Ask for sole access: the server sends the other viewers away (RFB's shared flag off).
+    #[arg(long)]
+    exclusive: bool,
     /// Log every complete update (JSON lines with bytes, rectangles and SHA-256).
     #[arg(long, value_name = "FILE")]
     frame_log: Option<PathBuf>,
@@ -255,6 +258,7 @@ fn view(args: ViewArgs) -> Result<()> {
         compress: args.compress,
         frame_log: args.frame_log,
         resize: args.resize,
+        exclusive: args.exclusive,
         ..ViewerOptions::default()
     };
     let runtime = runtime()?;

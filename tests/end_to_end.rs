@@ -189,6 +189,40 @@ async fn two_viewers_see_the_same_changes() {
     assert!(first.updates() >= 5 && second.updates() >= 5);
 }
 
+#[tokio::test]
+async fn a_viewer_that_does_not_share_sends_the_others_away() {
+    let source = Box::new(BusySource {
+        width: 200,
+        height: 100,
+        interval: Duration::from_millis(20),
+    });
+    let target = start(source, None).await;
+    let mut shared = Viewer::connect(&target, &ViewerOptions::default())
+        .await
+        .unwrap();
+    first_update(&mut shared).await;
+    let sole = ViewerOptions {
+        exclusive: true,
+        ..ViewerOptions::default()
+    };
+    let mut exclusive = Viewer::connect(&target, &sole).await.unwrap();
+    first_update(&mut exclusive).await;
+    let ended = shared.wait_for(WAIT, |_, _| false).await;
+    assert!(
+        matches!(ended, Err(ViewerError::Closed)),
+        "the shared viewer should have been sent away: {ended:?}"
+    );
+    // A viewer that shares, connecting afterwards, joins the one that asked for sole access.
+    let mut later = Viewer::connect(&target, &ViewerOptions::default())
+        .await
+        .unwrap();
+    for viewer in [&mut later, &mut exclusive] {
+        for _ in 0..3 {
+            first_update(viewer).await;
+        }
+    }
+}
+
 /// Completes a handshake by hand and then never reads again: the worst viewer there is.
 async fn stalled_viewer(target: &Target) -> TcpStream {
     let mut stream = TcpStream::connect((target.host.as_str(), target.port))

@@ -144,6 +144,8 @@ pub struct Desktop {
     /// Viewers encode under the read lock, all at once; the source draws under the write lock.
     state: RwLock<State>,
     sequence: watch::Sender<u64>,
+    /// The last viewer that asked for sole access (ClientInit with the shared flag off).
+    sole_viewer: watch::Sender<Option<ViewerId>>,
     input: mpsc::Sender<InputEvent>,
 }
 
@@ -287,6 +289,7 @@ impl Desktop {
                 log_start: 0,
             }),
             sequence: watch::channel(0).0,
+            sole_viewer: watch::channel(None).0,
             input,
         };
         (Arc::new(desktop), input_receiver)
@@ -431,6 +434,17 @@ impl Desktop {
     /// gone.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.sequence.subscribe()
+    }
+
+    /// `viewer` asked for sole access: every viewer connected before it is to leave.
+    pub fn claim_sole_access(&self, viewer: ViewerId) {
+        self.sole_viewer.send_replace(Some(viewer));
+    }
+
+    /// A receiver that wakes when a viewer claims sole access (see
+    /// [`Desktop::claim_sole_access`]); claims made before the call are not seen.
+    pub fn sole_access_claims(&self) -> watch::Receiver<Option<ViewerId>> {
+        self.sole_viewer.subscribe()
     }
 
     /// Passes input to the source; waits while the source is behind.

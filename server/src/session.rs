@@ -178,6 +178,7 @@ async fn serve(
     let (mut reader, mut writer) = stream.split();
     let mut connection = ServerConnection::new(config);
     let mut changes = desktop.subscribe();
+    let mut claims = desktop.sole_access_claims();
     let mut sequence = 0u64;
     let mut pending = Pending::default();
     let mut input = Vec::with_capacity(READ_CHUNK);
@@ -217,6 +218,10 @@ async fn serve(
                             pending.cursor = true;
                             info!("viewer {id} ({peer}) connected (shared: {shared}, protocol {})",
                                 connection.version().map(|v| v.to_string()).unwrap_or_default());
+                            // RFB: a viewer that does not share asks for the others to go.
+                            if !shared {
+                                desktop.claim_sole_access(id);
+                            }
                         }
                         ServerEvent::SetPixelFormat(format) => {
                             debug!("viewer {id}: pixel format {format:?}");
@@ -260,6 +265,12 @@ async fn serve(
             () = sleep_until(pending.refresh_at) => {
                 pending.refresh_at = None;
                 send_lossless_refresh(id, &mut connection, &mut pending, desktop, written == output.len());
+            }
+            Ok(()) = claims.changed() => {
+                let claimed_by = *claims.borrow_and_update();
+                if claimed_by.is_some_and(|other| other != id) {
+                    return Ok("another viewer asked for sole access");
+                }
             }
             changed = changes.changed() => {
                 if changed.is_err() {
