@@ -259,7 +259,6 @@ fn view(args: ViewArgs) -> Result<()> {
         frame_log: args.frame_log,
         resize: args.resize,
         exclusive: args.exclusive,
-        ..ViewerOptions::default()
     };
     let runtime = runtime()?;
     if !args.headless {
