@@ -13,7 +13,8 @@ use farview_protocol::encodings::extended_desktop_size::{
 };
 use support::{
     COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, TestViewer, VIEWER_TIMEOUT,
-    XServer, image_difference, poll, require_all, run_ok, save_mismatch,
+    XServer, assert_viewer_matches_screen, image_difference, poll, require_all, run_ok,
+    wait_for_x_pointer,
 };
 
 /// The screen size `xdpyinfo` reports, e.g. (1024, 768).
@@ -56,18 +57,6 @@ fn wait_for_screen_size(x: &XServer, size: (u16, u16), context: impl FnOnce() ->
         },
         context,
     );
-}
-
-/// Waits until the screen is still and the viewer shows it pixel for pixel.
-fn assert_viewer_matches_screen(dir: &TempDir, label: &str, x: &XServer, viewer: &mut TestViewer) {
-    let screen = x.wait_static();
-    let result = viewer.wait_for_picture(VIEWER_TIMEOUT, |image| {
-        image_difference(&screen, image).map_or(Ok(()), Err)
-    });
-    if let Err(difference) = result {
-        let saved = save_mismatch(dir, label, &screen, &viewer.image());
-        panic!("{label}: the viewer does not show the screen: {difference}\n{saved}");
-    }
 }
 
 /// An Xvnc (as a plain X server) sharing a flat desktop through `farview serve`.
@@ -313,21 +302,7 @@ fn moving_the_x_pointer_reaches_the_viewer_as_pointer_position() {
     let mut viewer = TestViewer::connect(server.port);
     // Our own pointer move is not echoed back; one made in X is.
     viewer.pointer(0, 50, 60);
-    poll(
-        "the pointer at 50,60",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let output = run_ok(x.client("xdotool").arg("getmouselocation"), COMMAND_TIMEOUT);
-            let text = String::from_utf8_lossy(&output.stdout).into_owned();
-            if text.starts_with("x:50 y:60 ") {
-                Ok(())
-            } else {
-                Err(text)
-            }
-        },
-        || server.process.logs(),
-    );
+    wait_for_x_pointer(&x, (50, 60), || server.process.logs());
     run_ok(
         x.client("xdotool").args(["mousemove", "321", "123"]),
         COMMAND_TIMEOUT,

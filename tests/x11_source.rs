@@ -9,7 +9,7 @@ use std::time::Duration;
 use farview_protocol::ClientEvent;
 use support::{
     COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, TestViewer, VIEWER_TIMEOUT,
-    XServer, image_difference, poll, require_all, run, run_ok, save_mismatch,
+    XServer, assert_viewer_matches_screen, poll, require_all, run, run_ok, wait_for_x_pointer,
 };
 
 const SHIFT_L: u32 = 0xffe1;
@@ -143,21 +143,7 @@ fn pointer_moves_and_clicks_reach_x() {
     let server = FarviewServer::x11(&dir, &x);
     let mut viewer = TestViewer::connect(server.port);
     viewer.pointer(0, 123, 77);
-    poll(
-        "the pointer at 123,77",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let output = run_ok(x.client("xdotool").arg("getmouselocation"), COMMAND_TIMEOUT);
-            let text = String::from_utf8_lossy(&output.stdout).into_owned();
-            if text.starts_with("x:123 y:77 ") {
-                Ok(())
-            } else {
-                Err(text)
-            }
-        },
-        || server.process.logs(),
-    );
+    wait_for_x_pointer(&x, (123, 77), || server.process.logs());
     // A click target: xev's window prints the button events it gets.
     let mut command = x.client("xev");
     command.args(["-geometry", "200x200+300+100", "-event", "button"]);
@@ -267,18 +253,6 @@ fn the_clipboard_goes_both_ways() {
         "{}",
         server.process.logs()
     );
-}
-
-/// Waits until the screen is still and the viewer shows it pixel for pixel.
-fn assert_viewer_matches_screen(dir: &TempDir, label: &str, x: &XServer, viewer: &mut TestViewer) {
-    let screen = x.wait_static();
-    let result = viewer.wait_for_picture(VIEWER_TIMEOUT, |image| {
-        image_difference(&screen, image).map_or(Ok(()), Err)
-    });
-    if let Err(difference) = result {
-        let saved = save_mismatch(dir, label, &screen, &viewer.image());
-        panic!("{label}: the viewer does not show the screen: {difference}\n{saved}");
-    }
 }
 
 #[test]

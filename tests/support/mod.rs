@@ -1600,6 +1600,43 @@ impl std::fmt::Debug for TestViewer {
     }
 }
 
+/// Waits until `x`'s screen is still and `viewer` shows it pixel for pixel.
+pub fn assert_viewer_matches_screen(
+    dir: &TempDir,
+    label: &str,
+    x: &XServer,
+    viewer: &mut TestViewer,
+) {
+    let screen = x.wait_static();
+    let result = viewer.wait_for_picture(VIEWER_TIMEOUT, |image| {
+        image_difference(&screen, image).map_or(Ok(()), Err)
+    });
+    if let Err(difference) = result {
+        let saved = save_mismatch(dir, label, &screen, &viewer.image());
+        panic!("{label}: the viewer does not show the screen: {difference}\n{saved}");
+    }
+}
+
+/// Waits until `xdotool getmouselocation` on `x` says the pointer is at `(px, py)`.
+pub fn wait_for_x_pointer(x: &XServer, (px, py): (u16, u16), context: impl FnOnce() -> String) {
+    let wanted = format!("x:{px} y:{py} ");
+    poll(
+        &format!("the pointer at {px},{py}"),
+        VIEWER_TIMEOUT,
+        Duration::from_millis(50),
+        || {
+            let output = run_ok(x.client("xdotool").arg("getmouselocation"), COMMAND_TIMEOUT);
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            if text.starts_with(&wanted) {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        },
+        context,
+    );
+}
+
 impl TestViewer {
     /// Connects to a server on loopback `port` and waits for the first complete update.
     pub fn connect(port: u16) -> TestViewer {
