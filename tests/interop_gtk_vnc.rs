@@ -89,13 +89,7 @@ fn check_capture(label: &str, forced: Option<(i32, &str)>, must_use: &[(&str, &[
             .iter()
             .find(|(name, _)| name == fixture)
             .map_or(&[][..], |(_, names)| names);
-        let sent = id.map(|id| log.sent(id)).unwrap_or_default();
-        for name in wanted {
-            assert!(
-                sent.iter().any(|s| s == name),
-                "{case}: the server never sent {name}; it sent {sent:?}\n{context}"
-            );
-        }
+        log.assert_sent(id, &case, wanted, &context);
         let expected = support::fixture_frame(fixture, 0);
         let captured = Image::read_png(&path);
         support::assert_same_image(&dir, &case, &expected, &captured, &context);
@@ -159,17 +153,8 @@ fn assert_sent(server: &FarviewServer, label: &str, must_use: &[&str], viewer: &
     let id = log
         .last_viewer()
         .unwrap_or_else(|| panic!("{label}: no viewer in the log\n{}", server.process.logs()));
-    let sent = log.sent(id);
-    for name in must_use {
-        assert!(
-            sent.iter().any(|s| s == name),
-            "{label}: the server never sent {name}; it sent {sent:?}\n\
-             the viewer's encodings: {}\n{}\n{}",
-            log.offered(id).unwrap_or_default(),
-            log.updates(id),
-            viewer.logs()
-        );
-    }
+    let context = format!("{}\n{}", log.updates(id), viewer.logs());
+    log.assert_sent(Some(id), label, must_use, &context);
 }
 
 #[test]

@@ -177,19 +177,8 @@ fn assert_sent(server: &FarviewServer, label: &str, must_use: &[&str], viewer: &
             server.process.logs()
         );
     };
-    let sent = log.sent(id);
-    let missing: Vec<&&str> = must_use
-        .iter()
-        .filter(|name| !sent.iter().any(|s| s == *name))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{label}: the server never sent {missing:?}; it sent {sent:?}\n\
-         the viewer's encodings: {}\n{}\n{}",
-        log.offered(id).unwrap_or_default(),
-        log.updates(id),
-        viewer.logs()
-    );
+    let context = format!("{}\n{}", log.updates(id), viewer.logs());
+    log.assert_sent(Some(id), label, must_use, &context);
 }
 
 #[test]

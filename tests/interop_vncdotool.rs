@@ -187,13 +187,7 @@ fn check_encoding(encoding: &str, cases: &[(&str, &[&str])]) {
             output.status.success() && path.exists(),
             "{label}: the capture failed\n{context}"
         );
-        let sent = id.map(|id| log.sent(id)).unwrap_or_default();
-        for name in *must_use {
-            assert!(
-                sent.iter().any(|s| s == name),
-                "{label}: the server never sent {name}; it sent {sent:?}\n{context}"
-            );
-        }
+        log.assert_sent(id, &label, must_use, &context);
         let expected = support::fixture_frame(fixture, 0);
         let captured = Image::read_png(&path);
         support::assert_same_image(&dir, &label, &expected, &captured, &context);

@@ -93,13 +93,7 @@ fn check_encoding(encoding: &str, must_use: &[(&str, &[&str])]) {
             .iter()
             .find(|(name, _)| name == fixture)
             .map_or(&[][..], |(_, names)| names);
-        let sent = log.sent(id);
-        for name in wanted {
-            assert!(
-                sent.iter().any(|s| s == name),
-                "{label}: the server never sent {name}; it sent {sent:?}\n{context}"
-            );
-        }
+        log.assert_sent(Some(id), &label, wanted, &context);
         let captured = support::decode_jpeg(&dir.join(&format!("{label}.jpg")));
         let reference = support::libjpeg_rgb_q100(&dir, &label, &expected);
         support::assert_same_image(&dir, &label, &reference, &captured, &context);

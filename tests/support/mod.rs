@@ -750,6 +750,23 @@ impl ServerLog {
         self.viewers().last().copied()
     }
 
+    /// Panics unless the server sent viewer `id` (none: no viewer was logged) each of
+    /// `must_use`, by the encoding names its log uses; `context` goes into the message.
+    pub fn assert_sent(&self, id: Option<u64>, label: &str, must_use: &[&str], context: &str) {
+        let sent = id.map(|id| self.sent(id)).unwrap_or_default();
+        let missing: Vec<&&str> = must_use
+            .iter()
+            .filter(|name| !sent.iter().any(|s| s == *name))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{label}: the server never sent {missing:?}; it sent {sent:?}\n\
+             the viewer's encodings: {}\n{}",
+            id.and_then(|id| self.offered(id)).unwrap_or_default(),
+            context
+        );
+    }
+
     /// The log lines of viewer `id`.
     pub fn lines_of(&self, id: u64) -> Vec<&str> {
         let tags = [format!("viewer {id}: "), format!("viewer {id} (")];
