@@ -107,6 +107,7 @@ impl Server {
                         password: self.options.password.clone(),
                         challenge: random_challenge(),
                     };
+                    session::tune_socket(&stream);
                     let id = next_id;
                     next_id += 1;
                     tokio::spawn(session::run(id, stream, peer, config, desktop.clone()));

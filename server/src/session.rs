@@ -31,7 +31,7 @@ use farview_protocol::encodings::extended_desktop_size::{
     DesktopLayout, DesktopSizeChange, ResizeReason, ResizeStatus,
 };
 use farview_protocol::{EncodingType, Rect, Region, ServerConfig, ServerConnection, ServerEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
@@ -145,9 +145,9 @@ impl Pending {
     }
 }
 
-pub(crate) async fn run(
+pub(crate) async fn run<S: ViewerStream>(
     id: u64,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     config: ServerConfig,
     desktop: Arc<Desktop>,
@@ -158,7 +158,12 @@ pub(crate) async fn run(
     }
 }
 
-fn tune_socket(stream: &TcpStream) {
+/// A viewer's byte stream: plain TCP, or (later) TLS or WebSocket over it.
+pub(crate) trait ViewerStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ViewerStream for S {}
+
+/// Sets the TCP options every viewer's socket gets, before any transport goes over it.
+pub(crate) fn tune_socket(stream: &TcpStream) {
     let _ = stream.set_nodelay(true);
     let socket = socket2::SockRef::from(stream);
     if let Err(error) = socket.set_tcp_notsent_lowat(KERNEL_UNSENT_LIMIT) {
@@ -166,16 +171,15 @@ fn tune_socket(stream: &TcpStream) {
     }
 }
 
-async fn serve(
+async fn serve<S: ViewerStream>(
     id: u64,
-    mut stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     config: ServerConfig,
     desktop: &Desktop,
 ) -> Result<&'static str, String> {
-    tune_socket(&stream);
     debug!("viewer {id} ({peer}) connecting");
-    let (mut reader, mut writer) = stream.split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut connection = ServerConnection::new(config);
     let mut changes = desktop.subscribe();
     let mut claims = desktop.sole_access_claims();
