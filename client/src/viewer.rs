@@ -12,7 +12,7 @@ use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeRe
 use farview_protocol::{
     ClientConfig, ClientConnection, ClientEvent, EncodingType, Framebuffer, ProtocolError,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
@@ -121,9 +121,12 @@ impl ViewerOptions {
     }
 }
 
-#[derive(Debug)]
+/// The byte stream to a server: plain TCP, or TLS over it.
+pub trait ServerStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ServerStream for S {}
+
 pub struct Viewer {
-    stream: TcpStream,
+    stream: Box<dyn ServerStream>,
     connection: ClientConnection,
     input: Vec<u8>,
     frame_log: Option<FrameLog>,
@@ -136,10 +139,19 @@ pub struct Viewer {
 
 const READ_CHUNK: usize = 256 * 1024;
 
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("connection", &self.connection)
+            .field("updates", &self.updates)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Viewer {
     /// Connects and completes the handshake.
     pub async fn connect(target: &Target, options: &ViewerOptions) -> Result<Viewer, ViewerError> {
-        let encodings = options.encoding_list()?;
+        options.encoding_list()?;
         let stream = TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(|cause| ViewerError::Connect {
@@ -147,6 +159,16 @@ impl Viewer {
                 cause,
             })?;
         let _ = stream.set_nodelay(true);
+        Self::over_stream(Box::new(stream), options).await
+    }
+
+    /// Completes the handshake over a stream already connected to a server (a reverse
+    /// connection, or TLS).
+    pub async fn over_stream(
+        stream: Box<dyn ServerStream>,
+        options: &ViewerOptions,
+    ) -> Result<Viewer, ViewerError> {
+        let encodings = options.encoding_list()?;
         let frame_log = match &options.frame_log {
             Some(path) => Some(
                 FrameLog::create(path).map_err(|cause| ViewerError::FrameLog {
