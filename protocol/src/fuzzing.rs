@@ -10,10 +10,7 @@ use crate::handshake::server::{ServerConfig, ServerConnection, ServerEvent};
 
 /// A server connection past its handshake, as a viewer would find it.
 pub fn server_in_normal_state() -> ServerConnection {
-    let mut server = ServerConnection::new(ServerConfig {
-        password: None,
-        challenge: [0; 16],
-    });
+    let mut server = ServerConnection::new(ServerConfig::new(None, [0; 16]));
     server.take_output();
     for step in [&b"RFB 003.008\n"[..], &[1], &[1]] {
         let _ = server.handle_input(step);
