@@ -30,12 +30,13 @@ use farview_protocol::encode::{CopyOperation, Update, UpdateStats};
 use farview_protocol::encodings::extended_desktop_size::{
     DesktopLayout, DesktopSizeChange, ResizeReason, ResizeStatus,
 };
-use farview_protocol::{EncodingType, Rect, Region, ServerConfig, ServerConnection, ServerEvent};
+use farview_protocol::{EncodingType, Rect, Region, ServerConnection, ServerEvent};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use crate::access::Access;
 use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
 
 /// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
@@ -149,10 +150,10 @@ pub(crate) async fn run<S: ViewerStream>(
     id: u64,
     stream: S,
     peer: SocketAddr,
-    config: ServerConfig,
+    access: Arc<Access>,
     desktop: Arc<Desktop>,
 ) {
-    match serve(id, stream, peer, config, &desktop).await {
+    match serve(id, stream, peer, &access, &desktop).await {
         Ok(reason) => info!("viewer {id} ({peer}) disconnected: {reason}"),
         Err(reason) => warn!("viewer {id} ({peer}) dropped: {reason}"),
     }
@@ -175,12 +176,14 @@ async fn serve<S: ViewerStream>(
     id: u64,
     stream: S,
     peer: SocketAddr,
-    config: ServerConfig,
+    access: &Access,
     desktop: &Desktop,
 ) -> Result<&'static str, String> {
     debug!("viewer {id} ({peer}) connecting");
+    // Boxed: VeNCrypt replaces the stream with TLS over it during the handshake.
+    let stream: Box<dyn ViewerStream> = Box::new(stream);
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut connection = ServerConnection::new(config);
+    let mut connection = ServerConnection::new(access.config_for(peer));
     let mut changes = desktop.subscribe();
     let mut claims = desktop.sole_access_claims();
     let mut sequence = 0u64;
@@ -205,6 +208,10 @@ async fn serve<S: ViewerStream>(
                 match read {
                     Ok(0) => return Ok("viewer closed the connection"),
                     Ok(_) => {}
+                    // TLS viewers often just close the socket (no close_notify).
+                    Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return Ok("viewer closed the connection");
+                    }
                     Err(error) => return Err(format!("read failed: {error}")),
                 }
                 let used = connection.handle_input(&input).map_err(|e| e.to_string())?;
@@ -212,9 +219,32 @@ async fn serve<S: ViewerStream>(
                 while let Some(event) = connection.poll_event() {
                     match event {
                         ServerEvent::AuthenticationFailed { reason } => {
+                            access.failed(id, peer, &reason);
+                        }
+                        ServerEvent::SecurityRefused { reason } => {
                             warn!("viewer {id} ({peer}): {reason}");
                         }
+                        ServerEvent::StartTls => {
+                            // What the protocol said so far goes in the clear; anything the
+                            // viewer sent past it would be TLS bytes we have already read.
+                            output.extend_from_slice(&connection.take_output());
+                            writer.write_all(&output[written..]).await
+                                .map_err(|error| format!("write failed: {error}"))?;
+                            output.clear();
+                            written = 0;
+                            if !input.is_empty() {
+                                return Err("the viewer sent data before the TLS handshake".into());
+                            }
+                            let stream = access.start_tls(reader.unsplit(writer)).await?;
+                            (reader, writer) = tokio::io::split(stream);
+                            connection.tls_started();
+                        }
+                        ServerEvent::CheckCredentials(credentials) => {
+                            debug!("viewer {id}: checking the password of {:?}", credentials.username);
+                            connection.credentials_checked(access.check(credentials).await);
+                        }
                         ServerEvent::ClientInit { shared } => {
+                            access.succeeded(peer);
                             let (width, height) = desktop.size();
                             sequence = desktop.sequence();
                             connection.send_server_init(width, height, &desktop.name());

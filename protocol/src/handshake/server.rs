@@ -49,7 +49,7 @@ impl ServerConfig {
     }
 
     /// The VeNCrypt subtypes offered with TLS, strongest first.
-    fn vencrypt_subtypes(&self) -> Vec<SubType> {
+    pub fn vencrypt_subtypes(&self) -> Vec<SubType> {
         let mut subtypes = Vec::new();
         if self.plain_users {
             subtypes.push(SubType::X509_PLAIN);
