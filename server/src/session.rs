@@ -206,6 +206,12 @@ async fn serve<S: ViewerStream>(
             read = reader.read_buf(&mut input),
                 if pending.resize_answers.len() < MAX_PENDING_RESIZES => {
                 match read {
+                    Ok(0) if !connection.is_normal() && !connection.is_closed() => {
+                        return Err(format!(
+                            "the viewer went away during the {}",
+                            connection.stage()
+                        ));
+                    }
                     Ok(0) => return Ok("viewer closed the connection"),
                     Ok(_) => {}
                     // TLS viewers often just close the socket (no close_notify).
@@ -224,7 +230,8 @@ async fn serve<S: ViewerStream>(
                         ServerEvent::SecurityRefused { reason } => {
                             warn!("viewer {id} ({peer}): {reason}");
                         }
-                        ServerEvent::StartTls => {
+                        ServerEvent::StartTls(subtype) => {
+                            debug!("viewer {id}: VeNCrypt {subtype}, starting TLS");
                             // What the protocol said so far goes in the clear; anything the
                             // viewer sent past it would be TLS bytes we have already read.
                             output.extend_from_slice(&connection.take_output());
@@ -240,8 +247,12 @@ async fn serve<S: ViewerStream>(
                             connection.tls_started();
                         }
                         ServerEvent::CheckCredentials(credentials) => {
-                            debug!("viewer {id}: checking the password of {:?}", credentials.username);
-                            connection.credentials_checked(access.check(credentials).await);
+                            let username = credentials.username.clone();
+                            let accepted = access.check(credentials).await;
+                            if accepted {
+                                info!("viewer {id} ({peer}): signed in as {username:?}");
+                            }
+                            connection.credentials_checked(accepted);
                         }
                         ServerEvent::ClientInit { shared } => {
                             access.succeeded(peer);

@@ -93,7 +93,7 @@ impl Pair {
                     ServerEvent::ClientInit { .. } => {
                         self.server.send_server_init(64, 48, "test desktop");
                     }
-                    ServerEvent::StartTls => self.server.tls_started(),
+                    ServerEvent::StartTls(_) => self.server.tls_started(),
                     ServerEvent::CheckCredentials(credentials) => {
                         self.server.credentials_checked(
                             (

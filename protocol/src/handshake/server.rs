@@ -79,8 +79,8 @@ pub enum ServerEvent {
     },
     /// TLS starts now: send the output so far in the clear, run the TLS handshake as the
     /// server on the stream, then call [`ServerConnection::tls_started`]. Nothing more is
-    /// consumed until then.
-    StartTls,
+    /// consumed until then. The agreed subtype says what follows inside TLS.
+    StartTls(SubType),
     /// The viewer sent a username and password (X509Plain): answer with
     /// [`ServerConnection::credentials_checked`].
     CheckCredentials(PlainCredentials),
@@ -253,7 +253,7 @@ impl ServerConnection {
                     Ok(Some(step)) => {
                         if let Some(subtype) = step.agreed {
                             self.state = State::AwaitTls { version, subtype };
-                            self.events.push_back(ServerEvent::StartTls);
+                            self.events.push_back(ServerEvent::StartTls(subtype));
                         }
                         Ok(Some(step.consumed))
                     }
@@ -496,6 +496,31 @@ impl ServerConnection {
 
     pub fn is_normal(&self) -> bool {
         matches!(self.state, State::Normal)
+    }
+
+    /// Where the handshake stands, for a log line when the viewer goes away in it.
+    pub fn stage(&self) -> String {
+        match &self.state {
+            State::ExpectVersion => "protocol version exchange".into(),
+            State::ExpectSecurityType { .. } => "choice of security type".into(),
+            State::Vencrypt { .. } => {
+                let offered: Vec<String> = self
+                    .config
+                    .vencrypt_subtypes()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                format!("VeNCrypt negotiation (offered: {})", offered.join(", "))
+            }
+            State::AwaitTls { .. } => "TLS handshake".into(),
+            State::ExpectVncAuthResponse { .. } => "VNC authentication".into(),
+            State::ExpectPlainCredentials { .. } | State::AwaitCredentialCheck { .. } => {
+                "username and password check".into()
+            }
+            State::ExpectClientInit | State::AwaitServerInit => "initialisation".into(),
+            State::Normal => "session".into(),
+            State::Closed => "closing".into(),
+        }
     }
 
     pub fn is_closed(&self) -> bool {

@@ -50,7 +50,10 @@ fn connect(
 fn every_subtype_connects_in_any_split() {
     for chunk in [1, 3, 64] {
         let none = connect(tls_server(None, false), tls_client(None, None), chunk).unwrap();
-        assert!(none.contains(&ServerEvent::StartTls), "{none:?}");
+        assert!(
+            none.contains(&ServerEvent::StartTls(SubType::X509_NONE)),
+            "{none:?}"
+        );
 
         let vnc = connect(
             tls_server(Some("pw"), false),
@@ -58,7 +61,10 @@ fn every_subtype_connects_in_any_split() {
             chunk,
         )
         .unwrap();
-        assert!(vnc.contains(&ServerEvent::StartTls), "{vnc:?}");
+        assert!(
+            vnc.contains(&ServerEvent::StartTls(SubType::X509_VNC)),
+            "{vnc:?}"
+        );
 
         let (user, password) = PLAIN_USER;
         let plain = connect(
@@ -113,7 +119,10 @@ fn wrong_vnc_password_inside_tls_is_refused() {
         matches!(error, ProtocolError::AuthenticationFailed(_)),
         "{error}"
     );
-    assert!(events.contains(&ServerEvent::StartTls), "{events:?}");
+    assert!(
+        events.contains(&ServerEvent::StartTls(SubType::X509_VNC)),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -173,7 +182,10 @@ fn nothing_is_consumed_while_tls_starts() {
     let handshake = input.len();
     input.extend_from_slice(&[22, 3, 1]);
     assert_eq!(server.handle_input(&input), Ok(handshake));
-    assert_eq!(server.poll_event(), Some(ServerEvent::StartTls));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::StartTls(SubType::X509_NONE))
+    );
     assert_eq!(server.handle_input(&input[handshake..]), Ok(0));
     server.take_output();
     server.tls_started();
