@@ -350,6 +350,8 @@ impl Viewer {
         let output = self.connection.take_output();
         if !output.is_empty() {
             self.stream.write_all(&output).await?;
+            // TLS holds what it was given until flushed.
+            self.stream.flush().await?;
         }
         Ok(())
     }

@@ -191,6 +191,9 @@ async fn serve<S: ViewerStream>(
     let mut input = Vec::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::new();
     let mut written = 0usize;
+    // Written but maybe still held by a transport that buffers (TLS keeps records until
+    // flushed).
+    let mut unflushed = false;
 
     loop {
         output.extend_from_slice(&connection.take_output());
@@ -206,7 +209,11 @@ async fn serve<S: ViewerStream>(
             read = reader.read_buf(&mut input),
                 if pending.resize_answers.len() < MAX_PENDING_RESIZES => {
                 match read {
-                    Ok(0) if !connection.is_normal() && !connection.is_closed() => {
+                    // Past the version exchange (port probes end there), a viewer that leaves
+                    // mid-handshake is worth a warning naming where.
+                    Ok(0) if connection.version().is_some()
+                        && !connection.is_normal()
+                        && !connection.is_closed() => {
                         return Err(format!(
                             "the viewer went away during the {}",
                             connection.stage()
@@ -341,10 +348,15 @@ async fn serve<S: ViewerStream>(
                     }
                 }
             }
-            sent = writer.write(&output[written..]), if written < output.len() => {
+            sent = write_or_flush(&mut writer, &output[written..]),
+                if written < output.len() || unflushed => {
                 match sent {
-                    Ok(0) => return Err("the viewer's socket closed".into()),
-                    Ok(n) => written += n,
+                    Ok(Some(0)) => return Err("the viewer's socket closed".into()),
+                    Ok(Some(n)) => {
+                        written += n;
+                        unflushed = true;
+                    }
+                    Ok(None) => unflushed = false,
                     Err(error) => return Err(format!("write failed: {error}")),
                 }
             }
@@ -352,6 +364,18 @@ async fn serve<S: ViewerStream>(
         if connection.is_normal() && written == output.len() {
             send_pending(id, &mut connection, &mut pending, desktop);
         }
+    }
+}
+
+/// Writes some of `bytes` (`Some(n)`), or with nothing left to write, flushes (`None`).
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+) -> std::io::Result<Option<usize>> {
+    if bytes.is_empty() {
+        writer.flush().await.map(|()| None)
+    } else {
+        writer.write(bytes).await.map(Some)
     }
 }
 

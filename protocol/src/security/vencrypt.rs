@@ -218,7 +218,11 @@ pub fn choose_subtype(
         return Err(ProtocolError::PasswordRequired);
     }
     if has(SubType::X509_PLAIN) {
-        return Err(ProtocolError::UsernameRequired);
+        return Err(if credentials.username {
+            ProtocolError::PasswordRequired
+        } else {
+            ProtocolError::UsernameRequired
+        });
     }
     if offered.iter().any(|subtype| subtype.is_anonymous_tls()) {
         return Err(ProtocolError::Vencrypt(format!(
