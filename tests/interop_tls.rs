@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use farview_client::{Target, TlsTrust, Viewer, ViewerOptions};
+use farview_protocol::security::vencrypt::SubType;
 use farview_server::tls::{SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE, TlsCertificate};
 use support::{FarviewServer, Image, Proc, TempDir, XServer};
 
@@ -76,32 +77,25 @@ fn plain_users_file(dir: &TempDir) -> PathBuf {
     file
 }
 
-/// The security a test server asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Subtype {
-    X509None,
-    X509Vnc,
-    X509Plain,
-}
-
-const SUBTYPES: [Subtype; 3] = [Subtype::X509None, Subtype::X509Vnc, Subtype::X509Plain];
+/// The subtypes farview serves, each tested.
+const SUBTYPES: [SubType; 3] = [SubType::X509_NONE, SubType::X509_VNC, SubType::X509_PLAIN];
 
 /// `farview serve` replaying `fixture` over TLS with `certificate`, offering `subtype`.
 fn tls_server(
     dir: &TempDir,
     fixture: &str,
     certificate: &Certificate,
-    subtype: Subtype,
+    subtype: SubType,
 ) -> FarviewServer {
     let mut extra = certificate.serve_args();
-    if subtype == Subtype::X509Plain {
+    if subtype == SubType::X509_PLAIN {
         extra.extend([
             "--plain-users-file".into(),
             plain_users_file(dir).display().to_string(),
         ]);
     }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let password = (subtype == Subtype::X509Vnc).then_some(PASSWORD);
+    let password = (subtype == SubType::X509_VNC).then_some(PASSWORD);
     FarviewServer::replay_debug(dir, &support::fixture(fixture), password, &extra)
 }
 
@@ -118,7 +112,7 @@ fn start_vncviewer(
     x: &XServer,
     server: &FarviewServer,
     certificate: &Certificate,
-    subtype: Subtype,
+    subtype: SubType,
 ) -> Proc {
     let mut command = x.client("vncviewer");
     command
@@ -133,19 +127,16 @@ fn start_vncviewer(
             "-RemoteResize=0",
         ])
         .arg(format!("-X509CA={}", certificate.cert.display()))
-        .arg(format!("-SecurityTypes={subtype:?}"));
-    match subtype {
-        Subtype::X509None => {}
-        Subtype::X509Vnc => {
-            let file = support::vnc_password_file(dir, PASSWORD);
-            command.arg("-passwd").arg(file);
-        }
-        // vncviewer takes a username and password for Plain from the environment.
-        Subtype::X509Plain => {
-            command
-                .env("VNC_USERNAME", USER)
-                .env("VNC_PASSWORD", USER_PASSWORD);
-        }
+        .arg(format!("-SecurityTypes={subtype}"));
+    if subtype == SubType::X509_VNC {
+        let file = support::vnc_password_file(dir, PASSWORD);
+        command.arg("-passwd").arg(file);
+    }
+    // vncviewer takes a username and password for Plain from the environment.
+    if subtype == SubType::X509_PLAIN {
+        command
+            .env("VNC_USERNAME", USER)
+            .env("VNC_PASSWORD", USER_PASSWORD);
     }
     command.arg(server.target());
     Proc::spawn("vncviewer", &mut command, dir)
@@ -168,7 +159,7 @@ fn tigervnc_viewer_over_each_tls_subtype() {
     let frame = support::fixture_frame("terminal", 0);
     let x = xvfb_for(&dir, &frame);
     for subtype in SUBTYPES {
-        let label = format!("{subtype:?}");
+        let label = subtype.to_string();
         let server = tls_server(&dir, "terminal", &certificate, subtype);
         let mut viewer = start_vncviewer(&dir, &x, &server, &certificate, subtype);
         x.wait_for_window(&dir, &label, WINDOW, &frame, &viewer, || {
@@ -179,7 +170,7 @@ fn tigervnc_viewer_over_each_tls_subtype() {
             log.contains(&format!("VeNCrypt {label}, starting TLS")),
             "{label}: the server should log the subtype\n{log}"
         );
-        if subtype == Subtype::X509Plain {
+        if subtype == SubType::X509_PLAIN {
             assert!(log.contains("signed in as \"ada\""), "{log}");
         }
         viewer.stop();
@@ -198,9 +189,9 @@ fn tigervnc_viewer_handshakes_many_times_in_a_row() {
     let certificate = Certificate::new(&dir, "certificate");
     let frame = support::fixture_frame("terminal", 0);
     let x = xvfb_for(&dir, &frame);
-    let server = tls_server(&dir, "terminal", &certificate, Subtype::X509None);
+    let server = tls_server(&dir, "terminal", &certificate, SubType::X509_NONE);
     for attempt in 1..=HANDSHAKES_IN_A_ROW {
-        let mut viewer = start_vncviewer(&dir, &x, &server, &certificate, Subtype::X509None);
+        let mut viewer = start_vncviewer(&dir, &x, &server, &certificate, SubType::X509_NONE);
         x.wait_for_window(
             &dir,
             &format!("handshake-{attempt}"),
@@ -234,7 +225,7 @@ fn tigervnc_viewer_handshakes_many_times_in_a_row() {
 fn a_viewer_insisting_on_anonymous_tls_gets_a_clear_reason() {
     let dir = TempDir::new("tls-anonymous");
     let certificate = Certificate::new(&dir, "certificate");
-    let server = tls_server(&dir, "terminal", &certificate, Subtype::X509None);
+    let server = tls_server(&dir, "terminal", &certificate, SubType::X509_NONE);
 
     let reason = String::from_utf8_lossy(&vencrypt_refusal(server.port, 257)).into_owned();
     assert!(
@@ -352,7 +343,7 @@ fn wait_for_lines(process: &Proc, wanted: &str, count: usize) -> Vec<String> {
 fn broken_tls_and_vanishing_viewers_leave_the_others_alone() {
     let dir = TempDir::new("tls-bad-input");
     let certificate = Certificate::new(&dir, "certificate");
-    let server = tls_server(&dir, "terminal", &certificate, Subtype::X509Plain);
+    let server = tls_server(&dir, "terminal", &certificate, SubType::X509_PLAIN);
     let frame = support::fixture_frame("terminal", 0);
     let pin = ["--tls-fingerprint", certificate.fingerprint.as_str()];
     let credentials = ["--username", USER];
@@ -465,16 +456,16 @@ fn farview_viewer_over_each_tls_subtype() {
     let certificate = Certificate::new(&dir, "certificate");
     let frame = support::fixture_frame("terminal", 0);
     for subtype in SUBTYPES {
-        let label = format!("{subtype:?}");
+        let label = subtype.to_string();
         let server = tls_server(&dir, "terminal", &certificate, subtype);
         let mut extra = vec!["--tls-fingerprint", certificate.fingerprint.as_str()];
         let (password, wrong_error) = match subtype {
-            Subtype::X509None => (None, None),
-            Subtype::X509Vnc => (Some(PASSWORD), Some("wrong password")),
-            Subtype::X509Plain => {
+            SubType::X509_VNC => (Some(PASSWORD), Some("wrong password")),
+            SubType::X509_PLAIN => {
                 extra.extend(["--username", USER]);
                 (Some(USER_PASSWORD), Some("wrong username or password"))
             }
+            _ => (None, None),
         };
         let result =
             support::view_headless_with(&dir, &label, &server.target(), password, 1.0, &extra);
