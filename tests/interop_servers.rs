@@ -1,7 +1,8 @@
 //! `farview view --headless` against third-party servers: TigerVNC's Xvnc, and x11vnc sharing
 //! an Xvfb. The snapshot must equal the X server's own `xwd -root` dump pixel for pixel, with
-//! and without a VNC password, and over TLS (Xvnc's VeNCrypt X509None and X509Vnc); a wrong
-//! password must fail with one clear error line.
+//! and without a VNC password, and over TLS (Xvnc's VeNCrypt X509None and X509Vnc; from
+//! anonymous TLSVnc the viewer falls back to VncAuth); a wrong password must fail with one
+//! clear error line.
 
 mod support;
 
@@ -230,6 +231,20 @@ fn farview_views_xvnc_over_tls() {
         wrong.stderr().to_lowercase().contains("authentication"),
         "{}",
         wrong.stderr()
+    );
+    drop(x);
+
+    // TigerVNC's usual choice: anonymous TLS, which farview cannot speak, or a password.
+    let security = ["-SecurityTypes", "TLSVnc,VncAuth", "-PasswordFile", file];
+    let (x, port, _xterms) = start_xvnc(&dir, &security);
+    let logs = || x.process.logs();
+    let target = format!("127.0.0.1::{port}");
+    assert_snapshot_matches_screen(&dir, &x, &target, Some(PASSWORD), &logs);
+    let again = support::view_headless(&dir, "fallback", &target, Some(PASSWORD), 0.5);
+    assert!(
+        again.stderr().contains("only TLSVnc") && again.stderr().contains("without VeNCrypt"),
+        "{}",
+        again.stderr()
     );
 }
 

@@ -159,16 +159,36 @@ impl std::fmt::Debug for Viewer {
 
 impl Viewer {
     /// Connects and completes the handshake.
+    ///
+    /// A server that offers VeNCrypt only with subtypes farview cannot speak (anonymous TLS,
+    /// as TigerVNC's default TLSVnc) is connected to again without VeNCrypt, in case it
+    /// offers another security type too.
     pub async fn connect(target: &Target, options: &ViewerOptions) -> Result<Viewer, ViewerError> {
         options.encoding_list()?;
-        let stream = TcpStream::connect((target.host.as_str(), target.port))
-            .await
-            .map_err(|cause| ViewerError::Connect {
-                target: target.clone(),
-                cause,
-            })?;
-        let _ = stream.set_nodelay(true);
-        Self::over_stream(Box::new(stream), target, options).await
+        let dial = || async {
+            let stream = TcpStream::connect((target.host.as_str(), target.port))
+                .await
+                .map_err(|cause| ViewerError::Connect {
+                    target: target.clone(),
+                    cause,
+                })?;
+            let _ = stream.set_nodelay(true);
+            Ok::<_, ViewerError>(Box::new(stream))
+        };
+        match Self::handshake(dial().await?, target, options, true).await {
+            Err(ViewerError::Protocol(ProtocolError::NoUsableSubtype(reason))) => {
+                warn!("{reason}; connecting again without VeNCrypt");
+                Self::handshake(dial().await?, target, options, false)
+                    .await
+                    .map_err(|retry| match retry {
+                        ViewerError::Protocol(ProtocolError::NoCommonSecurityType(_)) => {
+                            ViewerError::Protocol(ProtocolError::NoUsableSubtype(reason))
+                        }
+                        other => other,
+                    })
+            }
+            result => result,
+        }
     }
 
     /// Completes the handshake over a stream already connected to `server` (a reverse
@@ -178,6 +198,16 @@ impl Viewer {
         stream: Box<dyn ServerStream>,
         server: &Target,
         options: &ViewerOptions,
+    ) -> Result<Viewer, ViewerError> {
+        Self::handshake(stream, server, options, true).await
+    }
+
+    /// The handshake; `tls` says whether to choose VeNCrypt when the server offers it.
+    async fn handshake(
+        stream: Box<dyn ServerStream>,
+        server: &Target,
+        options: &ViewerOptions,
+        tls: bool,
     ) -> Result<Viewer, ViewerError> {
         let encodings = options.encoding_list()?;
         let frame_log = match &options.frame_log {
@@ -192,7 +222,7 @@ impl Viewer {
         let mut connection = ClientConnection::new(ClientConfig {
             password: options.password.clone(),
             username: options.username.clone(),
-            tls: true,
+            tls,
             shared: !options.exclusive,
             encodings,
             ..ClientConfig::default()

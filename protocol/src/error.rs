@@ -24,6 +24,8 @@ pub enum ProtocolError {
     UsernameRequired,
     #[error("VeNCrypt: {0}")]
     Vencrypt(String),
+    #[error("VeNCrypt: {0}")]
+    NoUsableSubtype(String),
     #[error("authentication failed: {0}")]
     AuthenticationFailed(String),
     #[error("server refused the connection: {0}")]

@@ -34,7 +34,8 @@ pub struct ClientConfig {
     pub password: Option<Vec<u8>>,
     /// The username for VeNCrypt's X509Plain (with `password`).
     pub username: Option<String>,
-    /// The caller can run TLS: VeNCrypt is chosen whenever the server offers it.
+    /// The caller can run TLS: VeNCrypt is chosen whenever the server offers it (without,
+    /// VeNCrypt is never chosen).
     pub tls: bool,
     /// The ClientInit shared flag: leave other viewers connected.
     pub shared: bool,

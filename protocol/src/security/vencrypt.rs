@@ -225,13 +225,13 @@ pub fn choose_subtype(
         });
     }
     if offered.iter().any(|subtype| subtype.is_anonymous_tls()) {
-        return Err(ProtocolError::Vencrypt(format!(
+        return Err(ProtocolError::NoUsableSubtype(format!(
             "the server offers only {} (anonymous TLS or no TLS), which farview does not \
              speak: it needs a server certificate (X509None, X509Vnc or X509Plain)",
             list(offered)
         )));
     }
-    Err(ProtocolError::Vencrypt(format!(
+    Err(ProtocolError::NoUsableSubtype(format!(
         "the server offers no VeNCrypt subtype farview speaks (offered: {})",
         list(offered)
     )))
