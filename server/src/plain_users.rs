@@ -80,12 +80,16 @@ impl PlainUsers {
     /// Whether `password` is the password of `username`. Slow on purpose (Argon2): call it
     /// off the async threads.
     pub fn verify(&self, username: &str, password: &[u8]) -> bool {
-        let Some(hash) = self.users.get(username) else {
+        // An unknown user costs the same hash as a known one, so that the time taken does not
+        // tell which usernames exist.
+        let known = self.users.get(username);
+        let Some(hash) = known.or_else(|| self.users.values().next()) else {
             return false;
         };
-        PasswordHash::new(hash)
+        let matches = PasswordHash::new(hash)
             .and_then(|hash| Argon2::default().verify_password(password, &hash))
-            .is_ok()
+            .is_ok();
+        known.is_some() && matches
     }
 
     pub fn len(&self) -> usize {
@@ -170,6 +174,7 @@ mod tests {
         assert!(users.verify("bob", b"builder"));
         assert!(!users.verify("bob", b"Builder"));
         assert!(!users.verify("eve", b"builder"));
+        assert!(!users.verify("eve", b"second"), "another user's password");
         // The same password hashes differently each time (the salt).
         set_password(&path, "bob", b"builder").unwrap();
         assert_ne!(text, std::fs::read_to_string(&path).unwrap());
