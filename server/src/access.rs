@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use farview_protocol::ServerConfig;
 use farview_protocol::security::plain::PlainCredentials;
+use farview_protocol::security::vencrypt::names;
 use farview_protocol::security::vnc_auth;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
@@ -38,7 +39,8 @@ impl Access {
         }
     }
 
-    /// The protocol settings for a viewer from `peer`.
+    /// The protocol settings for a viewer from `peer`: a fresh challenge, and a refusal if
+    /// the address is blocked.
     pub(crate) fn config_for(&self, peer: SocketAddr) -> ServerConfig {
         let refusal = self
             .backoff
@@ -51,10 +53,16 @@ impl Access {
                 )
             });
         ServerConfig {
+            refusal,
+            ..self.config(random_challenge())
+        }
+    }
+
+    fn config(&self, challenge: [u8; vnc_auth::CHALLENGE_LEN]) -> ServerConfig {
+        ServerConfig {
             tls: self.tls.is_some(),
             plain_users: self.plain_users.is_some(),
-            refusal,
-            ..ServerConfig::new(self.password.clone(), random_challenge())
+            ..ServerConfig::new(self.password.clone(), challenge)
         }
     }
 
@@ -62,13 +70,8 @@ impl Access {
     pub(crate) fn describe(&self) -> String {
         match (&self.tls, &self.password) {
             (Some(_), _) => {
-                let config = self.config_for(SocketAddr::from(([0, 0, 0, 0], 0)));
-                let subtypes: Vec<String> = config
-                    .vencrypt_subtypes()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                format!("TLS (VeNCrypt {})", subtypes.join(", "))
+                let config = self.config([0; vnc_auth::CHALLENGE_LEN]);
+                format!("TLS (VeNCrypt {})", names(&config.vencrypt_subtypes()))
             }
             (None, Some(_)) => "VNC password".into(),
             (None, None) => "no authentication".into(),

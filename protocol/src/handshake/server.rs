@@ -503,15 +503,10 @@ impl ServerConnection {
         match &self.state {
             State::ExpectVersion => "protocol version exchange".into(),
             State::ExpectSecurityType { .. } => "choice of security type".into(),
-            State::Vencrypt { .. } => {
-                let offered: Vec<String> = self
-                    .config
-                    .vencrypt_subtypes()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                format!("VeNCrypt negotiation (offered: {})", offered.join(", "))
-            }
+            State::Vencrypt { .. } => format!(
+                "VeNCrypt negotiation (offered: {})",
+                vencrypt::names(&self.config.vencrypt_subtypes())
+            ),
             State::AwaitTls { .. } => "TLS handshake".into(),
             State::ExpectVncAuthResponse { .. } => "VNC authentication".into(),
             State::ExpectPlainCredentials { .. } | State::AwaitCredentialCheck { .. } => {

@@ -69,7 +69,7 @@ impl std::fmt::Display for SubType {
 }
 
 /// Names a list of subtypes for messages: "X509Vnc, X509None".
-fn list(subtypes: &[SubType]) -> String {
+pub fn names(subtypes: &[SubType]) -> String {
     let names: Vec<String> = subtypes.iter().map(SubType::to_string).collect();
     names.join(", ")
 }
@@ -80,12 +80,12 @@ fn refusal_reason(chosen: SubType, offered: &[SubType]) -> String {
         format!(
             "{chosen} (anonymous TLS) is not supported by this server; it offers {} \
              (TLS with a certificate)",
-            list(offered)
+            names(offered)
         )
     } else {
         format!(
             "{chosen} was not offered; this server offers {}",
-            list(offered)
+            names(offered)
         )
     }
 }
@@ -228,12 +228,12 @@ pub fn choose_subtype(
         return Err(ProtocolError::NoUsableSubtype(format!(
             "the server offers only {} (anonymous TLS or no TLS), which farview does not \
              speak: it needs a server certificate (X509None, X509Vnc or X509Plain)",
-            list(offered)
+            names(offered)
         )));
     }
     Err(ProtocolError::NoUsableSubtype(format!(
         "the server offers no VeNCrypt subtype farview speaks (offered: {})",
-        list(offered)
+        names(offered)
     )))
 }
 
