@@ -549,7 +549,7 @@ fn first_use_is_remembered_and_a_changed_certificate_refused() {
     );
     server.stop();
 
-    let _server = server_on_port(&dir, "second-server", port, &second);
+    let second_server = server_on_port(&dir, "second-server", port, &second);
     let result = view("changed", &[]);
     assert!(!result.output.status.success(), "{}", result.stderr());
     let stderr = result.stderr();
@@ -566,6 +566,24 @@ fn first_use_is_remembered_and_a_changed_certificate_refused() {
     let result = view("pinned-other", &["--tls-fingerprint", &first.fingerprint]);
     assert!(
         result.stderr().contains("is not the pinned one"),
+        "{}",
+        result.stderr()
+    );
+    drop(second_server);
+
+    // A known server that suddenly offers no TLS is refused (TLS may have been stripped).
+    let mut command = support::farview();
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--source", "demo"]);
+    let plain = Proc::spawn("plain-server", &mut command, &dir);
+    if let Err(error) = support::wait_for_rfb(port, &plain, support::STARTUP_TIMEOUT) {
+        panic!("plain server: {error}\n{}", plain.logs());
+    }
+    let result = view("stripped", &[]);
+    assert!(!result.output.status.success(), "{}", result.stderr());
+    assert!(
+        result.stderr().contains("refusing to connect without TLS"),
         "{}",
         result.stderr()
     );

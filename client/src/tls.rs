@@ -33,6 +33,18 @@ pub struct TlsTrust {
     pub known_servers: Option<PathBuf>,
 }
 
+impl TlsTrust {
+    /// Whether `server` must speak TLS: its certificate is pinned, or was seen before (a
+    /// server without TLS then is not the one we know, or someone stripped TLS away).
+    pub fn requires_tls(&self, server: &Target) -> bool {
+        self.fingerprint.is_some()
+            || self
+                .known_servers
+                .as_deref()
+                .is_some_and(|path| matches!(known_fingerprint(path, server), Ok(Some(_))))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("{0}")]

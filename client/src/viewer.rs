@@ -162,7 +162,8 @@ impl Viewer {
     ///
     /// A server that offers VeNCrypt only with subtypes farview cannot speak (anonymous TLS,
     /// as TigerVNC's default TLSVnc) is connected to again without VeNCrypt, in case it
-    /// offers another security type too.
+    /// offers another security type too; never a server that must speak TLS
+    /// ([`TlsTrust::requires_tls`]).
     pub async fn connect(target: &Target, options: &ViewerOptions) -> Result<Viewer, ViewerError> {
         options.encoding_list()?;
         let dial = || async {
@@ -176,7 +177,9 @@ impl Viewer {
             Ok::<_, ViewerError>(Box::new(stream))
         };
         match Self::handshake(dial().await?, target, options, true).await {
-            Err(ViewerError::Protocol(ProtocolError::NoUsableSubtype(reason))) => {
+            Err(ViewerError::Protocol(ProtocolError::NoUsableSubtype(reason)))
+                if !options.tls.requires_tls(target) =>
+            {
                 warn!("{reason}; connecting again without VeNCrypt");
                 Self::handshake(dial().await?, target, options, false)
                     .await
@@ -223,6 +226,7 @@ impl Viewer {
             password: options.password.clone(),
             username: options.username.clone(),
             tls,
+            require_tls: options.tls.requires_tls(server),
             shared: !options.exclusive,
             encodings,
             ..ClientConfig::default()

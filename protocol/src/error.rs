@@ -16,6 +16,11 @@ pub enum ProtocolError {
     },
     #[error("invalid pixel format: {0}")]
     BadPixelFormat(String),
+    #[error(
+        "the server offers no TLS (security types {0:?}), but its certificate is pinned or \
+         known: refusing to connect without TLS"
+    )]
+    TlsRequired(Vec<u8>),
     #[error("server offered no security type we can use (offered: {0:?})")]
     NoCommonSecurityType(Vec<u8>),
     #[error("the server requires a password and none was given")]

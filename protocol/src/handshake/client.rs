@@ -37,6 +37,8 @@ pub struct ClientConfig {
     /// The caller can run TLS: VeNCrypt is chosen whenever the server offers it (without,
     /// VeNCrypt is never chosen).
     pub tls: bool,
+    /// Refuse a server that does not offer VeNCrypt (one whose certificate is expected).
+    pub require_tls: bool,
     /// The ClientInit shared flag: leave other viewers connected.
     pub shared: bool,
     /// Encodings to ask for, in preference order, sent right after ServerInit.
@@ -51,6 +53,7 @@ impl Default for ClientConfig {
             password: None,
             username: None,
             tls: false,
+            require_tls: false,
             shared: true,
             encodings: vec![
                 EncodingType::COPY_RECT,
@@ -337,6 +340,9 @@ impl ClientConnection {
     fn choose_security(&self, offered: &[u8]) -> Result<SecurityType, ProtocolError> {
         if self.config.tls && offered.contains(&SecurityType::VENCRYPT.0) {
             return Ok(SecurityType::VENCRYPT);
+        }
+        if self.config.require_tls {
+            return Err(ProtocolError::TlsRequired(offered.to_vec()));
         }
         if offered.contains(&SecurityType::NONE.0) {
             return Ok(SecurityType::NONE);

@@ -136,6 +136,18 @@ fn a_viewer_without_the_right_credentials_says_what_is_missing() {
 }
 
 #[test]
+fn a_viewer_that_expects_tls_refuses_a_server_without() {
+    let client = ClientConnection::new(ClientConfig {
+        tls: true,
+        require_tls: true,
+        ..ClientConfig::default()
+    });
+    let server = ServerConnection::new(ServerConfig::new(None, CHALLENGE));
+    let (error, _) = connect(server, client, 64).unwrap_err();
+    assert_eq!(error, ProtocolError::TlsRequired(vec![1]));
+}
+
+#[test]
 fn a_viewer_without_tls_finds_nothing_in_common() {
     let (error, _) = connect(
         tls_server(None, false),
