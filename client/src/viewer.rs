@@ -116,6 +116,8 @@ impl ViewerOptions {
             // After DesktopSize: a server that knows both sends only the extended form.
             EncodingType::EXTENDED_DESKTOP_SIZE,
             EncodingType::POINTER_POS,
+            EncodingType::QEMU_EXTENDED_KEY_EVENT,
+            EncodingType::EXTENDED_CLIPBOARD,
         ]);
         Ok(list)
     }
@@ -346,7 +348,13 @@ impl Viewer {
     }
 
     pub fn key_event(&mut self, down: bool, keysym: u32) {
-        self.connection.key_event(down, keysym);
+        self.connection.key_event(down, keysym, None);
+    }
+
+    /// A key with the XT scancode of the physical key: sent as a QEMU Extended Key Event if
+    /// the server acknowledged them, else as a plain key event.
+    pub fn key_event_with_scancode(&mut self, down: bool, keysym: u32, scancode: Option<u32>) {
+        self.connection.key_event(down, keysym, scancode);
     }
 
     pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {

@@ -12,6 +12,7 @@ use crate::handshake::server::{ServerConfig, ServerConnection, ServerEvent};
 pub fn server_in_normal_state() -> ServerConnection {
     let mut server = ServerConnection::new(ServerConfig {
         password: None,
+        view_only_password: None,
         challenge: [0; 16],
     });
     server.take_output();

@@ -16,6 +16,7 @@ pub fn connected_pair(
 ) -> (ServerConnection, ClientConnection) {
     let mut server = ServerConnection::new(ServerConfig {
         password: None,
+        view_only_password: None,
         challenge: [0; 16],
     });
     let mut client = ClientConnection::new(ClientConfig {
