@@ -38,6 +38,11 @@ pub enum ViewerError {
         target: Target,
         cause: std::io::Error,
     },
+    #[error("cannot listen on {address}: {cause}")]
+    Listen {
+        address: std::net::SocketAddr,
+        cause: std::io::Error,
+    },
     #[error("{0}")]
     Protocol(ProtocolError),
     #[error("the server closed the connection")]

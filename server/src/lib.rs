@@ -5,10 +5,13 @@
 
 pub mod desktop;
 pub mod frame_log;
+pub mod policy;
+pub mod reverse;
 mod server;
 mod session;
 pub mod source;
 
 pub use desktop::{Canvas, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
+pub use policy::{ExclusivePolicy, SessionPolicy};
 pub use server::{Server, ServerError, ServerOptions};
 pub use source::{Source, SourceError, SourceOptions, SourceSpec};

@@ -37,6 +37,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
+use crate::policy::{Admission, SessionPolicy};
 
 /// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
 pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
@@ -146,13 +147,14 @@ impl Pending {
 }
 
 pub(crate) async fn run<S: ViewerStream>(
-    id: u64,
     stream: S,
     peer: SocketAddr,
     config: ServerConfig,
+    policy: SessionPolicy,
     desktop: Arc<Desktop>,
 ) {
-    match serve(id, stream, peer, config, &desktop).await {
+    let id = desktop.next_viewer_id();
+    match serve(id, stream, peer, config, policy, &desktop).await {
         Ok(reason) => info!("viewer {id} ({peer}) disconnected: {reason}"),
         Err(reason) => warn!("viewer {id} ({peer}) dropped: {reason}"),
     }
@@ -176,6 +178,7 @@ async fn serve<S: ViewerStream>(
     stream: S,
     peer: SocketAddr,
     config: ServerConfig,
+    policy: SessionPolicy,
     desktop: &Desktop,
 ) -> Result<&'static str, String> {
     debug!("viewer {id} ({peer}) connecting");
@@ -188,6 +191,10 @@ async fn serve<S: ViewerStream>(
     let mut input = Vec::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::new();
     let mut written = 0usize;
+    // Held while connected: other viewers' admissions count it.
+    let mut _place = None;
+    // Input and clipboard from this viewer are dropped (server option or view-only password).
+    let mut view_only = policy.view_only;
 
     loop {
         output.extend_from_slice(&connection.take_output());
@@ -215,15 +222,24 @@ async fn serve<S: ViewerStream>(
                             warn!("viewer {id} ({peer}): {reason}");
                         }
                         ServerEvent::ClientInit { shared } => {
+                            let (place, others) = desktop.admit_viewer();
+                            let admission = policy.exclusive.admit(shared, others);
+                            if admission == Admission::Refuse {
+                                return Ok("refused: it asked for sole access and other viewers \
+                                           are connected (--exclusive-policy refuse)");
+                            }
+                            _place = Some(place);
+                            view_only |= connection.is_view_only();
                             let (width, height) = desktop.size();
                             sequence = desktop.sequence();
                             connection.send_server_init(width, height, &desktop.name());
                             pending.viewer_size = (width, height);
                             pending.cursor = true;
-                            info!("viewer {id} ({peer}) connected (shared: {shared}, protocol {})",
-                                connection.version().map(|v| v.to_string()).unwrap_or_default());
+                            info!("viewer {id} ({peer}) connected (shared: {shared}, protocol {}{})",
+                                connection.version().map(|v| v.to_string()).unwrap_or_default(),
+                                if view_only { ", view only" } else { "" });
                             // RFB: a viewer that does not share asks for the others to go.
-                            if !shared {
+                            if admission == Admission::SendOthersAway {
                                 desktop.claim_sole_access(id);
                             }
                         }
@@ -245,8 +261,15 @@ async fn serve<S: ViewerStream>(
                                 }
                             }
                         }
-                        ServerEvent::Key { down, keysym } => {
-                            desktop.send_input(InputEvent::Key { down, keysym }).await;
+                        ServerEvent::Key { .. }
+                        | ServerEvent::Pointer { .. }
+                        | ServerEvent::CutText(_)
+                            if view_only =>
+                        {
+                            debug!("viewer {id}: view only: input dropped");
+                        }
+                        ServerEvent::Key { down, keysym, scancode } => {
+                            desktop.send_input(InputEvent::Key { down, keysym, scancode }).await;
                         }
                         ServerEvent::Pointer { buttons, x, y } => {
                             pending.pointer_known = Some((x, y));
@@ -256,7 +279,7 @@ async fn serve<S: ViewerStream>(
                             desktop.send_input(InputEvent::CutText(text)).await;
                         }
                         ServerEvent::SetDesktopSize(layout) => {
-                            request_resize(id, layout, &connection, &mut pending, desktop).await;
+                            request_resize(id, layout, &connection, &mut pending, desktop, view_only).await;
                         }
                     }
                 }
@@ -415,6 +438,7 @@ async fn request_resize(
     connection: &ServerConnection,
     pending: &mut Pending,
     desktop: &Desktop,
+    view_only: bool,
 ) {
     if !connection.accepts_extended_desktop_size() {
         // The spec allows SetDesktopSize only after an ExtendedDesktopSize rectangle.
@@ -423,6 +447,10 @@ async fn request_resize(
     }
     let (request, answer) = ResizeRequest::new(id, layout.clone());
     match layout.validate() {
+        Ok(()) if view_only => {
+            info!("viewer {id}: SetDesktopSize refused: the viewer is view only");
+            request.answer(ResizeStatus::PROHIBITED);
+        }
         Ok(()) => {
             info!(
                 "viewer {id}: asks for a {}x{} desktop",
@@ -543,9 +571,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Answers a pending request with the cursor shape and the name, if they changed, each as a
-/// one-rectangle update ahead of any pixels. A viewer that takes neither pseudo-encoding gets
-/// nothing and its request stays for the pixels.
+/// Answers a pending request with the QEMU Extended Key Event acknowledgement, the cursor
+/// shape and the name, if due, each as a one-rectangle update ahead of any pixels. A viewer
+/// that takes none of these pseudo-encodings gets nothing and its request stays for the pixels.
 fn send_pseudo_updates(
     connection: &mut ServerConnection,
     pending: &mut Pending,
@@ -554,7 +582,7 @@ fn send_pseudo_updates(
     if !pending.requested || !pending.first_update_sent {
         return;
     }
-    let mut answered = false;
+    let mut answered = connection.send_key_event_acknowledgement();
     if std::mem::take(&mut pending.cursor)
         && let Some(cursor) = desktop.cursor()
     {
