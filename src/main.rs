@@ -313,12 +313,22 @@ fn view(args: ViewArgs) -> Result<()> {
             .map_err(Into::into);
     }
     runtime.block_on(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        // Ctrl-C and SIGTERM end the session the same way: with the snapshot written.
         let stop = async {
-            match exit_after {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
+            let signalled = async {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
                 }
+            };
+            match exit_after {
+                Some(limit) => tokio::select! {
+                    () = tokio::time::sleep(limit) => {}
+                    () = signalled => {}
+                },
+                None => signalled.await,
             }
         };
         let end = session::run(&endpoint, &options, None, None, stop).await?;

@@ -78,6 +78,8 @@ struct Pending {
     pointer: bool,
     /// Where this viewer last put the pointer, or was told it is.
     pointer_known: Option<(u16, u16)>,
+    /// A key came with its scancode (QEMU Extended Key Event); logged once.
+    scancodes_seen: bool,
 }
 
 impl Pending {
@@ -269,6 +271,9 @@ async fn serve<S: ViewerStream>(
                             debug!("viewer {id}: view only: input dropped");
                         }
                         ServerEvent::Key { down, keysym, scancode } => {
+                            if scancode.is_some() && !std::mem::replace(&mut pending.scancodes_seen, true) {
+                                debug!("viewer {id}: keys come with scancodes (QEMU Extended Key Events)");
+                            }
                             desktop.send_input(InputEvent::Key { down, keysym, scancode }).await;
                         }
                         ServerEvent::Pointer { buttons, x, y } => {
