@@ -12,7 +12,9 @@
 
 pub mod sync;
 
-use std::io::{Read, Write};
+use std::io::Write;
+
+use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::error::ProtocolError;
 
@@ -170,19 +172,40 @@ impl ClipboardMessage {
     }
 }
 
-/// Inflates a *provide* message's zlib stream into one entry per format flagged.
+/// Inflates a *provide* message's zlib stream into one entry per format flagged. The stream
+/// may end with a sync flush rather than its proper end (TigerVNC's do): all of it is used
+/// either way.
 fn inflate_provided(formats: u32, compressed: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, ProtocolError> {
-    let mut inflated = Vec::new();
-    flate2::read::ZlibDecoder::new(compressed)
-        .take(MAX_PROVIDED_LEN as u64 + 1)
-        .read_to_end(&mut inflated)
-        .map_err(|error| bad(format!("provide: zlib stream: {error}")))?;
+    let mut stream = Decompress::new(true);
+    let mut inflated: Vec<u8> = Vec::new();
+    while inflated.len() <= MAX_PROVIDED_LEN {
+        // Room for more, never past one byte over the limit.
+        inflated.reserve((64 * 1024).min(MAX_PROVIDED_LEN + 1 - inflated.len()));
+        let (before_in, before_out) = (stream.total_in(), stream.total_out());
+        let status = stream
+            .decompress_vec(
+                &compressed[before_in as usize..],
+                &mut inflated,
+                FlushDecompress::Sync,
+            )
+            .map_err(|error| bad(format!("provide: zlib stream: {error}")))?;
+        let progressed = stream.total_in() != before_in || stream.total_out() != before_out;
+        if status == Status::StreamEnd || !progressed {
+            break;
+        }
+    }
     if inflated.len() > MAX_PROVIDED_LEN {
         return Err(ProtocolError::TooLong {
             what: "extended clipboard provide (inflated)",
             len: inflated.len(),
             limit: MAX_PROVIDED_LEN,
         });
+    }
+    if (stream.total_in() as usize) < compressed.len() {
+        return Err(bad(format!(
+            "provide: zlib stream: {} bytes left after its end",
+            compressed.len() - stream.total_in() as usize
+        )));
     }
     let mut at = 0;
     let mut data = Vec::new();
@@ -331,6 +354,13 @@ pub(crate) mod tests {
         assert!(error(&[0x06, 0, 0, 1]).contains("not exactly one action"));
         assert!(error(&[0, 0, 0, 1]).contains("not exactly one action"));
         assert!(error(&[0x10, 0, 0, 1, 1, 2, 3]).contains("provide: zlib stream"));
+        // A stream cut short (no end, no flush) leaves its data incomplete.
+        let mut stream = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        stream.write_all(&[0, 0, 0, 2, b'h', b'i']).unwrap();
+        let whole = stream.finish().unwrap();
+        let mut payload = vec![0x10, 0, 0, 1];
+        payload.extend_from_slice(&whole[..2]);
+        assert!(error(&payload).contains("data ends before the size"), "{}", error(&payload));
         // A stream that ends inside a format's data.
         let mut payload = vec![0x10, 0, 0, 1];
         let mut stream = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -340,6 +370,21 @@ pub(crate) mod tests {
             error(&payload),
             "extended clipboard: provide: format 0x1 claims 9 bytes, 1 left"
         );
+    }
+
+    /// TigerVNC ends its provide streams with a sync flush, not the stream's end.
+    #[test]
+    fn a_sync_flushed_stream_is_read_whole() {
+        let mut stream = flate2::Compress::new(flate2::Compression::default(), true);
+        let mut compressed = Vec::with_capacity(256);
+        let data = [0, 0, 0, 3, b'h', b'i', 0];
+        stream
+            .compress_vec(&data, &mut compressed, flate2::FlushCompress::Sync)
+            .unwrap();
+        let mut payload = vec![0x10, 0, 0, 1];
+        payload.extend(compressed);
+        let message = ClipboardMessage::parse(&payload).unwrap();
+        assert_eq!(message.provided_text().as_deref(), Some("hi"));
     }
 
     #[test]
