@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, VIEWER_TIMEOUT, XServer,
-    poll, require_all, run, run_ok,
+    COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, VIEWER_TIMEOUT, XServer, poll,
+    require_all, run, run_ok,
 };
 
 const WINDOW: &str = "TigerVNC";
@@ -138,11 +138,8 @@ fn tigervnc_viewer_and_our_server_share_utf8_clipboard_both_ways() {
     let owner = own_clipboard(&setup, &setup.viewer_x, "xclip-viewer", from_viewer);
     wait_for_clipboard(&setup.served, from_viewer, || setup.logs(&[&owner]));
     assert!(
-        setup
-            .server
-            .process
-            .stderr()
-            .contains("encodings") && setup.server.process.stderr().contains("extended-clipboard"),
+        setup.server.process.stderr().contains("encodings")
+            && setup.server.process.stderr().contains("extended-clipboard"),
         "vncviewer should have listed Extended Clipboard\n{}",
         setup.server.process.logs()
     );
@@ -157,7 +154,15 @@ fn keys_typed_into_tigervnc_viewer_reach_the_shared_display_with_scancodes() {
     let typed = setup.dir.join("typed.txt");
     let mut command = setup.served.client("xterm");
     command
-        .args(["-title", "typing", "-geometry", "40x8+0+0", "-fn", "fixed", "-e"])
+        .args([
+            "-title",
+            "typing",
+            "-geometry",
+            "40x8+0+0",
+            "-fn",
+            "fixed",
+            "-e",
+        ])
         .args(["sh", "-c"])
         .arg(format!("stty -echo; exec cat > '{}'", typed.display()));
     let terminal = Proc::spawn("xterm", &mut command, &setup.dir);
@@ -167,10 +172,12 @@ fn keys_typed_into_tigervnc_viewer_reach_the_shared_display_with_scancodes() {
         Duration::from_millis(50),
         || {
             let found = run(
-                setup
-                    .served
-                    .client("xdotool")
-                    .args(["search", "--onlyvisible", "--name", "^typing$"]),
+                setup.served.client("xdotool").args([
+                    "search",
+                    "--onlyvisible",
+                    "--name",
+                    "^typing$",
+                ]),
                 COMMAND_TIMEOUT,
             );
             if found.stdout.is_empty() {
@@ -183,7 +190,10 @@ fn keys_typed_into_tigervnc_viewer_reach_the_shared_display_with_scancodes() {
     );
     // Focus follows the pointer on the served display (no window manager).
     run_ok(
-        setup.served.client("xdotool").args(["mousemove", "60", "40"]),
+        setup
+            .served
+            .client("xdotool")
+            .args(["mousemove", "60", "40"]),
         COMMAND_TIMEOUT,
     );
     // On the viewer's display, type into vncviewer's window (it has the focus).

@@ -362,6 +362,11 @@ impl Viewer {
         self.connection.key_event(down, keysym, scancode);
     }
 
+    /// Whether the server acknowledged QEMU Extended Key Events.
+    pub fn takes_extended_key_events(&self) -> bool {
+        self.connection.takes_extended_key_events()
+    }
+
     pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {
         self.connection.pointer_event(buttons, x, y);
     }

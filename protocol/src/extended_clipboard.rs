@@ -360,7 +360,11 @@ pub(crate) mod tests {
         let whole = stream.finish().unwrap();
         let mut payload = vec![0x10, 0, 0, 1];
         payload.extend_from_slice(&whole[..2]);
-        assert!(error(&payload).contains("data ends before the size"), "{}", error(&payload));
+        assert!(
+            error(&payload).contains("data ends before the size"),
+            "{}",
+            error(&payload)
+        );
         // A stream that ends inside a format's data.
         let mut payload = vec![0x10, 0, 0, 1];
         let mut stream = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());

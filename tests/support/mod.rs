@@ -1734,6 +1734,20 @@ impl TestViewer {
         self.flush();
     }
 
+    /// Presses and releases the key of XT `scancode` with `keysym` as a QEMU Extended Key
+    /// Event, once the server has said it takes them (waiting for that).
+    pub fn tap_scancode(&mut self, keysym: u32, scancode: u32) {
+        while !self.viewer.takes_extended_key_events() {
+            self.wait_for("any event", VIEWER_TIMEOUT, |_, _| true)
+                .unwrap_or_else(|e| panic!("no QEMU Extended Key Event acknowledgement: {e}"));
+        }
+        for down in [true, false] {
+            self.viewer
+                .key_event_with_scancode(down, keysym, Some(scancode));
+        }
+        self.flush();
+    }
+
     /// Presses and releases `keysym`.
     pub fn tap(&mut self, keysym: u32) {
         self.key(true, keysym);
