@@ -307,7 +307,7 @@ pub(crate) mod tests {
         #[test]
         fn text_survives_the_wire(text in "\\PC{0,100}") {
             // NULs end the text and lone CRs stay: compare what the format can carry.
-            let text = text.replace('\0', "").replace('\r', "");
+            let text = text.replace(['\0', '\r'], "");
             prop_assert_eq!(text_from_wire(&text_to_wire(&text)), text);
         }
     }
