@@ -59,7 +59,7 @@ fn vncviewer(dir: &TempDir, x: &XServer, args: &[&str]) -> Proc {
 }
 
 #[test]
-fn our_server_connects_out_to_a_listening_tigervnc_viewer_and_retries_until_it_listens() {
+fn our_server_connects_out_to_a_listening_tigervnc_viewer_retrying_until_it_listens() {
     if !require_all(&["vncviewer", "Xvfb", "xwd", "xwininfo"]) {
         return;
     }
@@ -80,17 +80,23 @@ fn our_server_connects_out_to_a_listening_tigervnc_viewer_and_retries_until_it_l
     wait_for_log(&server, "cannot reach the viewer at 127.0.0.1:", || {
         server.logs()
     });
-    let viewer = vncviewer(&dir, &x, &["-SecurityTypes", "None", "-listen", &port]);
+    let listen = ["-SecurityTypes", "None", "-listen", &port];
+    let mut viewer = vncviewer(&dir, &x, &listen);
     x.wait_for_window(&dir, "reverse", "TigerVNC", &frame, &viewer, || {
         logs(&[&viewer, &server])
     });
-    assert!(
-        server
-            .stderr()
-            .contains("connected out to the viewer at 127.0.0.1:"),
-        "{}",
-        server.logs()
-    );
+    // The connection drops: once a viewer listens again, the server is back.
+    viewer.stop();
+    x.wait_no_window("TigerVNC");
+    let viewer = vncviewer(&dir, &x, &listen);
+    x.wait_for_window(&dir, "reverse-again", "TigerVNC", &frame, &viewer, || {
+        logs(&[&viewer, &server])
+    });
+    let connections = server
+        .stderr()
+        .matches("connected out to the viewer at 127.0.0.1:")
+        .count();
+    assert_eq!(connections, 2, "{}", server.logs());
 }
 
 #[test]

@@ -20,6 +20,10 @@
 //! while any is outstanding no pixels go out (they could be of a size the viewer has not been
 //! told). Once [`MAX_PENDING_RESIZES`] requests wait for an answer, the viewer's socket is not
 //! read until fewer do (what one read brought, at most 64 KiB of messages, is still handled).
+//!
+//! At ClientInit the [`SessionPolicy`] admits the viewer, sends the others away, or refuses it
+//! (see [`crate::policy`]). A view-only viewer (the server's `--view-only`, or the view-only
+//! password) has its keys, pointer and clipboard dropped and its resize requests refused.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
