@@ -18,8 +18,9 @@ use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::error::ProtocolError;
 
-/// The longest extended cut-text message a peer may send (its absolute length), in bytes.
-pub const MAX_MESSAGE_LEN: usize = 8 * 1024 * 1024;
+/// The longest extended cut-text message a peer may send (its absolute length), in bytes:
+/// as much as it may inflate to, so that even incompressible data fits.
+pub const MAX_MESSAGE_LEN: usize = MAX_PROVIDED_LEN + 64 * 1024;
 /// The most bytes a *provide* message may inflate to, all formats together.
 pub const MAX_PROVIDED_LEN: usize = 32 * 1024 * 1024;
 

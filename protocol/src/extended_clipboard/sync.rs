@@ -5,12 +5,14 @@
 //! We take and offer plain text only, with every action. Both farview ends keep the peer's
 //! clipboard as text at once, so a *notify* from the peer is answered with a *request*.
 
-use super::{ClipboardMessage, MAX_PROVIDED_LEN, flags, text_to_wire};
+use super::{ClipboardMessage, flags, text_to_wire};
 
 /// The formats we take: text only.
 pub const OUR_FORMATS: u32 = flags::TEXT;
 /// The actions we take.
 pub const OUR_ACTIONS: u32 = flags::REQUEST | flags::PEEK | flags::NOTIFY | flags::PROVIDE;
+/// The largest text we take unasked (our *caps*); larger text comes on request.
+pub const MAX_UNASKED_TEXT: u32 = 8 * 1024 * 1024;
 /// What a peer that sent no *caps* is assumed to take (the spec's defaults).
 const DEFAULT_PEER_FLAGS: u32 =
     flags::TEXT | flags::RTF | flags::HTML | flags::REQUEST | flags::NOTIFY | flags::PROVIDE;
@@ -56,11 +58,11 @@ impl ClipboardSync {
         }
     }
 
-    /// Our *caps*: text, every action, and text up to [`MAX_PROVIDED_LEN`] sent unasked.
+    /// Our *caps*: text, every action, and text up to [`MAX_UNASKED_TEXT`] sent unasked.
     pub fn caps() -> ClipboardMessage {
         ClipboardMessage::Caps {
             flags: OUR_FORMATS | OUR_ACTIONS,
-            max_sizes: vec![MAX_PROVIDED_LEN as u32],
+            max_sizes: vec![MAX_UNASKED_TEXT],
         }
     }
 
