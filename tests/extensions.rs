@@ -8,9 +8,10 @@ mod support;
 use std::time::Duration;
 
 use farview_protocol::ClientEvent;
+use support::desktop_peers::{logs_of, typing_terminal, wait_for_typed_line};
 use support::{
-    COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, TestViewer, VIEWER_TIMEOUT,
-    XServer, poll, require_all, run,
+    COMMAND_TIMEOUT, FarviewServer, Proc, TempDir, TestViewer, VIEWER_TIMEOUT, XServer, poll,
+    require_all, run,
 };
 
 /// NoSymbol: the key is known only by its scancode.
@@ -23,39 +24,7 @@ fn keys_sent_by_scancode_alone_press_the_physical_key() {
     }
     let dir = TempDir::new("scancode-keys");
     let x = XServer::xvfb(&dir, 480, 300);
-    let typed = dir.join("typed.txt");
-    let mut command = x.client("xterm");
-    command
-        .args([
-            "-title",
-            "typing",
-            "-geometry",
-            "40x8+0+0",
-            "-fn",
-            "fixed",
-            "-e",
-        ])
-        .args(["sh", "-c"])
-        .arg(format!("stty -echo; exec cat > '{}'", typed.display()));
-    let terminal = Proc::spawn("xterm", &mut command, &dir);
-    poll(
-        "the xterm's window",
-        STARTUP_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let found = run(
-                x.client("xdotool")
-                    .args(["search", "--onlyvisible", "--name", "^typing$"]),
-                COMMAND_TIMEOUT,
-            );
-            if found.stdout.is_empty() {
-                Err("no window yet".to_string())
-            } else {
-                Ok(())
-            }
-        },
-        || terminal.logs(),
-    );
+    let (terminal, typed) = typing_terminal(&dir, &x);
     let server = FarviewServer::x11(&dir, &x);
     let mut viewer = TestViewer::connect(server.port);
     viewer.pointer(0, 60, 40);
@@ -63,20 +32,8 @@ fn keys_sent_by_scancode_alone_press_the_physical_key() {
     for scancode in [0x23, 0x17, 0x1c] {
         viewer.tap_scancode(NO_SYMBOL, scancode);
     }
-    poll(
-        "the terminal to get the keys",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let text = std::fs::read_to_string(&typed).unwrap_or_default();
-            if text == "hi\n" {
-                Ok(())
-            } else {
-                Err(format!("it has {text:?}"))
-            }
-        },
-        || format!("{}{}", terminal.logs(), server.process.logs()),
-    );
+    let text = wait_for_typed_line(&typed, || logs_of(&[&terminal, &server.process]));
+    assert_eq!(text, "hi\n", "{}", server.process.logs());
 }
 
 #[test]

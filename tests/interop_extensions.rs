@@ -8,16 +8,13 @@ mod support;
 
 use std::time::Duration;
 
+use support::desktop_peers::{logs_of, tigervnc_viewer, typing_terminal, wait_for_typed_line};
 use support::{
     COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, VIEWER_TIMEOUT, XServer, poll,
     require_all, run, run_ok,
 };
 
 const WINDOW: &str = "TigerVNC";
-
-fn logs(processes: &[&Proc]) -> String {
-    processes.iter().map(|p| p.logs()).collect()
-}
 
 /// The shared display, its server, and a second display with vncviewer connected to it.
 struct Setup {
@@ -34,19 +31,12 @@ impl Setup {
         let served = XServer::xvfb(&dir, 480, 300);
         let server = FarviewServer::x11(&dir, &served);
         let viewer_x = XServer::xvfb(&dir, 640, 400);
-        let mut command = viewer_x.client("vncviewer");
-        command
-            .env("HOME", dir.path())
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .args(["-display", &viewer_x.name(), "-SecurityTypes", "None"])
-            .args(["-Log", "*:stderr:100"])
-            .args([
-                "-ReconnectOnError=0",
-                "-AlertOnFatalError=0",
-                "-RemoteResize=0",
-            ])
-            .arg(server.target());
-        let viewer = Proc::spawn("vncviewer", &mut command, &dir);
+        let target = server.target();
+        let viewer = tigervnc_viewer(
+            &dir,
+            &viewer_x,
+            &["-SecurityTypes", "None", "-Log", "*:stderr:100", &target],
+        );
         poll(
             "vncviewer's window",
             STARTUP_TIMEOUT,
@@ -87,7 +77,7 @@ impl Setup {
     fn logs(&self, others: &[&Proc]) -> String {
         let mut all = vec![&self.viewer, &self.server.process];
         all.extend(others);
-        logs(&all)
+        logs_of(&all)
     }
 }
 
@@ -151,43 +141,7 @@ fn keys_typed_into_tigervnc_viewer_reach_the_shared_display_with_scancodes() {
         return;
     }
     let setup = Setup::start("extended-keys");
-    let typed = setup.dir.join("typed.txt");
-    let mut command = setup.served.client("xterm");
-    command
-        .args([
-            "-title",
-            "typing",
-            "-geometry",
-            "40x8+0+0",
-            "-fn",
-            "fixed",
-            "-e",
-        ])
-        .args(["sh", "-c"])
-        .arg(format!("stty -echo; exec cat > '{}'", typed.display()));
-    let terminal = Proc::spawn("xterm", &mut command, &setup.dir);
-    poll(
-        "the xterm's window",
-        STARTUP_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let found = run(
-                setup.served.client("xdotool").args([
-                    "search",
-                    "--onlyvisible",
-                    "--name",
-                    "^typing$",
-                ]),
-                COMMAND_TIMEOUT,
-            );
-            if found.stdout.is_empty() {
-                Err("no window yet".to_string())
-            } else {
-                Ok(())
-            }
-        },
-        || terminal.logs(),
-    );
+    let (terminal, typed) = typing_terminal(&setup.dir, &setup.served);
     // Focus follows the pointer on the served display (no window manager).
     run_ok(
         setup
@@ -208,20 +162,8 @@ fn keys_typed_into_tigervnc_viewer_reach_the_shared_display_with_scancodes() {
         setup.viewer_x.client("xdotool").args(["key", "Return"]),
         COMMAND_TIMEOUT,
     );
-    poll(
-        "the terminal to get the keys",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let text = std::fs::read_to_string(&typed).unwrap_or_default();
-            if text == "Hello, farview 42\n" {
-                Ok(())
-            } else {
-                Err(format!("it has {text:?}"))
-            }
-        },
-        || setup.logs(&[&terminal]),
-    );
+    let text = wait_for_typed_line(&typed, || setup.logs(&[&terminal]));
+    assert_eq!(text, "Hello, farview 42\n", "{}", setup.logs(&[&terminal]));
     assert!(
         setup
             .server

@@ -7,6 +7,8 @@
 // Each test crate includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod desktop_peers;
+
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;

@@ -1,6 +1,5 @@
-//! Support sessions with real peers: reverse connections both ways (our server connecting out
-//! to TigerVNC's `vncviewer -listen`, x11vnc connecting out to `farview view --listen`), the
-//! policy for viewers that ask for sole access, and view-only viewers (`--view-only`, and a
+//! Who may connect and what they may do, with real peers: the policies for viewers that ask
+//! for sole access (`--exclusive-policy`), and view-only viewers (`--view-only`, and the
 //! view-only password) that can watch but never type.
 
 mod support;
@@ -11,176 +10,16 @@ use std::time::Duration;
 
 use farview_client::{Target, Viewer, ViewerError, ViewerOptions};
 use farview_protocol::ClientEvent;
+use support::desktop_peers::{
+    logs_of, tigervnc_viewer, typing_terminal, wait_for_log, wait_for_typed_line,
+};
 use support::{
-    COMMAND_TIMEOUT, FarviewServer, Image, Proc, STARTUP_TIMEOUT, TempDir, TestViewer,
-    VIEWER_TIMEOUT, XServer, poll, require_all, run, run_ok,
+    COMMAND_TIMEOUT, FarviewServer, TempDir, TestViewer, VIEWER_TIMEOUT, XServer, poll,
+    require_all, run_ok,
 };
 
 /// Room around the frame for vncviewer's window.
 const MARGIN: u32 = 64;
-
-fn logs(processes: &[&Proc]) -> String {
-    processes.iter().map(|p| p.logs()).collect()
-}
-
-/// Waits until `process`'s stderr has a line containing `text`.
-fn wait_for_log(process: &Proc, text: &str, context: impl FnOnce() -> String) {
-    poll(
-        &format!("{} to log {text:?}", process.name()),
-        STARTUP_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            if process.stderr().contains(text) {
-                return Ok(());
-            }
-            if let Some(status) = process.exited() {
-                panic!("{} exited ({status})\n{}", process.name(), process.logs());
-            }
-            Err("not yet".to_string())
-        },
-        context,
-    );
-}
-
-/// TigerVNC's vncviewer on `x`, with `args` (a server, or `-listen PORT`).
-fn vncviewer(dir: &TempDir, x: &XServer, args: &[&str]) -> Proc {
-    let mut command = x.client("vncviewer");
-    command
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .args(["-display", &x.name(), "-AutoSelect=0", "-FullColor"])
-        .args([
-            "-ReconnectOnError=0",
-            "-AlertOnFatalError=0",
-            "-RemoteResize=0",
-        ])
-        .args(args);
-    Proc::spawn("vncviewer", &mut command, dir)
-}
-
-#[test]
-fn our_server_connects_out_to_a_listening_tigervnc_viewer_retrying_until_it_listens() {
-    if !require_all(&["vncviewer", "Xvfb", "xwd", "xwininfo"]) {
-        return;
-    }
-    let dir = TempDir::new("reverse-to-vncviewer");
-    let frame = support::fixture_frame("terminal", 0);
-    let x = XServer::xvfb(&dir, frame.width + MARGIN, frame.height + MARGIN);
-    let port = support::free_port().to_string();
-    // The server first: nobody listens yet, so it must try again until the viewer does.
-    let mut command = support::farview();
-    command.args([
-        "serve",
-        "--connect",
-        &format!("127.0.0.1:{port}"),
-        "--source",
-    ]);
-    command.arg(format!("replay:{}", support::fixture("terminal").display()));
-    let server = Proc::spawn("farview-serve", &mut command, &dir);
-    wait_for_log(&server, "cannot reach the viewer at 127.0.0.1:", || {
-        server.logs()
-    });
-    let listen = ["-SecurityTypes", "None", "-listen", &port];
-    let mut viewer = vncviewer(&dir, &x, &listen);
-    x.wait_for_window(&dir, "reverse", "TigerVNC", &frame, &viewer, || {
-        logs(&[&viewer, &server])
-    });
-    // The connection drops: once a viewer listens again, the server is back.
-    viewer.stop();
-    x.wait_no_window("TigerVNC");
-    let viewer = vncviewer(&dir, &x, &listen);
-    x.wait_for_window(&dir, "reverse-again", "TigerVNC", &frame, &viewer, || {
-        logs(&[&viewer, &server])
-    });
-    let connections = server
-        .stderr()
-        .matches("connected out to the viewer at 127.0.0.1:")
-        .count();
-    assert_eq!(connections, 2, "{}", server.logs());
-}
-
-#[test]
-fn x11vnc_connects_to_our_listening_viewer() {
-    if !require_all(&["x11vnc", "Xvfb", "xterm", "xsetroot", "xwd", "xwininfo"]) {
-        return;
-    }
-    let dir = TempDir::new("reverse-from-x11vnc");
-    let x = XServer::xvfb(&dir, 640, 400);
-    x.plain_root(&dir, "#336699");
-    let _xterm = x.show_xterm(
-        &dir,
-        "farview-reverse",
-        "50x6+20+30",
-        ("black", "white"),
-        "reached through a reverse connection\n",
-    );
-    let screen = x.wait_static();
-    let port = support::free_port();
-    let snapshot = dir.join("listening.png");
-    let frame_log = dir.join("listening.jsonl");
-    let mut command = support::farview();
-    command
-        .args([
-            "view",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--headless",
-        ])
-        .arg("--snapshot")
-        .arg(&snapshot)
-        .arg("--frame-log")
-        .arg(&frame_log);
-    let viewer = Proc::spawn("farview-view", &mut command, &dir);
-    wait_for_log(
-        &viewer,
-        "waiting for a server to connect on 127.0.0.1:",
-        || viewer.logs(),
-    );
-    let mut command = x.client("x11vnc");
-    command
-        .args(["-display", &x.name(), "-rfbport", "0", "-nopw", "-norc"])
-        .args(["-connect", &format!("localhost:{port}")])
-        // Deterministic pixels: no cursor in the framebuffer, just the polled screen.
-        .args([
-            "-nocursor",
-            "-noxdamage",
-            "-nowf",
-            "-noscr",
-            "-nobell",
-            "-nosel",
-        ]);
-    let x11vnc = Proc::spawn("x11vnc", &mut command, &dir);
-    // The first complete update is the whole (still) screen.
-    poll(
-        "the listening viewer's first update",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || match std::fs::read_to_string(&frame_log) {
-            Ok(log) if log.contains("\"update\"") => Ok(()),
-            _ => Err("no update yet".to_string()),
-        },
-        || logs(&[&viewer, &x11vnc]),
-    );
-    let status = viewer.terminate_and_wait(COMMAND_TIMEOUT);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}\n{}",
-        viewer.logs()
-    );
-    let shown = Image::read_png(&snapshot);
-    if let Some(difference) = support::image_difference(&screen, &shown) {
-        let saved = support::save_mismatch(&dir, "listening", &screen, &shown);
-        panic!("{difference}\n{saved}\n{}", logs(&[&viewer, &x11vnc]));
-    }
-    assert!(
-        viewer.stderr().contains("server 127.0.0.1:"),
-        "{}",
-        viewer.logs()
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sole access
 
 fn options(exclusive: bool) -> ViewerOptions {
     ViewerOptions {
@@ -380,39 +219,7 @@ fn view_only_server_drops_every_viewers_keys() {
     }
     let dir = TempDir::new("view-only-server");
     let x = XServer::xvfb(&dir, 480, 300);
-    let typed = dir.join("typed.txt");
-    let mut command = x.client("xterm");
-    command
-        .args([
-            "-title",
-            "typing",
-            "-geometry",
-            "40x8+0+0",
-            "-fn",
-            "fixed",
-            "-e",
-        ])
-        .args(["sh", "-c"])
-        .arg(format!("stty -echo; exec cat > '{}'", typed.display()));
-    let terminal = Proc::spawn("xterm", &mut command, &dir);
-    poll(
-        "the xterm's window",
-        STARTUP_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let found = run(
-                x.client("xdotool")
-                    .args(["search", "--onlyvisible", "--name", "^typing$"]),
-                COMMAND_TIMEOUT,
-            );
-            if found.stdout.is_empty() {
-                Err("no window yet".to_string())
-            } else {
-                Ok(())
-            }
-        },
-        || terminal.logs(),
-    );
+    let (terminal, typed) = typing_terminal(&dir, &x);
     // Focus follows the pointer without a window manager.
     run_ok(
         x.client("xdotool").args(["mousemove", "100", "50"]),
@@ -433,20 +240,7 @@ fn view_only_server_drops_every_viewers_keys() {
         COMMAND_TIMEOUT,
     );
     run_ok(x.client("xdotool").args(["key", "Return"]), COMMAND_TIMEOUT);
-    let text = poll(
-        "the terminal to get the key typed on X",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let text = std::fs::read_to_string(&typed).unwrap_or_default();
-            if text.ends_with('\n') {
-                Ok(text)
-            } else {
-                Err(format!("it has {text:?}"))
-            }
-        },
-        || logs(&[&terminal, &server.process]),
-    );
+    let text = wait_for_typed_line(&typed, || logs_of(&[&terminal, &server.process]));
     assert_eq!(text, "Z\n", "{}", server.process.logs());
 }
 
@@ -466,7 +260,7 @@ fn tigervnc_viewer_with_the_view_only_password_sees_the_desktop() {
         &["--view-only-password-file", watcher.to_str().unwrap()],
     );
     let password = support::vnc_password_file(&dir, "watch-me");
-    let viewer = vncviewer(
+    let viewer = tigervnc_viewer(
         &dir,
         &x,
         &[
@@ -478,7 +272,7 @@ fn tigervnc_viewer_with_the_view_only_password_sees_the_desktop() {
         ],
     );
     x.wait_for_window(&dir, "view-only", "TigerVNC", &frame, &viewer, || {
-        logs(&[&viewer, &server.process])
+        logs_of(&[&viewer, &server.process])
     });
     assert!(
         server.process.stderr().contains(", view only)"),
