@@ -104,14 +104,15 @@ fn x11vnc_connects_to_our_listening_viewer() {
             "-nosel",
         ]);
     let x11vnc = Proc::spawn("x11vnc", &mut command, &dir);
-    // The first complete update is the whole (still) screen.
+    // x11vnc may send the screen in several updates: wait for one that completes it.
+    let screen_hash = screen.rgba_sha256();
     poll(
-        "the listening viewer's first update",
+        "the listening viewer to show the screen",
         VIEWER_TIMEOUT,
         Duration::from_millis(50),
         || match std::fs::read_to_string(&frame_log) {
-            Ok(log) if log.contains("\"update\"") => Ok(()),
-            _ => Err("no update yet".to_string()),
+            Ok(log) if log.contains(&screen_hash) => Ok(()),
+            _ => Err("not yet".to_string()),
         },
         || logs_of(&[&viewer, &x11vnc]),
     );

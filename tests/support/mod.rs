@@ -1390,6 +1390,20 @@ impl Image {
         Ok(Image { width, height, rgb })
     }
 
+    /// SHA-256 of the picture as RGBA with alpha 255, in hex: the hash of the frame logs.
+    pub fn rgba_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for pixel in self.rgb.chunks_exact(3) {
+            hasher.update([pixel[0], pixel[1], pixel[2], 255]);
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// How many different colours the picture holds (to check that something was drawn).
     pub fn colour_count(&self) -> usize {
         let mut colours: Vec<[u8; 3]> = self
