@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use farview_client::listen::parse_listen_address;
 use farview_client::window::WindowedOptions;
-use farview_client::{Target, TlsTrust, ViewerOptions, session};
+use farview_client::{Endpoint, Target, TlsTrust, ViewerOptions, session};
 use farview_protocol::EncodingType;
 use farview_server::plain_users::{self, PlainUsers};
 use farview_server::tls::TlsCertificate;
-use farview_server::{Server, ServerOptions, SourceOptions, SourceSpec};
+use farview_server::{
+    ExclusivePolicy, Server, ServerOptions, SessionPolicy, SourceOptions, SourceSpec,
+};
 use tokio::signal::unix::SignalKind;
 
 #[derive(Debug, Parser)]
@@ -59,6 +62,20 @@ struct ServeArgs {
     /// Address to listen on: HOST:PORT, or a port on loopback.
     #[arg(long, default_value = "127.0.0.1:5900", value_parser = parse_listen)]
     listen: SocketAddr,
+    /// Connect out to a listening viewer (vncviewer -listen, farview view --listen) at
+    /// HOST[:PORT] (default port 5500) instead of listening; retried until it answers.
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "listen")]
+    connect: Option<String>,
+    /// A viewer that asks for sole access (RFB shared flag off): replace (the others are
+    /// disconnected), refuse (it is, while others are connected) or ignore (it shares).
+    #[arg(long, value_name = "POLICY", default_value = "replace")]
+    exclusive_policy: ExclusivePolicy,
+    /// No viewer may send keys, pointer, clipboard or resize requests.
+    #[arg(long)]
+    view_only: bool,
+    /// A second VNC password (first line of this file) whose viewers may only watch.
+    #[arg(long, value_name = "FILE")]
+    view_only_password_file: Option<PathBuf>,
     /// What to share: demo; x11[:DISPLAY], a running X display (the default when DISPLAY
     /// is set); xvfb[:WIDTHxHEIGHT], a new virtual desktop running --session; or
     /// replay:DIR (the PNG files of DIR in name order).
@@ -104,7 +121,13 @@ struct ServeArgs {
 #[derive(Debug, Args)]
 struct ViewArgs {
     /// The server: HOST:DISPLAY (port 5900+DISPLAY) or HOST::PORT.
-    target: Target,
+    #[arg(required_unless_present = "listen")]
+    target: Option<Target>,
+    /// Wait for a server to connect (a reverse connection) on ADDR: PORT, HOST or HOST:PORT
+    /// (default 127.0.0.1:5500, loopback only).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:5500",
+          value_parser = parse_listen_address, conflicts_with = "target")]
+    listen: Option<SocketAddr>,
     /// No window: connect, decode, and optionally snapshot.
     #[arg(long)]
     headless: bool,
@@ -235,9 +258,19 @@ fn serve(args: ServeArgs) -> Result<()> {
         .as_deref()
         .map(read_password)
         .transpose()?;
+    let view_only_password = args
+        .view_only_password_file
+        .as_deref()
+        .map(read_password)
+        .transpose()?;
     let options = ServerOptions {
         listen: args.listen,
+        connect: args
+            .connect
+            .as_deref()
+            .map(farview_server::reverse::with_default_port),
         password,
+        view_only_password,
         tls: server_tls(&args)?,
         plain_users: args
             .plain_users_file
@@ -245,6 +278,10 @@ fn serve(args: ServeArgs) -> Result<()> {
             .map(|path| PlainUsers::load(path).map(Arc::new))
             .transpose()?,
         insecure_no_auth: args.insecure_no_auth,
+        policy: SessionPolicy {
+            exclusive: args.exclusive_policy,
+            view_only: args.view_only,
+        },
     };
     let source_options = SourceOptions {
         fps: args.fps,
@@ -348,6 +385,11 @@ fn view(args: ViewArgs) -> Result<()> {
         resize: args.resize,
         exclusive: args.exclusive,
     };
+    let endpoint = match (args.listen, args.target) {
+        (Some(address), _) => Endpoint::Listen(address),
+        (None, Some(target)) => Endpoint::Connect(target),
+        (None, None) => bail!("give a TARGET or --listen"),
+    };
     let runtime = runtime()?;
     if !args.headless {
         let windowed = WindowedOptions {
@@ -355,19 +397,29 @@ fn view(args: ViewArgs) -> Result<()> {
             exit_after,
             snapshot: args.snapshot,
         };
-        return farview_client::window::run(&runtime, args.target, options, windowed)
+        return farview_client::window::run(&runtime, endpoint, options, windowed)
             .map_err(Into::into);
     }
     runtime.block_on(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        // Ctrl-C and SIGTERM end the session the same way: with the snapshot written.
         let stop = async {
-            match exit_after {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
+            let signalled = async {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
                 }
+            };
+            match exit_after {
+                Some(limit) => tokio::select! {
+                    () = tokio::time::sleep(limit) => {}
+                    () = signalled => {}
+                },
+                None => signalled.await,
             }
         };
-        let end = session::run(&args.target, &options, None, None, stop).await?;
+        let end = session::run(&endpoint, &options, None, None, stop).await?;
         session::write_snapshot(&end, args.snapshot.as_ref())?;
         Ok(())
     })

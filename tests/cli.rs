@@ -5,21 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use support::{FarviewServer, TempDir};
-
-/// SHA-256 of an image as RGBA with alpha 255: the frame-log hash.
-fn rgba_sha256(image: &support::Image) -> String {
-    let mut hasher = Sha256::new();
-    for pixel in image.rgb.chunks_exact(3) {
-        hasher.update([pixel[0], pixel[1], pixel[2], 255]);
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn json_field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
     let start = line.find(&format!("\"{field}\":"))? + field.len() + 3;
@@ -111,7 +97,7 @@ fn check_frame_logs(name: &str, extra_args: &[&str]) {
     assert!(result.output.status.success(), "{}", result.stderr());
 
     let expected: Vec<String> = (0..2)
-        .map(|i| rgba_sha256(&support::fixture_frame("sequence", i)))
+        .map(|i| support::fixture_frame("sequence", i).rgba_sha256())
         .collect();
     let frame_lines = std::fs::read_to_string(&server_log).unwrap();
     let logged: Vec<(String, String)> = frame_lines
@@ -150,5 +136,5 @@ fn check_frame_logs(name: &str, extra_args: &[&str]) {
         assert!(bytes >= 4 + 12 * rects, "{line}");
     }
     let snapshot = result.snapshot.expect("a snapshot");
-    assert_eq!(rgba_sha256(&snapshot), expected[1]);
+    assert_eq!(snapshot.rgba_sha256(), expected[1]);
 }

@@ -58,7 +58,7 @@ impl Source for BusySource {
                         repaint(frame);
                     }
                     Some(event) = input.recv() => {
-                        if let InputEvent::Key { down: true, keysym } = event {
+                        if let InputEvent::Key { down: true, keysym, .. } = event {
                             desktop.draw(|canvas| canvas.fill_rect(Rect::new(0, 0, 8, 8), keysym & 0xffffff));
                         }
                         if let InputEvent::CutText(text) = event {
@@ -474,7 +474,10 @@ async fn a_viewer_gets_the_demo_pointer_shape_and_follows_renames() {
         ) -> SourceFuture {
             Box::pin(async move {
                 while let Some(event) = input.recv().await {
-                    if let InputEvent::Key { down: true, keysym } = event {
+                    if let InputEvent::Key {
+                        down: true, keysym, ..
+                    } = event
+                    {
                         desktop.set_name(&format!("after {keysym}"));
                     }
                 }

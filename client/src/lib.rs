@@ -3,7 +3,9 @@
 
 pub mod cursor_overlay;
 pub mod frame_log;
+pub mod listen;
 pub mod parallel_decode;
+pub mod scancode;
 pub mod session;
 pub mod snapshot;
 pub mod target;
@@ -11,6 +13,7 @@ pub mod tls;
 pub mod viewer;
 pub mod window;
 
+pub use listen::Endpoint;
 pub use session::{SessionEnd, SharedFrame, UserInput};
 pub use target::Target;
 pub use tls::TlsTrust;

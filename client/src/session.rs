@@ -11,15 +11,24 @@ use farview_protocol::{ClientEvent, Framebuffer};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
+use crate::listen::Endpoint;
 use crate::snapshot;
-use crate::target::Target;
-use crate::viewer::{Viewer, ViewerError, ViewerOptions};
+use crate::viewer::{ViewerError, ViewerOptions};
 
 /// Input for the server, from a window or a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserInput {
-    Key { down: bool, keysym: u32 },
-    Pointer { buttons: u8, x: u16, y: u16 },
+    /// A key; `scancode` is the XT scancode of the physical key, when known.
+    Key {
+        down: bool,
+        keysym: u32,
+        scancode: Option<u32>,
+    },
+    Pointer {
+        buttons: u8,
+        x: u16,
+        y: u16,
+    },
     CutText(String),
 }
 
@@ -85,15 +94,15 @@ pub struct SessionEnd {
     pub updates: u64,
 }
 
-/// Connects to `target` and runs until `stop` completes or the connection ends.
+/// Reaches the server at `endpoint` and runs until `stop` completes or the connection ends.
 pub async fn run(
-    target: &Target,
+    endpoint: &Endpoint,
     options: &ViewerOptions,
     mut input: Option<mpsc::UnboundedReceiver<UserInput>>,
     display: Option<Arc<SharedFrame>>,
     stop: impl Future<Output = ()>,
 ) -> Result<SessionEnd, ViewerError> {
-    let mut viewer = Viewer::connect(target, options).await?;
+    let mut viewer = endpoint.open(options).await?;
     tokio::pin!(stop);
     loop {
         while let Some(event) = viewer.poll_event()? {
@@ -117,7 +126,9 @@ pub async fn run(
         tokio::select! {
             received = viewer.receive() => received?,
             Some(event) = next_input(&mut input) => match event {
-                UserInput::Key { down, keysym } => viewer.key_event(down, keysym),
+                UserInput::Key { down, keysym, scancode } => {
+                    viewer.key_event_with_scancode(down, keysym, scancode);
+                }
                 UserInput::Pointer { buttons, x, y } => viewer.pointer_event(buttons, x, y),
                 UserInput::CutText(text) => viewer.cut_text(&text),
             },

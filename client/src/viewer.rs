@@ -39,6 +39,11 @@ pub enum ViewerError {
         target: Target,
         cause: std::io::Error,
     },
+    #[error("cannot listen on {address}: {cause}")]
+    Listen {
+        address: std::net::SocketAddr,
+        cause: std::io::Error,
+    },
     #[error("{0}")]
     Protocol(ProtocolError),
     #[error("the server closed the connection")]
@@ -125,6 +130,8 @@ impl ViewerOptions {
             // After DesktopSize: a server that knows both sends only the extended form.
             EncodingType::EXTENDED_DESKTOP_SIZE,
             EncodingType::POINTER_POS,
+            EncodingType::QEMU_EXTENDED_KEY_EVENT,
+            EncodingType::EXTENDED_CLIPBOARD,
         ]);
         Ok(list)
     }
@@ -412,7 +419,18 @@ impl Viewer {
     }
 
     pub fn key_event(&mut self, down: bool, keysym: u32) {
-        self.connection.key_event(down, keysym);
+        self.connection.key_event(down, keysym, None);
+    }
+
+    /// A key with the XT scancode of the physical key: sent as a QEMU Extended Key Event if
+    /// the server acknowledged them, else as a plain key event.
+    pub fn key_event_with_scancode(&mut self, down: bool, keysym: u32, scancode: Option<u32>) {
+        self.connection.key_event(down, keysym, scancode);
+    }
+
+    /// Whether the server acknowledged QEMU Extended Key Events.
+    pub fn takes_extended_key_events(&self) -> bool {
+        self.connection.takes_extended_key_events()
     }
 
     pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {

@@ -16,8 +16,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cursor_overlay::CursorOverlay;
+use crate::listen::Endpoint;
+use crate::scancode::xt_scancode;
 use crate::session::{self, SharedFrame, UserInput};
-use crate::target::Target;
 use crate::viewer::{ViewerError, ViewerOptions};
 
 /// Options of the windowed viewer.
@@ -28,11 +29,12 @@ pub struct WindowedOptions {
     pub snapshot: Option<PathBuf>,
 }
 
-/// Opens a window on `target` and runs until it is closed, the time is up or the connection
-/// ends. The window lives on the calling thread; the connection runs on `runtime`.
+/// Opens a window on the server at `endpoint` and runs until it is closed, the time is up or
+/// the connection ends. The window lives on the calling thread; the connection runs on
+/// `runtime`.
 pub fn run(
     runtime: &Runtime,
-    target: Target,
+    endpoint: Endpoint,
     options: ViewerOptions,
     windowed: WindowedOptions,
 ) -> Result<(), ViewerError> {
@@ -46,7 +48,7 @@ pub fn run(
             let stop = async {
                 let _ = stopped.await;
             };
-            session::run(&target, &options, input, Some(display), stop).await
+            session::run(&endpoint, &options, input, Some(display), stop).await
         })
     };
     let started = Instant::now();
@@ -242,8 +244,14 @@ struct KeyboardInput {
 }
 
 impl KeyboardInput {
-    fn send(&self, down: bool, keysym: u32) {
-        let _ = self.sender.send(UserInput::Key { down, keysym });
+    /// Sends a key; `key` is the physical key, if known (typed characters come without).
+    fn send(&self, down: bool, keysym: u32, key: Option<Key>) {
+        let scancode = key.and_then(xt_scancode);
+        let _ = self.sender.send(UserInput::Key {
+            down,
+            keysym,
+            scancode,
+        });
     }
 }
 
@@ -254,8 +262,8 @@ impl InputCallback for KeyboardInput {
             return;
         }
         let keysym = char_keysym(character);
-        self.send(true, keysym);
-        self.send(false, keysym);
+        self.send(true, keysym, None);
+        self.send(false, keysym, None);
     }
 
     fn set_key_state(&mut self, key: Key, down: bool) {
@@ -265,7 +273,7 @@ impl InputCallback for KeyboardInput {
             _ => {}
         }
         if let Some(keysym) = special_keysym(key) {
-            self.send(down, keysym);
+            self.send(down, keysym, Some(key));
             return;
         }
         let Some(keysym) = plain_keysym(key) else {
@@ -273,10 +281,10 @@ impl InputCallback for KeyboardInput {
         };
         if down && (self.control || self.alt) {
             self.chord_keys.push(key);
-            self.send(true, keysym);
+            self.send(true, keysym, Some(key));
         } else if !down && let Some(at) = self.chord_keys.iter().position(|&k| k == key) {
             self.chord_keys.swap_remove(at);
-            self.send(false, keysym);
+            self.send(false, keysym, Some(key));
         }
     }
 }

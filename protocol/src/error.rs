@@ -8,6 +8,8 @@ pub enum ProtocolError {
     BadVersion(String),
     #[error("unknown {side} message type {byte}")]
     UnknownMessageType { side: &'static str, byte: u8 },
+    #[error("unknown QEMU client message subtype {0}")]
+    UnknownQemuSubtype(u8),
     #[error("{what}: length {len} exceeds the limit of {limit}")]
     TooLong {
         what: &'static str,

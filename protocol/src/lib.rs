@@ -8,6 +8,7 @@ pub mod diff;
 pub mod encode;
 pub mod encodings;
 pub mod error;
+pub mod extended_clipboard;
 pub mod framebuffer;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -17,6 +18,7 @@ pub mod loopback;
 pub mod messages;
 pub mod moves;
 pub mod pixel;
+pub mod qemu_key_event;
 pub mod scroll;
 pub mod security;
 mod wire;

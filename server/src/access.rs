@@ -24,6 +24,7 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct Access {
     password: Option<Vec<u8>>,
+    view_only_password: Option<Vec<u8>>,
     tls: Option<Arc<rustls::ServerConfig>>,
     plain_users: Option<Arc<PlainUsers>>,
     backoff: AuthBackoff,
@@ -33,6 +34,7 @@ impl Access {
     pub(crate) fn new(options: &ServerOptions) -> Self {
         Self {
             password: options.password.clone(),
+            view_only_password: options.view_only_password.clone(),
             tls: options.tls.clone(),
             plain_users: options.plain_users.clone(),
             backoff: AuthBackoff::default(),
@@ -60,6 +62,7 @@ impl Access {
 
     fn config(&self, challenge: [u8; vnc_auth::CHALLENGE_LEN]) -> ServerConfig {
         ServerConfig {
+            view_only_password: self.view_only_password.clone(),
             tls: self.tls.is_some(),
             plain_users: self.plain_users.is_some(),
             ..ServerConfig::new(self.password.clone(), challenge)
@@ -68,13 +71,23 @@ impl Access {
 
     /// What viewers must do, for the log.
     pub(crate) fn describe(&self) -> String {
-        match (&self.tls, &self.password) {
-            (Some(_), _) => {
-                let config = self.config([0; vnc_auth::CHALLENGE_LEN]);
-                format!("TLS (VeNCrypt {})", names(&config.vencrypt_subtypes()))
-            }
-            (None, Some(_)) => "VNC password".into(),
-            (None, None) => "no authentication".into(),
+        let view_only = if self.view_only_password.is_some() {
+            ", view-only password taken"
+        } else {
+            ""
+        };
+        if self.tls.is_some() {
+            let config = self.config([0; vnc_auth::CHALLENGE_LEN]);
+            format!(
+                "TLS (VeNCrypt {}){view_only}",
+                names(&config.vencrypt_subtypes())
+            )
+        } else if self.password.is_some() {
+            format!("VNC password{view_only}")
+        } else if self.view_only_password.is_some() {
+            "view-only VNC password".into()
+        } else {
+            "no authentication".into()
         }
     }
 

@@ -7,6 +7,7 @@
 //! the name: the log says that they changed, viewers read the latest when they send.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use farview_protocol::Framebuffer;
@@ -58,9 +59,12 @@ pub type ViewerId = u64;
 /// Input from a viewer, for the source.
 #[derive(Debug)]
 pub enum InputEvent {
+    /// A key; `scancode` is the XT scancode of the physical key when the viewer sent one
+    /// (QEMU Extended Key Event).
     Key {
         down: bool,
         keysym: u32,
+        scancode: Option<u32>,
     },
     Pointer {
         buttons: u8,
@@ -147,6 +151,22 @@ pub struct Desktop {
     /// The last viewer that asked for sole access (ClientInit with the shared flag off).
     sole_viewer: watch::Sender<Option<ViewerId>>,
     input: mpsc::Sender<InputEvent>,
+    /// The last viewer id handed out.
+    last_viewer_id: AtomicU64,
+    /// Viewers past ClientInit (see [`Desktop::admit_viewer`]).
+    viewers: Arc<AtomicUsize>,
+}
+
+/// A viewer's place among those connected; dropping it leaves.
+#[derive(Debug)]
+pub struct ViewerPlace {
+    viewers: Arc<AtomicUsize>,
+}
+
+impl Drop for ViewerPlace {
+    fn drop(&mut self) {
+        self.viewers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Desktop {
@@ -291,6 +311,8 @@ impl Desktop {
             sequence: watch::channel(0).0,
             sole_viewer: watch::channel(None).0,
             input,
+            last_viewer_id: AtomicU64::new(0),
+            viewers: Arc::new(AtomicUsize::new(0)),
         };
         (Arc::new(desktop), input_receiver)
     }
@@ -434,6 +456,21 @@ impl Desktop {
     /// gone.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.sequence.subscribe()
+    }
+
+    /// A new number for a viewer connection, unique for the desktop's life.
+    pub fn next_viewer_id(&self) -> ViewerId {
+        self.last_viewer_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a viewer in until the place is dropped; also says how many were connected
+    /// before it.
+    pub fn admit_viewer(&self) -> (ViewerPlace, usize) {
+        let before = self.viewers.fetch_add(1, Ordering::SeqCst);
+        let place = ViewerPlace {
+            viewers: self.viewers.clone(),
+        };
+        (place, before)
     }
 
     /// `viewer` asked for sole access: every viewer connected before it is to leave.

@@ -8,11 +8,14 @@ pub mod auth_backoff;
 pub mod desktop;
 pub mod frame_log;
 pub mod plain_users;
+pub mod policy;
+pub mod reverse;
 mod server;
 mod session;
 pub mod source;
 pub mod tls;
 
 pub use desktop::{Canvas, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
+pub use policy::{ExclusivePolicy, SessionPolicy};
 pub use server::{Server, ServerError, ServerOptions};
 pub use source::{Source, SourceError, SourceOptions, SourceSpec};

@@ -9,8 +9,9 @@ use tracing::{info, warn};
 use crate::access::Access;
 use crate::desktop::Desktop;
 use crate::plain_users::PlainUsers;
-use crate::session;
+use crate::policy::SessionPolicy;
 use crate::source::{Source, SourceError};
+use crate::{reverse, session};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -38,43 +39,63 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub listen: SocketAddr,
+    /// Connect out to a listening viewer at this `HOST:PORT` instead of listening.
+    pub connect: Option<String>,
     /// VNC Authentication password (inside TLS when there is TLS).
     pub password: Option<Vec<u8>>,
+    /// A second VNC password, whose viewers may only watch (inside TLS when there is TLS).
+    pub view_only_password: Option<Vec<u8>>,
     /// TLS: viewers must use VeNCrypt (see [`crate::tls::server_config`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Usernames and passwords for VeNCrypt's X509Plain (needs `tls`).
     pub plain_users: Option<Arc<PlainUsers>>,
     /// Allows serving without authentication or TLS on a non-loopback address.
     pub insecure_no_auth: bool,
+    pub policy: SessionPolicy,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5900)),
+            connect: None,
             password: None,
+            view_only_password: None,
             tls: None,
             plain_users: None,
             insecure_no_auth: false,
+            policy: SessionPolicy::default(),
         }
+    }
+}
+
+impl ServerOptions {
+    fn authenticates(&self) -> bool {
+        self.password.is_some() || self.view_only_password.is_some()
     }
 }
 
 /// A bound server, ready to run.
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    /// `None` when the server connects out instead ([`ServerOptions::connect`]).
+    listener: Option<TcpListener>,
     listen: SocketAddr,
+    connect: Option<String>,
+    policy: SessionPolicy,
     access: Arc<Access>,
 }
 
 impl Server {
-    /// Checks the security policy and binds the listening socket.
+    /// Checks the security policy and binds the listening socket (unless connecting out).
     pub async fn bind(options: ServerOptions) -> Result<Server, ServerError> {
         if options.plain_users.is_some() && options.tls.is_none() {
             return Err(ServerError::PlainUsersWithoutTls);
         }
-        if options.password.is_none()
+        if options.connect.is_some() {
+            return Ok(Server::new(None, &options));
+        }
+        if !options.authenticates()
             && options.tls.is_none()
             && !options.listen.ip().is_loopback()
             && !options.insecure_no_auth
@@ -88,15 +109,25 @@ impl Server {
                     addr: options.listen,
                     cause,
                 })?;
-        Ok(Server {
-            listener,
-            listen: options.listen,
-            access: Arc::new(Access::new(&options)),
-        })
+        Ok(Server::new(Some(listener), &options))
     }
 
+    fn new(listener: Option<TcpListener>, options: &ServerOptions) -> Server {
+        Server {
+            listener,
+            listen: options.listen,
+            connect: options.connect.clone(),
+            policy: options.policy,
+            access: Arc::new(Access::new(options)),
+        }
+    }
+
+    /// Where it listens (for a server that connects out, the address it would have used).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.listen)
+        self.listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+            .unwrap_or(self.listen)
     }
 
     /// Runs `source` and serves it until the source fails (an error) or ends (`Ok`).
@@ -105,15 +136,23 @@ impl Server {
         let (desktop, input) = Desktop::new(width, height, &source.name());
         let mut source_task = tokio::spawn(source.run(desktop.clone(), input));
         let auth = self.access.describe();
+        let place = match &self.connect {
+            Some(target) => format!("to the viewer listening at {target}"),
+            None => format!("on {}", self.local_addr()),
+        };
         info!(
-            "serving {:?} ({width}x{height}) on {} with {auth}",
-            desktop.name(),
-            self.local_addr()
+            "serving {:?} ({width}x{height}) {place} with {auth}",
+            desktop.name()
         );
-        let mut next_id = 1u64;
+        // Ends with this function, so with the source.
+        let _reverse = self.connect.clone().map(|target| {
+            let reverse = reverse::run(target, self.access.clone(), self.policy, desktop.clone());
+            let task = tokio::spawn(reverse);
+            AbortOnDrop(task)
+        });
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => {
+                accepted = accept(self.listener.as_ref()) => {
                     let (stream, peer) = match accepted {
                         Ok(connection) => connection,
                         Err(error) => {
@@ -122,9 +161,7 @@ impl Server {
                         }
                     };
                     session::tune_socket(&stream);
-                    let id = next_id;
-                    next_id += 1;
-                    tokio::spawn(session::run(id, stream, peer, self.access.clone(), desktop.clone()));
+                    tokio::spawn(session::run(stream, peer, self.access.clone(), self.policy, desktop.clone()));
                 }
                 ended = &mut source_task => {
                     return match ended {
@@ -141,5 +178,24 @@ impl Server {
                 }
             }
         }
+    }
+}
+
+/// The next viewer on `listener`; never, without one.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -20,6 +20,10 @@
 //! while any is outstanding no pixels go out (they could be of a size the viewer has not been
 //! told). Once [`MAX_PENDING_RESIZES`] requests wait for an answer, the viewer's socket is not
 //! read until fewer do (what one read brought, at most 64 KiB of messages, is still handled).
+//!
+//! At ClientInit the [`SessionPolicy`] admits the viewer, sends the others away, or refuses it
+//! (see [`crate::policy`]). A view-only viewer (the server's `--view-only`, or the view-only
+//! password) has its keys, pointer and clipboard dropped and its resize requests refused.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -38,6 +42,7 @@ use tracing::{debug, info, warn};
 
 use crate::access::Access;
 use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
+use crate::policy::{Admission, SessionPolicy};
 
 /// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
 pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
@@ -78,6 +83,8 @@ struct Pending {
     pointer: bool,
     /// Where this viewer last put the pointer, or was told it is.
     pointer_known: Option<(u16, u16)>,
+    /// A key came with its scancode (QEMU Extended Key Event); logged once.
+    scancodes_seen: bool,
 }
 
 impl Pending {
@@ -147,13 +154,14 @@ impl Pending {
 }
 
 pub(crate) async fn run<S: ViewerStream>(
-    id: u64,
     stream: S,
     peer: SocketAddr,
     access: Arc<Access>,
+    policy: SessionPolicy,
     desktop: Arc<Desktop>,
 ) {
-    match serve(id, stream, peer, &access, &desktop).await {
+    let id = desktop.next_viewer_id();
+    match serve(id, stream, peer, &access, policy, &desktop).await {
         Ok(reason) => info!("viewer {id} ({peer}) disconnected: {reason}"),
         Err(reason) => warn!("viewer {id} ({peer}) dropped: {reason}"),
     }
@@ -177,6 +185,7 @@ async fn serve<S: ViewerStream>(
     stream: S,
     peer: SocketAddr,
     access: &Access,
+    policy: SessionPolicy,
     desktop: &Desktop,
 ) -> Result<&'static str, String> {
     debug!("viewer {id} ({peer}) connecting");
@@ -194,6 +203,10 @@ async fn serve<S: ViewerStream>(
     // Written but maybe still held by a transport that buffers (TLS keeps records until
     // flushed).
     let mut unflushed = false;
+    // Held while connected: other viewers' admissions count it.
+    let mut _place = None;
+    // Input and clipboard from this viewer are dropped (server option or view-only password).
+    let mut view_only = policy.view_only;
 
     loop {
         output.extend_from_slice(&connection.take_output());
@@ -263,15 +276,24 @@ async fn serve<S: ViewerStream>(
                         }
                         ServerEvent::ClientInit { shared } => {
                             access.succeeded(peer);
+                            let (place, others) = desktop.admit_viewer();
+                            let admission = policy.exclusive.admit(shared, others);
+                            if admission == Admission::Refuse {
+                                return Ok("refused: it asked for sole access and other viewers \
+                                           are connected (--exclusive-policy refuse)");
+                            }
+                            _place = Some(place);
+                            view_only |= connection.is_view_only();
                             let (width, height) = desktop.size();
                             sequence = desktop.sequence();
                             connection.send_server_init(width, height, &desktop.name());
                             pending.viewer_size = (width, height);
                             pending.cursor = true;
-                            info!("viewer {id} ({peer}) connected (shared: {shared}, protocol {})",
-                                connection.version().map(|v| v.to_string()).unwrap_or_default());
+                            info!("viewer {id} ({peer}) connected (shared: {shared}, protocol {}{})",
+                                connection.version().map(|v| v.to_string()).unwrap_or_default(),
+                                if view_only { ", view only" } else { "" });
                             // RFB: a viewer that does not share asks for the others to go.
-                            if !shared {
+                            if admission == Admission::SendOthersAway {
                                 desktop.claim_sole_access(id);
                             }
                         }
@@ -293,8 +315,18 @@ async fn serve<S: ViewerStream>(
                                 }
                             }
                         }
-                        ServerEvent::Key { down, keysym } => {
-                            desktop.send_input(InputEvent::Key { down, keysym }).await;
+                        ServerEvent::Key { .. }
+                        | ServerEvent::Pointer { .. }
+                        | ServerEvent::CutText(_)
+                            if view_only =>
+                        {
+                            debug!("viewer {id}: view only: input dropped");
+                        }
+                        ServerEvent::Key { down, keysym, scancode } => {
+                            if scancode.is_some() && !std::mem::replace(&mut pending.scancodes_seen, true) {
+                                debug!("viewer {id}: keys come with scancodes (QEMU Extended Key Events)");
+                            }
+                            desktop.send_input(InputEvent::Key { down, keysym, scancode }).await;
                         }
                         ServerEvent::Pointer { buttons, x, y } => {
                             pending.pointer_known = Some((x, y));
@@ -304,7 +336,7 @@ async fn serve<S: ViewerStream>(
                             desktop.send_input(InputEvent::CutText(text)).await;
                         }
                         ServerEvent::SetDesktopSize(layout) => {
-                            request_resize(id, layout, &connection, &mut pending, desktop).await;
+                            request_resize(id, layout, &connection, &mut pending, desktop, view_only).await;
                         }
                     }
                 }
@@ -480,6 +512,7 @@ async fn request_resize(
     connection: &ServerConnection,
     pending: &mut Pending,
     desktop: &Desktop,
+    view_only: bool,
 ) {
     if !connection.accepts_extended_desktop_size() {
         // The spec allows SetDesktopSize only after an ExtendedDesktopSize rectangle.
@@ -488,6 +521,10 @@ async fn request_resize(
     }
     let (request, answer) = ResizeRequest::new(id, layout.clone());
     match layout.validate() {
+        Ok(()) if view_only => {
+            info!("viewer {id}: SetDesktopSize refused: the viewer is view only");
+            request.answer(ResizeStatus::PROHIBITED);
+        }
         Ok(()) => {
             info!(
                 "viewer {id}: asks for a {}x{} desktop",
@@ -608,9 +645,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Answers a pending request with the cursor shape and the name, if they changed, each as a
-/// one-rectangle update ahead of any pixels. A viewer that takes neither pseudo-encoding gets
-/// nothing and its request stays for the pixels.
+/// Answers a pending request with the QEMU Extended Key Event acknowledgement, the cursor
+/// shape and the name, if due, each as a one-rectangle update ahead of any pixels. A viewer
+/// that takes none of these pseudo-encodings gets nothing and its request stays for the pixels.
 fn send_pseudo_updates(
     connection: &mut ServerConnection,
     pending: &mut Pending,
@@ -619,7 +656,7 @@ fn send_pseudo_updates(
     if !pending.requested || !pending.first_update_sent {
         return;
     }
-    let mut answered = false;
+    let mut answered = connection.send_key_event_acknowledgement();
     if std::mem::take(&mut pending.cursor)
         && let Some(cursor) = desktop.cursor()
     {

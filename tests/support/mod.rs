@@ -7,6 +7,8 @@
 // Each test crate includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod desktop_peers;
+
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -1392,6 +1394,20 @@ impl Image {
         Ok(Image { width, height, rgb })
     }
 
+    /// SHA-256 of the picture as RGBA with alpha 255, in hex: the hash of the frame logs.
+    pub fn rgba_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for pixel in self.rgb.chunks_exact(3) {
+            hasher.update([pixel[0], pixel[1], pixel[2], 255]);
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// How many different colours the picture holds (to check that something was drawn).
     pub fn colour_count(&self) -> usize {
         let mut colours: Vec<[u8; 3]> = self
@@ -1735,6 +1751,20 @@ impl TestViewer {
 
     pub fn key(&mut self, down: bool, keysym: u32) {
         self.viewer.key_event(down, keysym);
+        self.flush();
+    }
+
+    /// Presses and releases the key of XT `scancode` with `keysym` as a QEMU Extended Key
+    /// Event, once the server has said it takes them (waiting for that).
+    pub fn tap_scancode(&mut self, keysym: u32, scancode: u32) {
+        while !self.viewer.takes_extended_key_events() {
+            self.wait_for("any event", VIEWER_TIMEOUT, |_, _| true)
+                .unwrap_or_else(|e| panic!("no QEMU Extended Key Event acknowledgement: {e}"));
+        }
+        for down in [true, false] {
+            self.viewer
+                .key_event_with_scancode(down, keysym, Some(scancode));
+        }
         self.flush();
     }
 

@@ -19,11 +19,13 @@ use crate::encodings::extended_desktop_size::{
 };
 use crate::encodings::{Decoders, desktop_name};
 use crate::error::ProtocolError;
+use crate::extended_clipboard::sync::ClipboardSync;
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::messages::{
     ClientMessage, EncodingType, RectangleHeader, ServerMessage, from_latin1, to_latin1,
 };
 use crate::pixel::PixelFormat;
+use crate::qemu_key_event::ExtendedKeyEvent;
 use crate::security::plain::PlainCredentials;
 use crate::security::vencrypt::{self, SubType, ViewerCredentials};
 use crate::security::{SecurityType, vnc_auth};
@@ -152,6 +154,10 @@ pub struct ClientConnection {
     layout: Option<DesktopLayout>,
     /// Set when decoding is deferred into batches.
     deferred: Option<DeferredDecoding>,
+    /// The server acknowledged QEMU Extended Key Events: keys with a scancode go that way.
+    extended_key_events: bool,
+    /// The Extended Clipboard conversation, once the server has sent its caps.
+    clipboard: Option<ClipboardSync>,
 }
 
 /// The executor deferred decoding runs through, and the rectangles waiting for it.
@@ -176,6 +182,8 @@ impl ClientConnection {
             cursor: None,
             layout: None,
             deferred: None,
+            extended_key_events: false,
+            clipboard: None,
         }
     }
 
@@ -326,6 +334,18 @@ impl ClientConnection {
                         self.events
                             .push_back(ClientEvent::CutText(from_latin1(&text)));
                     }
+                    ServerMessage::ExtendedCutText(message) => {
+                        let handled = self
+                            .clipboard
+                            .get_or_insert_with(ClipboardSync::for_viewer)
+                            .handle(message);
+                        if let Some(reply) = handled.reply {
+                            ClientMessage::ExtendedCutText(reply).write(&mut self.output);
+                        }
+                        if let Some(text) = handled.text {
+                            self.events.push_back(ClientEvent::CutText(text));
+                        }
+                    }
                 }
                 Ok(Some(n))
             }
@@ -471,6 +491,10 @@ impl ClientConnection {
                 if let State::InUpdate { remaining, .. } = &mut self.state {
                     *remaining = 1;
                 }
+                0
+            }
+            EncodingType::QEMU_EXTENDED_KEY_EVENT => {
+                self.extended_key_events = true;
                 0
             }
             EncodingType::CURSOR | EncodingType::X_CURSOR | EncodingType::CURSOR_WITH_ALPHA => {
@@ -645,8 +669,25 @@ impl ClientConnection {
         ClientMessage::FramebufferUpdateRequest { incremental, rect }.write(&mut self.output);
     }
 
-    pub fn key_event(&mut self, down: bool, keysym: u32) {
-        ClientMessage::KeyEvent { down, keysym }.write(&mut self.output);
+    /// Sends a key: with its XT scancode as a QEMU Extended Key Event when there is one and
+    /// the server has acknowledged them, else as a plain KeyEvent.
+    pub fn key_event(&mut self, down: bool, keysym: u32, scancode: Option<u32>) {
+        let message = match scancode {
+            Some(scancode) if self.extended_key_events => {
+                ClientMessage::QemuKeyEvent(ExtendedKeyEvent {
+                    down,
+                    keysym,
+                    scancode,
+                })
+            }
+            _ => ClientMessage::KeyEvent { down, keysym },
+        };
+        message.write(&mut self.output);
+    }
+
+    /// Whether the server takes QEMU Extended Key Events (it acknowledged them).
+    pub fn takes_extended_key_events(&self) -> bool {
+        self.extended_key_events
     }
 
     pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {
@@ -693,8 +734,17 @@ impl ClientConnection {
         self.layout.as_ref()
     }
 
+    /// Sends our clipboard: as UTF-8 with Extended Clipboard once the server has sent its
+    /// caps (the text itself or a notify, as they ask), else as Latin-1.
     pub fn cut_text(&mut self, text: &str) {
-        ClientMessage::ClientCutText(to_latin1(text)).write(&mut self.output);
+        match &mut self.clipboard {
+            Some(clipboard) => {
+                if let Some(message) = clipboard.announce(text) {
+                    ClientMessage::ExtendedCutText(message).write(&mut self.output);
+                }
+            }
+            None => ClientMessage::ClientCutText(to_latin1(text)).write(&mut self.output),
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<ClientEvent> {

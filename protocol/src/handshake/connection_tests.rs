@@ -142,7 +142,7 @@ fn whole_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>, Framebuff
     ));
 
     pair.client.request_update(false, None);
-    pair.client.key_event(true, 0x61);
+    pair.client.key_event(true, 0x61, None);
     pair.client.pointer_event(1, 10, 20);
     pair.client.cut_text("héllo");
     pair.pump().unwrap();
@@ -194,7 +194,8 @@ fn a_session_gives_the_same_events_whatever_the_split() {
     let (client_events, server_events, _) = whole;
     assert!(server_events.contains(&ServerEvent::Key {
         down: true,
-        keysym: 0x61
+        keysym: 0x61,
+        scancode: None,
     }));
     assert!(server_events.contains(&ServerEvent::Pointer {
         buttons: 1,
@@ -599,4 +600,93 @@ fn desktop_size_requests_and_pointer_positions_go_both_ways() {
         );
         assert_eq!(pair.client.framebuffer(), &picture);
     }
+}
+
+/// QEMU Extended Key Events and Extended Clipboard between our two ends, whole and byte by
+/// byte: keys with a scancode go as extended events only once acknowledged, and clipboard text
+/// beyond Latin-1 survives both ways.
+#[test]
+fn extended_keys_and_utf8_clipboard_go_both_ways() {
+    let text = "héllo ✓ 日本\nzwei";
+    for chunk in [1, 5, 4096] {
+        let viewer = ClientConnection::new(ClientConfig {
+            encodings: vec![
+                EncodingType::RAW,
+                EncodingType::QEMU_EXTENDED_KEY_EVENT,
+                EncodingType::EXTENDED_CLIPBOARD,
+            ],
+            ..ClientConfig::default()
+        });
+        let mut pair = Pair::new(server(None), viewer, chunk);
+        pair.pump().unwrap();
+        pair.client_events();
+        pair.server_events();
+        pair.client.key_event(true, 0xff52, Some(0xc8));
+        assert!(pair.server.send_key_event_acknowledgement());
+        assert!(!pair.server.send_key_event_acknowledgement(), "once");
+        pair.pump().unwrap();
+        assert!(pair.client.takes_extended_key_events());
+        pair.client.key_event(false, 0xff52, Some(0xc8));
+        pair.client.cut_text(text);
+        pair.pump().unwrap();
+        assert_eq!(
+            pair.server_events(),
+            [
+                ServerEvent::Key {
+                    down: true,
+                    keysym: 0xff52,
+                    scancode: None
+                },
+                ServerEvent::Key {
+                    down: false,
+                    keysym: 0xff52,
+                    scancode: Some(0xc8)
+                },
+                ServerEvent::CutText(text.into()),
+            ]
+        );
+        pair.server.send_cut_text("サーバー");
+        pair.pump().unwrap();
+        let events = pair.client_events();
+        assert!(
+            events.contains(&ClientEvent::CutText("サーバー".into())),
+            "{events:?}"
+        );
+    }
+}
+
+#[test]
+fn view_only_password_is_told_apart() {
+    for (password, view_only) in [("full", false), ("watcher", true)] {
+        let server = ServerConnection::new(ServerConfig {
+            view_only_password: Some(b"watcher".to_vec()),
+            ..ServerConfig::new(Some(b"full".to_vec()), CHALLENGE)
+        });
+        let mut pair = Pair::new(server, client(Some(password)), 4096);
+        pair.pump().unwrap();
+        assert!(pair.client.is_normal());
+        assert_eq!(pair.server.is_view_only(), view_only, "{password}");
+    }
+    let server = ServerConnection::new(ServerConfig {
+        view_only_password: Some(b"watcher".to_vec()),
+        ..ServerConfig::new(None, CHALLENGE)
+    });
+    let mut pair = Pair::new(server, client(Some("guess")), 4096);
+    assert!(matches!(
+        pair.pump(),
+        Err(ProtocolError::AuthenticationFailed(_))
+    ));
+}
+
+#[test]
+fn extended_cut_text_from_a_viewer_that_did_not_list_it_is_an_error() {
+    let mut pair = Pair::new(server(None), client(None), 4096);
+    pair.pump().unwrap();
+    let mut bytes = Vec::new();
+    crate::messages::ClientMessage::ExtendedCutText(
+        crate::extended_clipboard::ClipboardMessage::Peek,
+    )
+    .write(&mut bytes);
+    let error = pair.server.handle_input(&bytes).unwrap_err();
+    assert!(error.to_string().contains("did not list it"), "{error}");
 }

@@ -9,6 +9,7 @@ use crate::encodings::cursor::{self, Cursor};
 use crate::encodings::extended_desktop_size::{self, DesktopLayout, DesktopSizeChange};
 use crate::encodings::{desktop_name, pseudo};
 use crate::error::ProtocolError;
+use crate::extended_clipboard::sync::ClipboardSync;
 use crate::framebuffer::Framebuffer;
 use crate::messages::{ClientMessage, EncodingType, ServerMessage, from_latin1, to_latin1};
 use crate::pixel::{self, PixelFormat};
@@ -19,13 +20,16 @@ use crate::wire::Writer;
 
 /// How the server authenticates viewers.
 ///
-/// Without TLS: VNC Authentication with a password, else security type None. With TLS, only
-/// VeNCrypt is offered, with X509Plain when Plain users are configured, X509Vnc with a
-/// password, and X509None when neither is.
+/// Without TLS: VNC Authentication with a password (full or view-only), else security type
+/// None. With TLS, only VeNCrypt is offered, with X509Plain when Plain users are configured,
+/// X509Vnc with a password (full or view-only), and X509None when neither is.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The VNC Authentication password.
     pub password: Option<Vec<u8>>,
+    /// A second VNC Authentication password, whose viewers may only watch
+    /// ([`ServerConnection::is_view_only`]).
+    pub view_only_password: Option<Vec<u8>>,
     /// The VNC Authentication challenge: random bytes from the caller (no RNG in here).
     pub challenge: [u8; vnc_auth::CHALLENGE_LEN],
     /// The caller can run TLS with a certificate: offer VeNCrypt (and nothing without TLS).
@@ -41,6 +45,7 @@ impl ServerConfig {
     pub fn new(password: Option<Vec<u8>>, challenge: [u8; vnc_auth::CHALLENGE_LEN]) -> Self {
         Self {
             password,
+            view_only_password: None,
             challenge,
             tls: false,
             plain_users: false,
@@ -54,7 +59,7 @@ impl ServerConfig {
         if self.plain_users {
             subtypes.push(SubType::X509_PLAIN);
         }
-        if self.password.is_some() {
+        if self.password.is_some() || self.view_only_password.is_some() {
             subtypes.push(SubType::X509_VNC);
         }
         if subtypes.is_empty() {
@@ -94,9 +99,11 @@ pub enum ServerEvent {
         incremental: bool,
         rect: crate::framebuffer::Rect,
     },
+    /// A key; `scancode` (XT) when it came as a QEMU Extended Key Event.
     Key {
         down: bool,
         keysym: u32,
+        scancode: Option<u32>,
     },
     Pointer {
         buttons: u8,
@@ -152,6 +159,12 @@ pub struct ServerConnection {
     pixel_format: PixelFormat,
     encodings: ViewerEncodings,
     encoder: EncodeManager,
+    /// The viewer authenticated with the view-only password.
+    view_only: bool,
+    /// The Extended Clipboard conversation, while the viewer lists the pseudo-encoding.
+    clipboard: Option<ClipboardSync>,
+    /// The viewer listed QEMU Extended Key Events and has not been told we take them yet.
+    key_event_acknowledgement_due: bool,
 }
 
 impl ServerConnection {
@@ -168,13 +181,16 @@ impl ServerConnection {
             pixel_format: PixelFormat::NATIVE,
             encodings: ViewerEncodings::new(vec![EncodingType::RAW]),
             encoder: EncodeManager::new(),
+            view_only: false,
+            clipboard: None,
+            key_event_acknowledgement_due: false,
         }
     }
 
     fn security_type(&self) -> SecurityType {
         if self.config.tls {
             SecurityType::VENCRYPT
-        } else if self.config.password.is_some() {
+        } else if self.config.password.is_some() || self.config.view_only_password.is_some() {
             SecurityType::VNC_AUTH
         } else {
             SecurityType::NONE
@@ -280,8 +296,14 @@ impl ServerConnection {
                 let Some(answer) = input.first_chunk::<16>() else {
                     return Ok(None);
                 };
-                let password = self.config.password.as_deref().unwrap_or_default();
-                if vnc_auth::verify(password, &self.config.challenge, answer) {
+                let matches = |password: &Option<Vec<u8>>| {
+                    password
+                        .as_deref()
+                        .is_some_and(|p| vnc_auth::verify(p, &self.config.challenge, answer))
+                };
+                let full = matches(&self.config.password);
+                if full || matches(&self.config.view_only_password) {
+                    self.view_only = !full;
                     self.output.put_u32(0);
                     self.state = State::ExpectClientInit;
                 } else {
@@ -414,18 +436,57 @@ impl ServerConnection {
             }
             ClientMessage::SetEncodings(encodings) => {
                 self.encodings = ViewerEncodings::new(encodings.clone());
+                self.start_extensions();
                 ServerEvent::SetEncodings(encodings)
             }
             ClientMessage::FramebufferUpdateRequest { incremental, rect } => {
                 ServerEvent::UpdateRequest { incremental, rect }
             }
-            ClientMessage::KeyEvent { down, keysym } => ServerEvent::Key { down, keysym },
+            ClientMessage::KeyEvent { down, keysym } => ServerEvent::Key {
+                down,
+                keysym,
+                scancode: None,
+            },
+            ClientMessage::QemuKeyEvent(event) => ServerEvent::Key {
+                down: event.down,
+                keysym: event.keysym,
+                scancode: Some(event.scancode),
+            },
             ClientMessage::PointerEvent { buttons, x, y } => ServerEvent::Pointer { buttons, x, y },
             ClientMessage::ClientCutText(text) => ServerEvent::CutText(from_latin1(&text)),
+            ClientMessage::ExtendedCutText(message) => {
+                let Some(clipboard) = &mut self.clipboard else {
+                    return Err(ProtocolError::UnexpectedState(
+                        "Extended Clipboard message from a viewer that did not list it",
+                    ));
+                };
+                let handled = clipboard.handle(message);
+                if let Some(reply) = handled.reply {
+                    ServerMessage::ExtendedCutText(reply).write(&mut self.output);
+                }
+                match handled.text {
+                    Some(text) => ServerEvent::CutText(text),
+                    None => return Ok(()),
+                }
+            }
             ClientMessage::SetDesktopSize(layout) => ServerEvent::SetDesktopSize(layout),
         };
         self.events.push_back(event);
         Ok(())
+    }
+
+    /// Follows the extensions a SetEncodings turns on or off. Extended Clipboard: our caps go
+    /// at once, on every SetEncodings that lists it (as the spec asks).
+    fn start_extensions(&mut self) {
+        self.key_event_acknowledgement_due = self
+            .encodings
+            .accepts(EncodingType::QEMU_EXTENDED_KEY_EVENT);
+        if self.encodings.accepts(EncodingType::EXTENDED_CLIPBOARD) {
+            self.clipboard.get_or_insert_with(ClipboardSync::for_server);
+            ServerMessage::ExtendedCutText(ClipboardSync::caps()).write(&mut self.output);
+        } else {
+            self.clipboard = None;
+        }
     }
 
     /// Answers ClientInit with the desktop's size and name; the connection is then normal.
@@ -474,9 +535,19 @@ impl ServerConnection {
         }
     }
 
+    /// Tells the viewer of the desktop's new clipboard: as UTF-8 with Extended Clipboard (the
+    /// text itself or a notify, as its caps ask), else as Latin-1.
     pub fn send_cut_text(&mut self, text: &str) {
-        if self.is_normal() {
-            ServerMessage::ServerCutText(to_latin1(text)).write(&mut self.output);
+        if !self.is_normal() {
+            return;
+        }
+        match &mut self.clipboard {
+            Some(clipboard) => {
+                if let Some(message) = clipboard.announce(text) {
+                    ServerMessage::ExtendedCutText(message).write(&mut self.output);
+                }
+            }
+            None => ServerMessage::ServerCutText(to_latin1(text)).write(&mut self.output),
         }
     }
 
@@ -524,6 +595,11 @@ impl ServerConnection {
 
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.version
+    }
+
+    /// Whether the viewer authenticated with the view-only password.
+    pub fn is_view_only(&self) -> bool {
+        self.view_only
     }
 
     pub fn pixel_format(&self) -> &PixelFormat {
@@ -598,6 +674,17 @@ impl ServerConnection {
         }
         ServerMessage::FramebufferUpdate { rect_count: 1 }.write(&mut self.output);
         extended_desktop_size::encode(change, &mut self.output);
+        true
+    }
+
+    /// Tells a viewer that listed QEMU Extended Key Events that we take them, once per
+    /// SetEncodings listing it, as a one-rectangle update; returns whether it did.
+    pub fn send_key_event_acknowledgement(&mut self) -> bool {
+        if !self.is_normal() || !std::mem::take(&mut self.key_event_acknowledgement_due) {
+            return false;
+        }
+        ServerMessage::FramebufferUpdate { rect_count: 1 }.write(&mut self.output);
+        crate::qemu_key_event::acknowledgement().write(&mut self.output);
         true
     }
 

@@ -125,6 +125,31 @@ fn wrong_vnc_password_inside_tls_is_refused() {
     );
 }
 
+/// X509Vnc takes the view-only password too, also when it is the only one.
+#[test]
+fn view_only_password_inside_tls() {
+    for (password, view_only_password, typed, view_only) in [
+        (Some("full"), Some("watcher"), "full", false),
+        (Some("full"), Some("watcher"), "watcher", true),
+        (None, Some("watcher"), "watcher", true),
+    ] {
+        let server = ServerConnection::new(ServerConfig {
+            tls: true,
+            view_only_password: view_only_password.map(|p| p.as_bytes().to_vec()),
+            ..ServerConfig::new(password.map(|p| p.as_bytes().to_vec()), CHALLENGE)
+        });
+        let mut pair = Pair::new(server, tls_client(None, Some(typed.as_bytes())), 64);
+        pair.pump().unwrap();
+        assert!(pair.client.is_normal(), "{typed}");
+        assert!(
+            pair.server_events()
+                .contains(&ServerEvent::StartTls(SubType::X509_VNC)),
+            "{typed}"
+        );
+        assert_eq!(pair.server.is_view_only(), view_only, "{typed}");
+    }
+}
+
 #[test]
 fn a_viewer_without_the_right_credentials_says_what_is_missing() {
     let (error, _) =

@@ -1,10 +1,12 @@
 //! Messages a viewer sends to a server (RFC 6143 §7.5).
 
-use super::{EncodingType, MAX_CUT_TEXT_LEN, MAX_ENCODINGS};
+use super::{CutText, EncodingType, MAX_ENCODINGS};
 use crate::encodings::extended_desktop_size::DesktopLayout;
 use crate::error::ProtocolError;
+use crate::extended_clipboard::ClipboardMessage;
 use crate::framebuffer::Rect;
 use crate::pixel::PixelFormat;
+use crate::qemu_key_event::{self, ExtendedKeyEvent};
 use crate::wire::{Reader, Writer};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,11 @@ pub enum ClientMessage {
     /// A request for a new framebuffer size and screen layout (community spec, type 251);
     /// only sent to a server that has sent an ExtendedDesktopSize rectangle.
     SetDesktopSize(DesktopLayout),
+    /// A key with its scancode (QEMU Extended Key Event, type 255 subtype 0); only sent to a
+    /// server that acknowledged the pseudo-encoding.
+    QemuKeyEvent(ExtendedKeyEvent),
+    /// ClientCutText with a negative length (Extended Clipboard).
+    ExtendedCutText(ClipboardMessage),
 }
 
 impl ClientMessage {
@@ -39,6 +46,7 @@ impl ClientMessage {
     pub const POINTER_EVENT: u8 = 5;
     pub const CLIENT_CUT_TEXT: u8 = 6;
     pub const SET_DESKTOP_SIZE: u8 = 251;
+    pub const QEMU: u8 = qemu_key_event::QEMU_MESSAGE_TYPE;
 
     /// Parses one message from the start of `input`. `Ok(None)` means more bytes are needed
     /// and nothing was consumed; `Ok(Some((message, n)))` consumed `n` bytes.
@@ -114,22 +122,25 @@ impl ClientMessage {
                     y: u16::from_be_bytes([b[3], b[4]]),
                 }
             }
-            Self::CLIENT_CUT_TEXT => {
-                let (Some(()), Some(len)) = (reader.skip(3), reader.u32()) else {
+            Self::CLIENT_CUT_TEXT => match super::read_cut_text(reader, "ClientCutText")? {
+                None => return Ok(None),
+                Some(CutText::Latin1(text)) => ClientMessage::ClientCutText(text),
+                Some(CutText::Extended(message)) => ClientMessage::ExtendedCutText(message),
+            },
+            Self::QEMU => {
+                let Some(&subtype) = reader.take(1).and_then(|b| b.first()) else {
                     return Ok(None);
                 };
-                let len = len as usize;
-                if len > MAX_CUT_TEXT_LEN {
-                    return Err(ProtocolError::TooLong {
-                        what: "ClientCutText",
-                        len,
-                        limit: MAX_CUT_TEXT_LEN,
-                    });
+                if subtype != qemu_key_event::EXTENDED_KEY_EVENT_SUBTYPE {
+                    return Err(ProtocolError::UnknownQemuSubtype(subtype));
                 }
-                let Some(text) = reader.take(len) else {
+                let Some(rest) = reader.take(qemu_key_event::MESSAGE_LEN - 2) else {
                     return Ok(None);
                 };
-                ClientMessage::ClientCutText(text.to_vec())
+                let mut body = [0u8; qemu_key_event::MESSAGE_LEN - 1];
+                body[0] = subtype;
+                body[1..].copy_from_slice(rest);
+                ClientMessage::QemuKeyEvent(ExtendedKeyEvent::read(&body))
             }
             Self::SET_DESKTOP_SIZE => {
                 // The screen count is one byte: at most 255 screens of 16 bytes.
@@ -187,16 +198,17 @@ impl ClientMessage {
                 out.put_u16(*y);
             }
             ClientMessage::ClientCutText(text) => {
-                let len = text.len().min(MAX_CUT_TEXT_LEN);
-                out.extend_from_slice(&[Self::CLIENT_CUT_TEXT, 0, 0, 0]);
-                out.put_u32(len as u32);
-                out.extend_from_slice(&text[..len]);
+                super::write_cut_text(Self::CLIENT_CUT_TEXT, text, out);
             }
             ClientMessage::SetDesktopSize(layout) => {
                 out.extend_from_slice(&[Self::SET_DESKTOP_SIZE, 0]);
                 out.put_u16(layout.width);
                 out.put_u16(layout.height);
                 layout.write_screens(out, 1);
+            }
+            ClientMessage::QemuKeyEvent(event) => event.write(out),
+            ClientMessage::ExtendedCutText(message) => {
+                super::write_extended_cut_text(Self::CLIENT_CUT_TEXT, message, out);
             }
         }
     }
@@ -219,6 +231,15 @@ pub(crate) mod tests {
             }),
             (any::<bool>(), any::<u32>())
                 .prop_map(|(down, keysym)| ClientMessage::KeyEvent { down, keysym }),
+            (any::<bool>(), any::<u32>(), any::<u32>()).prop_map(|(down, keysym, scancode)| {
+                ClientMessage::QemuKeyEvent(ExtendedKeyEvent {
+                    down,
+                    keysym,
+                    scancode,
+                })
+            }),
+            crate::extended_clipboard::tests::any_clipboard_message()
+                .prop_map(ClientMessage::ExtendedCutText),
             (any::<u8>(), any::<u16>(), any::<u16>())
                 .prop_map(|(buttons, x, y)| ClientMessage::PointerEvent { buttons, x, y }),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(ClientMessage::ClientCutText),
@@ -303,12 +324,15 @@ pub(crate) mod tests {
 
     #[test]
     fn oversized_lengths_are_refused_before_allocation() {
-        let mut cut = vec![6, 0, 0, 0];
-        cut.extend_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(
-            ClientMessage::parse(&cut),
-            Err(ProtocolError::TooLong { .. })
-        ));
+        // The largest length either way: Latin-1, and (negative) Extended Clipboard.
+        for length in [0x7fff_ffffu32, 0x8000_0000] {
+            let mut cut = vec![6, 0, 0, 0];
+            cut.extend_from_slice(&length.to_be_bytes());
+            assert!(matches!(
+                ClientMessage::parse(&cut),
+                Err(ProtocolError::TooLong { .. })
+            ));
+        }
         let encodings = [2, 0, 0xff, 0xff];
         assert!(matches!(
             ClientMessage::parse(&encodings),

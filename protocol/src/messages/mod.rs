@@ -6,6 +6,10 @@ pub mod server;
 pub use client::ClientMessage;
 pub use server::{RectangleHeader, ServerMessage};
 
+use crate::error::ProtocolError;
+use crate::extended_clipboard::{self, ClipboardMessage};
+use crate::wire::Reader;
+
 /// The longest cut text a peer may send us (either direction), in bytes.
 pub const MAX_CUT_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most encodings a SetEncodings message may list.
@@ -114,4 +118,56 @@ pub fn to_latin1(text: &str) -> Vec<u8> {
 /// Converts core-protocol cut text (Latin-1) to a string.
 pub fn from_latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The body of a cut-text message (either direction): Latin-1 text, or with a negative
+/// length, an Extended Clipboard message.
+pub(crate) enum CutText {
+    Latin1(Vec<u8>),
+    Extended(ClipboardMessage),
+}
+
+/// Reads a cut-text message after its type byte; `what` names it in errors.
+pub(crate) fn read_cut_text(
+    reader: &mut Reader<'_>,
+    what: &'static str,
+) -> Result<Option<CutText>, ProtocolError> {
+    let (Some(()), Some(length)) = (reader.skip(3), reader.i32()) else {
+        return Ok(None);
+    };
+    let (len, limit) = if length < 0 {
+        (
+            length.unsigned_abs() as usize,
+            extended_clipboard::MAX_MESSAGE_LEN,
+        )
+    } else {
+        (length as usize, MAX_CUT_TEXT_LEN)
+    };
+    if len > limit {
+        return Err(ProtocolError::TooLong { what, len, limit });
+    }
+    let Some(body) = reader.take(len) else {
+        return Ok(None);
+    };
+    Ok(Some(if length < 0 {
+        CutText::Extended(ClipboardMessage::parse(body)?)
+    } else {
+        CutText::Latin1(body.to_vec())
+    }))
+}
+
+/// Writes a cut-text message of type `kind` carrying `text` (Latin-1, cut to the limit).
+pub(crate) fn write_cut_text(kind: u8, text: &[u8], out: &mut Vec<u8>) {
+    let len = text.len().min(MAX_CUT_TEXT_LEN);
+    out.extend_from_slice(&[kind, 0, 0, 0]);
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+    out.extend_from_slice(&text[..len]);
+}
+
+/// Writes a cut-text message of type `kind` carrying an Extended Clipboard message.
+pub(crate) fn write_extended_cut_text(kind: u8, message: &ClipboardMessage, out: &mut Vec<u8>) {
+    let payload = message.payload();
+    out.extend_from_slice(&[kind, 0, 0, 0]);
+    out.extend_from_slice(&(-(payload.len() as i64) as i32).to_be_bytes());
+    out.extend_from_slice(&payload);
 }

@@ -2,8 +2,9 @@
 //! pieces: the message header here, then each [`RectangleHeader`] and its encoding's body,
 //! so that a large update never has to be buffered whole.
 
-use super::{EncodingType, MAX_CUT_TEXT_LEN};
+use super::{CutText, EncodingType};
 use crate::error::ProtocolError;
+use crate::extended_clipboard::ClipboardMessage;
 use crate::framebuffer::Rect;
 use crate::wire::{Reader, Writer};
 
@@ -21,6 +22,8 @@ pub enum ServerMessage {
     Bell,
     /// Latin-1 text.
     ServerCutText(Vec<u8>),
+    /// ServerCutText with a negative length (Extended Clipboard).
+    ExtendedCutText(ClipboardMessage),
 }
 
 impl ServerMessage {
@@ -76,23 +79,11 @@ impl ServerMessage {
                 }
             }
             Self::BELL => ServerMessage::Bell,
-            Self::SERVER_CUT_TEXT => {
-                let (Some(()), Some(len)) = (reader.skip(3), reader.u32()) else {
-                    return Ok(None);
-                };
-                let len = len as usize;
-                if len > MAX_CUT_TEXT_LEN {
-                    return Err(ProtocolError::TooLong {
-                        what: "ServerCutText",
-                        len,
-                        limit: MAX_CUT_TEXT_LEN,
-                    });
-                }
-                let Some(text) = reader.take(len) else {
-                    return Ok(None);
-                };
-                ServerMessage::ServerCutText(text.to_vec())
-            }
+            Self::SERVER_CUT_TEXT => match super::read_cut_text(reader, "ServerCutText")? {
+                None => return Ok(None),
+                Some(CutText::Latin1(text)) => ServerMessage::ServerCutText(text),
+                Some(CutText::Extended(message)) => ServerMessage::ExtendedCutText(message),
+            },
             byte => {
                 return Err(ProtocolError::UnknownMessageType {
                     side: "server",
@@ -123,10 +114,10 @@ impl ServerMessage {
             }
             ServerMessage::Bell => out.push(Self::BELL),
             ServerMessage::ServerCutText(text) => {
-                let len = text.len().min(MAX_CUT_TEXT_LEN);
-                out.extend_from_slice(&[Self::SERVER_CUT_TEXT, 0, 0, 0]);
-                out.put_u32(len as u32);
-                out.extend_from_slice(&text[..len]);
+                super::write_cut_text(Self::SERVER_CUT_TEXT, text, out);
+            }
+            ServerMessage::ExtendedCutText(message) => {
+                super::write_extended_cut_text(Self::SERVER_CUT_TEXT, message, out);
             }
         }
     }
@@ -211,11 +202,13 @@ pub(crate) mod tests {
             ServerMessage::parse(&[200]).unwrap_err().to_string(),
             "unknown server message type 200"
         );
-        let mut cut = vec![3, 0, 0, 0];
-        cut.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
-        assert!(matches!(
-            ServerMessage::parse(&cut),
-            Err(ProtocolError::TooLong { .. })
-        ));
+        for length in [0x7fff_ffffu32, 0x8000_0000] {
+            let mut cut = vec![3, 0, 0, 0];
+            cut.extend_from_slice(&length.to_be_bytes());
+            assert!(matches!(
+                ServerMessage::parse(&cut),
+                Err(ProtocolError::TooLong { .. })
+            ));
+        }
     }
 }

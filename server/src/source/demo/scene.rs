@@ -225,7 +225,7 @@ impl Demo {
 
     pub fn handle(&mut self, c: &mut Canvas<'_>, event: &InputEvent) -> Effects {
         match event {
-            InputEvent::Key { down, keysym } => self.key(c, *down, *keysym),
+            InputEvent::Key { down, keysym, .. } => self.key(c, *down, *keysym),
             InputEvent::Pointer { buttons, x, y } => {
                 self.pointer(c, *buttons, *x, *y);
                 Effects::default()

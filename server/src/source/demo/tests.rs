@@ -21,13 +21,22 @@ fn demo_desktop() -> (Arc<Desktop>, Demo) {
 }
 
 fn key(desktop: &Desktop, demo: &mut Demo, keysym: u32) {
-    apply(desktop, demo, &InputEvent::Key { down: true, keysym });
+    apply(
+        desktop,
+        demo,
+        &InputEvent::Key {
+            down: true,
+            keysym,
+            scancode: None,
+        },
+    );
     apply(
         desktop,
         demo,
         &InputEvent::Key {
             down: false,
             keysym,
+            scancode: None,
         },
     );
 }
@@ -115,6 +124,7 @@ fn escape_and_ctrl_g_ring_the_bell() {
         &InputEvent::Key {
             down: true,
             keysym: 0xffe4,
+            scancode: None,
         },
     );
     key(&desktop, &mut demo, u32::from('g'));
@@ -124,6 +134,7 @@ fn escape_and_ctrl_g_ring_the_bell() {
         &InputEvent::Key {
             down: false,
             keysym: 0xffe4,
+            scancode: None,
         },
     );
     key(&desktop, &mut demo, u32::from('g'));
@@ -289,6 +300,7 @@ async fn the_source_runs_and_reacts_to_input() {
         .send_input(InputEvent::Key {
             down: true,
             keysym: u32::from('!'),
+            scancode: None,
         })
         .await;
     let waited = tokio::time::timeout(Duration::from_secs(5), async {

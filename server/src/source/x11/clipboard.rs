@@ -5,8 +5,8 @@
 //! (UTF8_STRING, or STRING if the owner offers only that) into a property of our own window
 //! and hand the text to the desktop. Viewers to X: we take ownership of both selections and
 //! answer other clients' requests from the text the viewer sent. Our own ownership changes
-//! are ignored, so text never bounces back. The core protocol carries Latin-1; the session
-//! converts.
+//! are ignored, so text never bounces back. Text stays UTF-8 all the way to viewers that take
+//! Extended Clipboard; the core protocol's Latin-1 is made by the connection for the others.
 
 use x11rb::connection::Connection;
 use x11rb::protocol::xfixes::{self, ConnectionExt as _, SelectionEventMask};

@@ -494,7 +494,11 @@ impl Worker {
     fn handle_input(&mut self, event: InputEvent) -> Result<(), XError> {
         let conn = &*self.connection;
         match event {
-            InputEvent::Key { down, keysym } => self.input.key_event(conn, down, keysym)?,
+            InputEvent::Key {
+                down,
+                keysym,
+                scancode,
+            } => self.input.key_event(conn, down, keysym, scancode)?,
             InputEvent::Pointer { buttons, x, y } => {
                 self.input.pointer_event(conn, buttons, x, y)?;
             }

@@ -111,6 +111,11 @@ impl Keymap {
     }
 
     /// Keycodes with no keysym at all: free to bind keysyms the layout lacks.
+    /// Whether `keycode` is one of the keyboard's.
+    pub fn contains(&self, keycode: u8) -> bool {
+        self.keys().any(|(k, _)| k == keycode)
+    }
+
     pub fn unused_keycodes(&self) -> Vec<u8> {
         self.keys()
             .filter(|(_, columns)| columns.iter().all(|&keysym| keysym == NO_SYMBOL))

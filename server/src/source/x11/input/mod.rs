@@ -6,6 +6,10 @@
 //! lacks gets an unused keycode bound for it; the binding is kept while it is in use (a client
 //! resolves keycodes only when it reads the event) and given back once idle or on exit.
 //!
+//! A key that came with its scancode (QEMU Extended Key Event) and whose keysym the layout
+//! lacks (or that has none) is pressed by its physical position instead: the XT scancode's
+//! evdev code plus 8, the X keycode of evdev keyboards.
+//!
 //! Pointer: motion, then one press or release per button bit that changed; bits 3 and 4
 //! (buttons 4 and 5) are the wheel, so scrolling just works.
 
@@ -96,11 +100,16 @@ impl Input {
         connection: &RustConnection,
         down: bool,
         keysym: u32,
+        scancode: Option<u32>,
     ) -> Result<(), XError> {
+        let known = self
+            .keymap
+            .find(keysym)
+            .or_else(|| self.scancode_position(scancode));
         if !down {
             let keycode = match self.pressed.remove(&keysym) {
                 Some(keycode) => keycode,
-                None => match self.keymap.find(keysym) {
+                None => match known {
                     Some(position) => position.keycode,
                     None => return Ok(()),
                 },
@@ -115,7 +124,7 @@ impl Input {
             // Auto-repeat from the viewer: press again without a release in between.
             return self.key(connection, true, keycode);
         }
-        let position = match self.keymap.find(keysym) {
+        let position = match known {
             Some(position) => position,
             None => match self.bind_spare(connection, keysym)? {
                 Some(position) => position,
@@ -133,6 +142,17 @@ impl Input {
         self.press_at_level(connection, position)?;
         self.pressed.insert(keysym, position.keycode);
         Ok(())
+    }
+
+    /// The key at an XT scancode's place, pressed as it is (the viewer's modifiers apply).
+    fn scancode_position(&self, scancode: Option<u32>) -> Option<KeyPosition> {
+        let evdev = farview_protocol::qemu_key_event::evdev_keycode(scancode?)?;
+        let keycode = u8::try_from(evdev + 8).ok()?;
+        self.keymap.contains(keycode).then_some(KeyPosition {
+            keycode,
+            shifted: false,
+            shift_matters: false,
+        })
     }
 
     /// Presses the key of `position` with Shift as its level needs, restoring the viewer's
