@@ -94,7 +94,7 @@ pub fn server_messages(data: &[u8]) {
 }
 
 /// The VeNCrypt negotiation and what follows it inside TLS, both sides: `data[0]` picks the
-/// server's security (password, Plain users) and the viewer's credentials; the rest is fed
+/// server's security (password, view-only password, Plain users) and the viewer's credentials; the rest is fed
 /// first to a TLS server after the viewer chose VeNCrypt, then to a TLS viewer after the
 /// server offered it, with TLS taken as up whenever either asks.
 pub fn vencrypt(data: &[u8]) {
@@ -105,6 +105,7 @@ pub fn vencrypt(data: &[u8]) {
     let mut server = ServerConnection::new(ServerConfig {
         tls: true,
         plain_users: pick & 1 != 0,
+        view_only_password: (pick & 16 != 0).then(|| b"watcher".to_vec()),
         ..ServerConfig::new((pick & 2 != 0).then(|| b"secret".to_vec()), [7; 16])
     });
     let _ = server.handle_input(b"RFB 003.008\n\x13");
