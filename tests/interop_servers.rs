@@ -8,6 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::certificate::Certificate;
 use support::{Proc, TempDir, XServer};
 
 const WIDTH: u32 = 800;
@@ -197,16 +198,10 @@ fn farview_views_xvnc_over_tls() {
         return;
     }
     let dir = TempDir::new("xvnc-tls");
-    let certificate_dir = dir.join("certificate");
-    let tls =
-        farview_server::tls::server_config(&farview_server::tls::TlsCertificate::SelfSigned {
-            dir: certificate_dir.clone(),
-        })
-        .expect("a self-signed certificate");
-    let cert = certificate_dir.join(farview_server::tls::SELF_SIGNED_CERT_FILE);
-    let key = certificate_dir.join(farview_server::tls::SELF_SIGNED_KEY_FILE);
-    let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let pin = ["--tls-fingerprint", tls.fingerprint.as_str()];
+    let certificate = Certificate::new(&dir, "certificate");
+    let cert = certificate.cert.display().to_string();
+    let key = certificate.key.display().to_string();
+    let pin = ["--tls-fingerprint", certificate.fingerprint.as_str()];
     let tls_options = ["-X509Cert", cert.as_str(), "-X509Key", key.as_str()];
 
     let (x, port, _xterms) = start_xvnc(

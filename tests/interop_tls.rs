@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use farview_client::{Target, TlsTrust, Viewer, ViewerOptions};
 use farview_protocol::security::vencrypt::SubType;
-use farview_server::tls::{SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE, TlsCertificate};
+use farview_server::tls::SELF_SIGNED_CERT_FILE;
+use support::certificate::Certificate;
 use support::{FarviewServer, Image, Proc, TempDir, XServer};
 
 const PASSWORD: &str = "s3cret!";
@@ -26,38 +27,6 @@ const USER_PASSWORD: &str = "correct horse";
 const WINDOW: &str = "TigerVNC";
 /// How many TigerVNC handshakes in a row must all reach the desktop.
 const HANDSHAKES_IN_A_ROW: usize = 12;
-
-/// A self-signed certificate made by farview, in its own folder of `dir`.
-struct Certificate {
-    cert: PathBuf,
-    key: PathBuf,
-    fingerprint: String,
-}
-
-impl Certificate {
-    fn new(dir: &TempDir, name: &str) -> Certificate {
-        let folder = dir.join(name);
-        let tls = farview_server::tls::server_config(&TlsCertificate::SelfSigned {
-            dir: folder.clone(),
-        })
-        .unwrap_or_else(|e| panic!("certificate {name}: {e}"));
-        Certificate {
-            cert: folder.join(SELF_SIGNED_CERT_FILE),
-            key: folder.join(SELF_SIGNED_KEY_FILE),
-            fingerprint: tls.fingerprint,
-        }
-    }
-
-    /// The `farview serve` arguments for this certificate.
-    fn serve_args(&self) -> Vec<String> {
-        vec![
-            "--tls-cert".into(),
-            self.cert.display().to_string(),
-            "--tls-key".into(),
-            self.key.display().to_string(),
-        ]
-    }
-}
 
 /// Writes a users file with [`USER`] through `farview passwd`.
 fn plain_users_file(dir: &TempDir) -> PathBuf {

@@ -1,6 +1,6 @@
 //! Who may connect and what they may do, with real peers: the policies for viewers that ask
 //! for sole access (`--exclusive-policy`), and view-only viewers (`--view-only`, and the
-//! view-only password) that can watch but never type.
+//! view-only password, in the clear and inside TLS) that can watch but never type.
 
 mod support;
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use farview_client::{Target, Viewer, ViewerError, ViewerOptions};
 use farview_protocol::ClientEvent;
+use support::certificate::Certificate;
 use support::desktop_peers::{
     logs_of, tigervnc_viewer, typing_terminal, wait_for_log, wait_for_typed_line,
 };
@@ -244,34 +245,40 @@ fn view_only_server_drops_every_viewers_keys() {
     assert_eq!(text, "Z\n", "{}", server.process.logs());
 }
 
-#[test]
-fn tigervnc_viewer_with_the_view_only_password_sees_the_desktop() {
+/// TigerVNC's vncviewer signs in with the view-only password, with `security` (over TLS
+/// with a certificate it trusts, if `tls`): it sees the desktop, and the server counts it as
+/// view only.
+fn tigervnc_viewer_with_the_view_only_password(label: &str, security: &str, tls: bool) {
     if !require_all(&["vncviewer", "Xvfb", "xwd", "xwininfo", "vncpasswd"]) {
         return;
     }
-    let dir = TempDir::new("view-only-vncviewer");
+    let dir = TempDir::new(label);
     let frame = support::fixture_frame("desktop", 0);
     let x = XServer::xvfb(&dir, frame.width + MARGIN, frame.height + MARGIN);
     let watcher = dir.write("watcher.txt", b"watch-me\n");
+    let mut extra = vec![
+        "--view-only-password-file".to_string(),
+        watcher.display().to_string(),
+    ];
+    let mut security = vec![format!("-SecurityTypes={security}")];
+    if tls {
+        let certificate = Certificate::new(&dir, "certificate");
+        extra.extend(certificate.serve_args());
+        security.push(format!("-X509CA={}", certificate.cert.display()));
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let server = FarviewServer::replay(
         &dir,
         &support::fixture("desktop"),
         Some("full-pass"),
-        &["--view-only-password-file", watcher.to_str().unwrap()],
+        &extra,
     );
     let password = support::vnc_password_file(&dir, "watch-me");
-    let viewer = tigervnc_viewer(
-        &dir,
-        &x,
-        &[
-            "-SecurityTypes",
-            "VncAuth",
-            "-passwd",
-            password.to_str().unwrap(),
-            &server.target(),
-        ],
-    );
-    x.wait_for_window(&dir, "view-only", "TigerVNC", &frame, &viewer, || {
+    let mut args: Vec<&str> = security.iter().map(String::as_str).collect();
+    let target = server.target();
+    args.extend(["-passwd", password.to_str().unwrap(), &target]);
+    let viewer = tigervnc_viewer(&dir, &x, &args);
+    x.wait_for_window(&dir, label, "TigerVNC", &frame, &viewer, || {
         logs_of(&[&viewer, &server.process])
     });
     assert!(
@@ -279,4 +286,15 @@ fn tigervnc_viewer_with_the_view_only_password_sees_the_desktop() {
         "{}",
         server.process.logs()
     );
+}
+
+#[test]
+fn tigervnc_viewer_with_the_view_only_password_sees_the_desktop() {
+    tigervnc_viewer_with_the_view_only_password("view-only-vncviewer", "VncAuth", false);
+}
+
+/// Inside TLS (VeNCrypt X509Vnc) the view-only password works as it does in the clear.
+#[test]
+fn tigervnc_viewer_with_the_view_only_password_inside_tls_sees_the_desktop() {
+    tigervnc_viewer_with_the_view_only_password("view-only-vncviewer-tls", "X509Vnc", true);
 }

@@ -7,6 +7,7 @@
 // Each test crate includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod certificate;
 pub mod desktop_peers;
 
 use std::cell::RefCell;
