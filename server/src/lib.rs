@@ -3,8 +3,10 @@
 //! The source draws into a [`Desktop`]; each viewer has a session task that accumulates the
 //! desktop's damage and sends it when the viewer has asked and its socket can take more.
 
+pub mod congestion;
 pub mod desktop;
 pub mod frame_log;
+mod pacing;
 mod server;
 mod session;
 pub mod source;

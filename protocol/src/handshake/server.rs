@@ -9,8 +9,11 @@ use crate::encodings::cursor::{self, Cursor};
 use crate::encodings::extended_desktop_size::{self, DesktopLayout, DesktopSizeChange};
 use crate::encodings::{desktop_name, pseudo};
 use crate::error::ProtocolError;
-use crate::framebuffer::Framebuffer;
-use crate::messages::{ClientMessage, EncodingType, ServerMessage, from_latin1, to_latin1};
+use crate::framebuffer::{Framebuffer, Rect};
+use crate::messages::{
+    ClientMessage, EnableContinuousUpdates, EncodingType, Fence, FenceFlags, ServerMessage,
+    from_latin1, to_latin1,
+};
 use crate::pixel::{self, PixelFormat};
 use crate::security::{SecurityType, vnc_auth};
 use crate::wire::Writer;
@@ -37,9 +40,11 @@ pub enum ServerEvent {
     },
     SetPixelFormat(PixelFormat),
     SetEncodings(Vec<EncodingType>),
+    /// An update request. Incremental requests are not reported while continuous updates
+    /// are on: the spec has the server ignore them.
     UpdateRequest {
         incremental: bool,
-        rect: crate::framebuffer::Rect,
+        rect: Rect,
     },
     Key {
         down: bool,
@@ -56,6 +61,12 @@ pub enum ServerEvent {
     ///
     /// [`ResizeReason::THIS_CLIENT`]: extended_desktop_size::ResizeReason::THIS_CLIENT
     SetDesktopSize(DesktopLayout),
+    /// The viewer turned continuous updates on for an area, or off (`None`; the
+    /// EndOfContinuousUpdates that marks the end has been written).
+    ContinuousUpdates(Option<Rect>),
+    /// The viewer answered one of our fences (requests from the viewer are answered here, in
+    /// order, and not reported).
+    FenceResponse(Fence),
 }
 
 /// The handshake states, each holding what it needs to go on.
@@ -81,6 +92,12 @@ pub struct ServerConnection {
     pixel_format: PixelFormat,
     encodings: ViewerEncodings,
     encoder: EncodeManager,
+    /// The area the viewer wants continuous updates of, while they are on.
+    continuous_updates: Option<Rect>,
+    /// EndOfContinuousUpdates has announced the extension to this viewer.
+    announced_continuous_updates: bool,
+    /// A fence has announced the Fence extension to this viewer.
+    announced_fence: bool,
 }
 
 impl ServerConnection {
@@ -97,6 +114,9 @@ impl ServerConnection {
             pixel_format: PixelFormat::NATIVE,
             encodings: ViewerEncodings::new(vec![EncodingType::RAW]),
             encoder: EncodeManager::new(),
+            continuous_updates: None,
+            announced_continuous_updates: false,
+            announced_fence: false,
         }
     }
 
@@ -230,18 +250,57 @@ impl ServerConnection {
             }
             ClientMessage::SetEncodings(encodings) => {
                 self.encodings = ViewerEncodings::new(encodings.clone());
+                self.announce_extensions();
                 ServerEvent::SetEncodings(encodings)
             }
             ClientMessage::FramebufferUpdateRequest { incremental, rect } => {
+                if incremental && self.continuous_updates.is_some() {
+                    return Ok(());
+                }
                 ServerEvent::UpdateRequest { incremental, rect }
             }
             ClientMessage::KeyEvent { down, keysym } => ServerEvent::Key { down, keysym },
             ClientMessage::PointerEvent { buttons, x, y } => ServerEvent::Pointer { buttons, x, y },
             ClientMessage::ClientCutText(text) => ServerEvent::CutText(from_latin1(&text)),
             ClientMessage::SetDesktopSize(layout) => ServerEvent::SetDesktopSize(layout),
+            ClientMessage::EnableContinuousUpdates(EnableContinuousUpdates { enable, area }) => {
+                self.continuous_updates = enable.then_some(area);
+                if !enable {
+                    // Sent even if they were off already, as the spec says.
+                    ServerMessage::EndOfContinuousUpdates.write(&mut self.output);
+                }
+                ServerEvent::ContinuousUpdates(self.continuous_updates)
+            }
+            ClientMessage::Fence(fence) if fence.is_request() => {
+                // Messages are handled one at a time, in order, and whatever they make us
+                // write goes out in that order: BlockBefore, BlockAfter and SyncNext all hold
+                // by answering at once.
+                ServerMessage::Fence(fence.response()).write(&mut self.output);
+                return Ok(());
+            }
+            ClientMessage::Fence(fence) => ServerEvent::FenceResponse(fence),
         };
         self.events.push_back(event);
         Ok(())
+    }
+
+    /// Tells the viewer, the first time it lists them, that we take continuous updates and
+    /// fences: the spec wants an EndOfContinuousUpdates and a fence (any flags) for that.
+    fn announce_extensions(&mut self) {
+        if !self.announced_continuous_updates
+            && self.encodings.accepts(EncodingType::CONTINUOUS_UPDATES)
+        {
+            ServerMessage::EndOfContinuousUpdates.write(&mut self.output);
+            self.announced_continuous_updates = true;
+        }
+        if !self.announced_fence && self.encodings.accepts(EncodingType::FENCE) {
+            ServerMessage::Fence(Fence {
+                flags: FenceFlags::default(),
+                payload: Vec::new(),
+            })
+            .write(&mut self.output);
+            self.announced_fence = true;
+        }
     }
 
     /// Answers ClientInit with the desktop's size and name; the connection is then normal.
@@ -310,6 +369,11 @@ impl ServerConnection {
         !self.output.is_empty()
     }
 
+    /// How many bytes wait to be taken with [`ServerConnection::take_output`].
+    pub fn output_len(&self) -> usize {
+        self.output.len()
+    }
+
     pub fn is_normal(&self) -> bool {
         matches!(self.state, State::Normal)
     }
@@ -328,6 +392,25 @@ impl ServerConnection {
 
     pub fn encodings(&self) -> &ViewerEncodings {
         &self.encodings
+    }
+
+    /// The area the viewer wants continuous updates of, while they are on.
+    pub fn continuous_updates(&self) -> Option<Rect> {
+        self.continuous_updates
+    }
+
+    /// Whether the viewer listed the Fence pseudo-encoding (and answers our fences).
+    pub fn accepts_fence(&self) -> bool {
+        self.encodings.accepts(EncodingType::FENCE)
+    }
+
+    /// Writes a fence to a viewer that takes them; returns whether it did.
+    pub fn send_fence(&mut self, fence: &Fence) -> bool {
+        if !self.is_normal() || !self.accepts_fence() {
+            return false;
+        }
+        ServerMessage::Fence(fence.clone()).write(&mut self.output);
+        true
     }
 
     /// What was last sent lossily and is still shown so: refresh it when the screen is quiet.

@@ -1,5 +1,7 @@
 //! Messages a viewer sends to a server (RFC 6143 §7.5).
 
+use super::continuous_updates::{CONTINUOUS_UPDATES_MESSAGE_TYPE, EnableContinuousUpdates};
+use super::fence::{FENCE_MESSAGE_TYPE, Fence};
 use super::{EncodingType, MAX_CUT_TEXT_LEN, MAX_ENCODINGS};
 use crate::encodings::extended_desktop_size::DesktopLayout;
 use crate::error::ProtocolError;
@@ -29,6 +31,10 @@ pub enum ClientMessage {
     /// A request for a new framebuffer size and screen layout (community spec, type 251);
     /// only sent to a server that has sent an ExtendedDesktopSize rectangle.
     SetDesktopSize(DesktopLayout),
+    /// Continuous updates on or off (only to a server that announced them).
+    EnableContinuousUpdates(EnableContinuousUpdates),
+    /// A fence, or the answer to the server's (only to a server that sent a fence).
+    Fence(Fence),
 }
 
 impl ClientMessage {
@@ -39,6 +45,8 @@ impl ClientMessage {
     pub const POINTER_EVENT: u8 = 5;
     pub const CLIENT_CUT_TEXT: u8 = 6;
     pub const SET_DESKTOP_SIZE: u8 = 251;
+    pub const ENABLE_CONTINUOUS_UPDATES: u8 = CONTINUOUS_UPDATES_MESSAGE_TYPE;
+    pub const FENCE: u8 = FENCE_MESSAGE_TYPE;
 
     /// Parses one message from the start of `input`. `Ok(None)` means more bytes are needed
     /// and nothing was consumed; `Ok(Some((message, n)))` consumed `n` bytes.
@@ -147,6 +155,18 @@ impl ClientMessage {
                     screens,
                 })
             }
+            Self::ENABLE_CONTINUOUS_UPDATES => {
+                let Some(message) = EnableContinuousUpdates::read(reader) else {
+                    return Ok(None);
+                };
+                ClientMessage::EnableContinuousUpdates(message)
+            }
+            Self::FENCE => {
+                let Some(fence) = Fence::read(reader)? else {
+                    return Ok(None);
+                };
+                ClientMessage::Fence(fence)
+            }
             byte => {
                 return Err(ProtocolError::UnknownMessageType {
                     side: "client",
@@ -198,6 +218,8 @@ impl ClientMessage {
                 out.put_u16(layout.height);
                 layout.write_screens(out, 1);
             }
+            ClientMessage::EnableContinuousUpdates(message) => message.write(out),
+            ClientMessage::Fence(fence) => fence.write(out),
         }
     }
 }
@@ -214,7 +236,7 @@ pub(crate) mod tests {
             crate::pixel::tests::any_true_colour_format().prop_map(ClientMessage::SetPixelFormat),
             proptest::collection::vec(any::<i32>().prop_map(EncodingType), 0..40)
                 .prop_map(ClientMessage::SetEncodings),
-            (any::<bool>(), rect).prop_map(|(incremental, rect)| {
+            (any::<bool>(), rect.clone()).prop_map(|(incremental, rect)| {
                 ClientMessage::FramebufferUpdateRequest { incremental, rect }
             }),
             (any::<bool>(), any::<u32>())
@@ -237,6 +259,10 @@ pub(crate) mod tests {
                         screens,
                     })
                 }),
+            (any::<bool>(), rect).prop_map(|(enable, area)| {
+                ClientMessage::EnableContinuousUpdates(EnableContinuousUpdates { enable, area })
+            }),
+            super::super::fence::tests::any_fence().prop_map(ClientMessage::Fence),
         ]
     }
 

@@ -2,6 +2,8 @@
 //! pieces: the message header here, then each [`RectangleHeader`] and its encoding's body,
 //! so that a large update never has to be buffered whole.
 
+use super::continuous_updates::CONTINUOUS_UPDATES_MESSAGE_TYPE;
+use super::fence::{FENCE_MESSAGE_TYPE, Fence};
 use super::{EncodingType, MAX_CUT_TEXT_LEN};
 use crate::error::ProtocolError;
 use crate::framebuffer::Rect;
@@ -21,6 +23,10 @@ pub enum ServerMessage {
     Bell,
     /// Latin-1 text.
     ServerCutText(Vec<u8>),
+    /// Continuous updates are supported (the first one) or have ended (after the viewer
+    /// disabled them).
+    EndOfContinuousUpdates,
+    Fence(Fence),
 }
 
 impl ServerMessage {
@@ -28,6 +34,8 @@ impl ServerMessage {
     pub const SET_COLOUR_MAP_ENTRIES: u8 = 1;
     pub const BELL: u8 = 2;
     pub const SERVER_CUT_TEXT: u8 = 3;
+    pub const END_OF_CONTINUOUS_UPDATES: u8 = CONTINUOUS_UPDATES_MESSAGE_TYPE;
+    pub const FENCE: u8 = FENCE_MESSAGE_TYPE;
 
     /// Parses one message (for a FramebufferUpdate, only its 4-byte header) from the start of
     /// `input`. `Ok(None)` means more bytes are needed and nothing was consumed.
@@ -93,6 +101,13 @@ impl ServerMessage {
                 };
                 ServerMessage::ServerCutText(text.to_vec())
             }
+            Self::END_OF_CONTINUOUS_UPDATES => ServerMessage::EndOfContinuousUpdates,
+            Self::FENCE => {
+                let Some(fence) = Fence::read(reader)? else {
+                    return Ok(None);
+                };
+                ServerMessage::Fence(fence)
+            }
             byte => {
                 return Err(ProtocolError::UnknownMessageType {
                     side: "server",
@@ -128,6 +143,8 @@ impl ServerMessage {
                 out.put_u32(len as u32);
                 out.extend_from_slice(&text[..len]);
             }
+            ServerMessage::EndOfContinuousUpdates => out.push(Self::END_OF_CONTINUOUS_UPDATES),
+            ServerMessage::Fence(fence) => fence.write(out),
         }
     }
 }
@@ -179,6 +196,8 @@ pub(crate) mod tests {
                 }),
             Just(ServerMessage::Bell),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(ServerMessage::ServerCutText),
+            Just(ServerMessage::EndOfContinuousUpdates),
+            super::super::fence::tests::any_fence().prop_map(ServerMessage::Fence),
         ]
     }
 

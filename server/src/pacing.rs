@@ -1,0 +1,109 @@
+//! Continuous updates for one viewer: whether an update may go now, and the fences that
+//! measure the path for the [`CongestionControl`].
+//!
+//! While a viewer has continuous updates on, the session sends what changed inside the area
+//! it asked for as soon as the congestion window is open, with no request. After each such
+//! update goes a fence (Request and BlockBefore: the viewer answers once it has handled the
+//! update); when the path is empty, one goes before the update too, so that its answer
+//! measures the round trip without the update's own transmission time. A viewer that lists
+//! ContinuousUpdates but not Fence cannot be measured: it is paced by its socket alone, as
+//! with requests.
+
+use std::time::Duration;
+
+use farview_protocol::messages::{Fence, FenceFlags};
+use farview_protocol::{Rect, ServerConnection};
+use tokio::time::Instant;
+
+use crate::congestion::{CongestionControl, PING_PAYLOAD_LEN};
+
+#[derive(Debug)]
+pub(crate) struct Pacing {
+    start: Instant,
+    control: CongestionControl,
+}
+
+impl Pacing {
+    pub(crate) fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            control: CongestionControl::new(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Counts bytes handed to the viewer's stream.
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        let now = self.now();
+        self.control.sent(bytes, now);
+    }
+
+    /// The area to send continuous updates of now, if they are on and the window is open.
+    pub(crate) fn continuous_area(&self, connection: &ServerConnection) -> Option<Rect> {
+        let area = connection.continuous_updates()?;
+        let open = !connection.accepts_fence() || self.control.may_send(self.now());
+        open.then_some(area)
+    }
+
+    /// Writes a fence measuring the path, to a viewer that answers them.
+    pub(crate) fn ping(&mut self, connection: &mut ServerConnection) {
+        if !connection.accepts_fence() {
+            return;
+        }
+        let now = self.now();
+        let end = connection.output_len() + Fence::HEADER_LEN + PING_PAYLOAD_LEN;
+        let position = self.control.position() + end as u64;
+        if let Some(payload) = self.control.ping(position, now) {
+            connection.send_fence(&Fence {
+                flags: FenceFlags::REQUEST | FenceFlags::BLOCK_BEFORE,
+                payload: payload.to_vec(),
+            });
+        }
+    }
+
+    /// Writes a fence ahead of an update if nothing is on its way: its answer is a clean
+    /// round-trip time.
+    pub(crate) fn ping_if_idle(&mut self, connection: &mut ServerConnection) {
+        if self.control.in_flight(self.now()) == 0 {
+            self.ping(connection);
+        }
+    }
+
+    /// Takes in the viewer's answer to one of our fences.
+    pub(crate) fn pong(&mut self, fence: &Fence) {
+        let now = self.now();
+        self.control.pong(&fence.payload, now);
+    }
+
+    /// When to look again because the window will have opened by itself; `None` if it is
+    /// open, or only an answer can open it, or continuous updates are off.
+    pub(crate) fn wake_at(&self, connection: &ServerConnection) -> Option<Instant> {
+        if connection.continuous_updates().is_none() || !connection.accepts_fence() {
+            return None;
+        }
+        let now = self.now();
+        if self.control.may_send(now) {
+            return None;
+        }
+        self.control.opens_at(now).map(|at| self.start + at)
+    }
+
+    /// The estimates, for the debug log.
+    pub(crate) fn describe(&self) -> String {
+        let now = self.now();
+        format!(
+            "in flight {} B, window {} B, bandwidth {}, min rtt {}",
+            self.control.in_flight(now),
+            self.control.window(),
+            self.control
+                .bandwidth()
+                .map_or("unknown".into(), |rate| format!("{:.0} B/s", rate)),
+            self.control
+                .min_rtt()
+                .map_or("unknown".into(), |rtt| format!("{} ms", rtt.as_millis())),
+        )
+    }
+}
