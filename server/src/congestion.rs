@@ -169,6 +169,11 @@ impl CongestionControl {
         self.estimate_base = (self.acknowledged, now);
     }
 
+    /// Whether a fence is on its way whose answer will tell what arrived.
+    pub fn awaiting_answer(&self) -> bool {
+        !self.pings.is_empty()
+    }
+
     /// The estimated bandwidth in bytes per second, once there is a sample.
     pub fn bandwidth(&self) -> Option<f64> {
         self.rates.iter().copied().reduce(f64::max)

@@ -72,6 +72,18 @@ impl Pacing {
         }
     }
 
+    /// Writes a fence if the window is closed and no answer is awaited: bytes sent before
+    /// continuous updates were turned on (the first picture, say) would otherwise hold the
+    /// window closed with nothing to open it.
+    pub(crate) fn keep_measuring(&mut self, connection: &mut ServerConnection) {
+        if connection.continuous_updates().is_some()
+            && !self.control.awaiting_answer()
+            && !self.control.may_send(self.now())
+        {
+            self.ping(connection);
+        }
+    }
+
     /// Takes in the viewer's answer to one of our fences.
     pub(crate) fn pong(&mut self, fence: &Fence) {
         let now = self.now();
@@ -105,5 +117,49 @@ impl Pacing {
                 .min_rtt()
                 .map_or("unknown".into(), |rtt| format!("{} ms", rtt.as_millis())),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use farview_protocol::loopback::connected_pair;
+    use farview_protocol::{EncodingType, PixelFormat, ServerEvent};
+
+    use crate::congestion::INITIAL_WINDOW;
+
+    #[test]
+    fn a_window_filled_before_continuous_updates_is_measured_open() {
+        let encodings = vec![
+            EncodingType::RAW,
+            EncodingType::CONTINUOUS_UPDATES,
+            EncodingType::FENCE,
+        ];
+        let (mut server, mut client) = connected_pair(64, 48, PixelFormat::NATIVE, encodings);
+        let mut pacing = Pacing::new();
+        // A big first picture, sent on request before continuous updates were on: no fence
+        // went with it.
+        pacing.sent(4 * INITIAL_WINDOW as usize);
+        assert!(client.enable_continuous_updates(true, None));
+        server.handle_input(&client.take_output()).unwrap();
+        assert_eq!(pacing.continuous_area(&server), None, "the window is full");
+        pacing.keep_measuring(&mut server);
+        let fence = server.take_output();
+        assert!(!fence.is_empty(), "a fence goes out to measure");
+        pacing.sent(fence.len());
+        // The viewer answers it: everything before it has arrived.
+        client.handle_input(&fence).unwrap();
+        server.handle_input(&client.take_output()).unwrap();
+        let answer = std::iter::from_fn(|| server.poll_event())
+            .find_map(|event| match event {
+                ServerEvent::FenceResponse(fence) => Some(fence),
+                _ => None,
+            })
+            .expect("the viewer answered");
+        pacing.pong(&answer);
+        assert_eq!(
+            pacing.continuous_area(&server),
+            Some(Rect::new(0, 0, 64, 48))
+        );
     }
 }

@@ -356,6 +356,7 @@ fn send_pending(
     pacing: &mut Pacing,
     desktop: &Desktop,
 ) {
+    pacing.keep_measuring(connection);
     let continuous_area = pacing.continuous_area(connection);
     let asked = pending.requested || continuous_area.is_some();
     let extended = connection.accepts_extended_desktop_size();
