@@ -30,6 +30,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -44,6 +45,9 @@ MODES = ["continuous", "requests", "vncviewer"]
 # After the last frame, how long the link gets to deliver what is still queued.
 TAIL_SECONDS = 3.0
 SAMPLE_SECONDS = 0.1
+# The server's debug line on each answered fence (server/src/pacing.rs, Pacing::describe).
+PACING_LINE = re.compile(r"fence answered: in flight (\d+) B, window (\d+) B, "
+                         r"bandwidth (\d+|unknown)(?: B/s)?, min rtt (\d+|unknown)")
 
 
 def link_label(link):
@@ -122,9 +126,12 @@ def session(ctx, seq, link, mode, folder):
     serve_log = os.path.join(folder, "serve-frames.jsonl")
     view_log = os.path.join(folder, "view-frames.jsonl")
     playback = (len(frames) - 1) / ctx.fps
+    # The session's debug log has the congestion controller's estimates.
+    env = dict(os.environ, FARVIEW_LOG="info,farview_server::session=debug")
     serve = common.Proc("farview-serve", [
         ctx.farview, "serve", "--source", f"replay:{seq['replay_dir']}", "--fps", str(ctx.fps),
-        "--preload", "--listen", f"127.0.0.1:{port}", "--frame-log", serve_log], folder)
+        "--preload", "--listen", f"127.0.0.1:{port}", "--frame-log", serve_log], folder,
+        env=env)
     wan = viewer = None
     extras = []
     try:
@@ -161,7 +168,14 @@ def session(ctx, seq, link, mode, folder):
     for event in common.read_jsonl(serve_log):
         shown_at.setdefault(event["index"], event["t_ms"])
     samples = sorted(wan.samples)
+    with open(serve.err_path, errors="replace") as f:
+        pacing = [m.groups() for m in map(PACING_LINE.search, f) if m]
+    windows = sorted(int(window) for _, window, _, _ in pacing)
     result = {
+        "fences": len(pacing),
+        "window_p50": common.percentile(windows, 50),
+        "bandwidth_last": int(pacing[-1][2]) if pacing and pacing[-1][2].isdigit() else None,
+        "min_rtt_last_ms": int(pacing[-1][3]) if pacing and pacing[-1][3].isdigit() else None,
         "link_bytes": link_bytes,
         "in_flight_p50": common.percentile(samples, 50),
         "in_flight_p95": common.percentile(samples, 95),
@@ -191,9 +205,10 @@ def fmt(value, unit=""):
 
 
 def table(results, sequences, links, modes):
-    lines = ["| sequence | link | BDP | mode | in flight p50 | p95 | max | bytes on the link "
-             "| updates | frames shown | latency p50 ms | latency p95 ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| sequence | link | BDP | mode | in flight p50 | p95 | max | server's window p50 "
+             "(bandwidth, min RTT at the end) | bytes on the link | updates | frames shown "
+             "| latency p50 ms | latency p95 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in sequences:
         for link in links:
             bdp = link[0] * 1000 / 8 * link[1] / 1000
@@ -203,11 +218,15 @@ def table(results, sequences, links, modes):
                     continue
                 shown = median(rs, "shown")
                 shown_text = "n/a" if shown is None else f"{shown:.0f}/{rs[0]['states']}"
+                window = median(rs, "window_p50")
+                estimates = "n/a (no fences)" if window is None else (
+                    f"{common.fmt_bytes(window)} ({fmt(median(rs, 'bandwidth_last'), 'B')}/s, "
+                    f"{fmt(median(rs, 'min_rtt_last_ms'))} ms)")
                 lines.append(
                     f"| {name} | {link_label(link)} | {common.fmt_bytes(bdp)} | {mode} "
                     f"| {fmt(median(rs, 'in_flight_p50'), 'B')} "
                     f"| {fmt(median(rs, 'in_flight_p95'), 'B')} "
-                    f"| {fmt(median(rs, 'in_flight_max'), 'B')} "
+                    f"| {fmt(median(rs, 'in_flight_max'), 'B')} | {estimates} "
                     f"| {fmt(median(rs, 'link_bytes'), 'B')} | {fmt(median(rs, 'update_count'))} "
                     f"| {shown_text} | {fmt(median(rs, 'latency_p50_ms'))} "
                     f"| {fmt(median(rs, 'latency_p95_ms'))} |")
