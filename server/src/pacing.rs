@@ -49,7 +49,7 @@ impl Pacing {
     }
 
     /// Writes a fence measuring the path, to a viewer that answers them.
-    pub(crate) fn ping(&mut self, connection: &mut ServerConnection) {
+    fn ping(&mut self, connection: &mut ServerConnection) {
         if !connection.accepts_fence() {
             return;
         }
@@ -64,10 +64,18 @@ impl Pacing {
         }
     }
 
-    /// Writes a fence ahead of an update if nothing is on its way: its answer is a clean
-    /// round-trip time.
-    pub(crate) fn ping_if_idle(&mut self, connection: &mut ServerConnection) {
-        if self.control.in_flight(self.now()) == 0 {
+    /// Call before writing an update: with continuous updates on and nothing on its way, a
+    /// fence goes first, whose answer is a clean round-trip time.
+    pub(crate) fn before_update(&mut self, connection: &mut ServerConnection) {
+        if connection.continuous_updates().is_some() && self.control.in_flight(self.now()) == 0 {
+            self.ping(connection);
+        }
+    }
+
+    /// Call after writing an update: with continuous updates on, a fence follows it, whose
+    /// answer says it has arrived.
+    pub(crate) fn after_update(&mut self, connection: &mut ServerConnection) {
+        if connection.continuous_updates().is_some() {
             self.ping(connection);
         }
     }

@@ -273,14 +273,16 @@ async fn serve<S: ViewerStream>(
                         ServerEvent::SetDesktopSize(layout) => {
                             request_resize(id, layout, &connection, &mut pending, desktop).await;
                         }
-                        ServerEvent::ContinuousUpdates(area) => match area {
-                            Some(area) => info!(
-                                "viewer {id}: continuous updates on for {}x{} at {},{}{}",
-                                area.width, area.height, area.x, area.y,
-                                if connection.accepts_fence() { "" } else { " (no fences: not paced)" }
-                            ),
-                            None => info!("viewer {id}: continuous updates off"),
-                        },
+                        ServerEvent::ContinuousUpdates(Some(area)) => {
+                            let paced = if connection.accepts_fence() { "" } else { " (no fences)" };
+                            info!(
+                                "viewer {id}: continuous updates on for {}x{} at {},{}{paced}",
+                                area.width, area.height, area.x, area.y
+                            );
+                        }
+                        ServerEvent::ContinuousUpdates(None) => {
+                            info!("viewer {id}: continuous updates off");
+                        }
                         ServerEvent::FenceResponse(fence) => {
                             pacing.pong(&fence);
                             debug!("viewer {id}: fence answered: {}", pacing.describe());
@@ -369,10 +371,7 @@ fn send_pending(
     let pixels_due =
         pending.requested || continuous_area.is_some_and(|area| pending.has_pixels_in(&area));
     if pixels_due && pending.has_pixels() && !holding {
-        let continuous = connection.continuous_updates().is_some();
-        if continuous {
-            pacing.ping_if_idle(connection);
-        }
+        pacing.before_update(connection);
         desktop.with_framebuffer(|framebuffer| {
             let size = (framebuffer.width(), framebuffer.height());
             let mut update = Update::default();
@@ -396,9 +395,7 @@ fn send_pending(
             pending.first_update_sent = true;
             debug!("viewer {id}: update: {}", describe(&stats));
         });
-        if continuous {
-            pacing.ping(connection);
-        }
+        pacing.after_update(connection);
         if !connection.lossy_region().is_empty() {
             pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
         }
@@ -559,9 +556,7 @@ fn send_lossless_refresh(
         desktop.with_framebuffer(|framebuffer| connection.send_update(framebuffer, &update));
     debug!("viewer {id}: lossless refresh update: {}", describe(&stats));
     pending.requested = false;
-    if connection.continuous_updates().is_some() {
-        pacing.ping(connection);
-    }
+    pacing.after_update(connection);
 }
 
 /// One update's cost for the debug log, with the share of each encoding in brackets as
@@ -597,8 +592,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 /// Answers a pending request (`asked`: one is pending, or continuous updates stand for one)
 /// with the cursor shape and the name, if they changed, each as a one-rectangle update ahead
-/// of any pixels. A viewer that takes neither pseudo-encoding gets
-/// nothing and its request stays for the pixels.
+/// of any pixels. A viewer that takes neither pseudo-encoding gets nothing and its request
+/// stays for the pixels.
 fn send_pseudo_updates(
     connection: &mut ServerConnection,
     pending: &mut Pending,
