@@ -132,24 +132,48 @@ impl Pacing {
 mod tests {
     use super::*;
     use farview_protocol::loopback::connected_pair;
-    use farview_protocol::{EncodingType, PixelFormat, ServerEvent};
+    use farview_protocol::{ClientConnection, EncodingType, PixelFormat, ServerEvent};
 
     use crate::congestion::INITIAL_WINDOW;
 
+    /// A server and a viewer connected in memory, the viewer listing `encodings` and with
+    /// continuous updates on.
+    fn continuous_pair(encodings: &[EncodingType]) -> (ServerConnection, ClientConnection) {
+        let mut list = vec![EncodingType::RAW];
+        list.extend_from_slice(encodings);
+        let (mut server, mut client) = connected_pair(64, 48, PixelFormat::NATIVE, list);
+        assert!(client.enable_continuous_updates(true, None));
+        server.handle_input(&client.take_output()).unwrap();
+        while server.poll_event().is_some() {}
+        (server, client)
+    }
+
+    #[test]
+    fn without_fences_continuous_updates_are_not_held() {
+        let (mut server, _client) = continuous_pair(&[EncodingType::CONTINUOUS_UPDATES]);
+        let mut pacing = Pacing::new();
+        pacing.sent(100 * INITIAL_WINDOW as usize);
+        assert_eq!(
+            pacing.continuous_area(&server),
+            Some(Rect::new(0, 0, 64, 48))
+        );
+        pacing.keep_measuring(&mut server);
+        pacing.after_update(&mut server);
+        assert!(
+            !server.has_output(),
+            "no fence to a viewer that does not take them"
+        );
+        assert_eq!(pacing.wake_at(&server), None);
+    }
+
     #[test]
     fn a_window_filled_before_continuous_updates_is_measured_open() {
-        let encodings = vec![
-            EncodingType::RAW,
-            EncodingType::CONTINUOUS_UPDATES,
-            EncodingType::FENCE,
-        ];
-        let (mut server, mut client) = connected_pair(64, 48, PixelFormat::NATIVE, encodings);
+        let (mut server, mut client) =
+            continuous_pair(&[EncodingType::CONTINUOUS_UPDATES, EncodingType::FENCE]);
         let mut pacing = Pacing::new();
         // A big first picture, sent on request before continuous updates were on: no fence
         // went with it.
         pacing.sent(4 * INITIAL_WINDOW as usize);
-        assert!(client.enable_continuous_updates(true, None));
-        server.handle_input(&client.take_output()).unwrap();
         assert_eq!(pacing.continuous_area(&server), None, "the window is full");
         pacing.keep_measuring(&mut server);
         let fence = server.take_output();
