@@ -8,6 +8,9 @@ farview serves a corpus sequence (`serve --source replay:DIR --preload`) through
               on; the server paces them with fences (about one bandwidth-delay product in
               flight).
   requests    the same viewer with `--no-continuous-updates`: one update request at a time.
+  unpaced     the same viewer with continuous updates, through a relay that drops Fence from
+              its SetEncodings: the server cannot measure the path and sends whatever its
+              socket takes, which shows what the congestion control is for.
   vncviewer   TigerVNC's vncviewer on its own Xvfb (it uses continuous updates and fences);
               it writes no frame log, so only bytes and bytes in flight are measured.
 
@@ -21,7 +24,7 @@ Python 3 standard library only, plus a release build of farview, ImageMagick `co
 hashes), wanlink.py, and for the vncviewer mode Xvfb and vncviewer. Not part of the test suite.
 
 Usage: python3 benches/continuous_updates.py [--sequences browser-scroll] [--links 1000/200,8000/40]
-           [--modes continuous,requests,vncviewer] [--encodings zrle] [--fps 10] [--frames N]
+           [--modes continuous,requests,unpaced,vncviewer] [--encodings zrle] [--fps 10] [--frames N]
            [--runs 1] [--corpus DIR] [--wanlink PATH] [--keep DIR] [--json FILE]
 See benches/README.md for the latest figures.
 """
@@ -31,9 +34,12 @@ import datetime
 import json
 import os
 import re
+import select
 import shutil
 import signal
+import socket
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -41,7 +47,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_servers as common  # noqa: E402  (the shared helpers)
 
-MODES = ["continuous", "requests", "vncviewer"]
+MODES = ["continuous", "requests", "unpaced", "vncviewer"]
 # After the last frame, how long the link gets to deliver what is still queued.
 TAIL_SECONDS = 3.0
 SAMPLE_SECONDS = 0.1
@@ -64,6 +70,77 @@ def parse_links(text):
         except ValueError:
             common.fail(f"--links: {part!r} is not RATE_KBIT/RTT_MS")
     return links
+
+
+FENCE_ENCODING = -312
+# Bytes from the viewer before its first message (no security): version, security type,
+# ClientInit.
+HANDSHAKE_BYTES = 12 + 1 + 1
+
+
+def client_message_len(buffer):
+    """The length of the client message at the start of `buffer`, or None if incomplete. Only
+    the messages farview's viewer sends."""
+    if not buffer:
+        return None
+    kind = buffer[0]
+    fixed = {0: 20, 3: 10, 4: 8, 5: 6, 150: 10}
+    if kind in fixed:
+        length = fixed[kind]
+    elif kind == 2 and len(buffer) >= 4:
+        length = 4 + 4 * struct.unpack(">H", buffer[2:4])[0]
+    elif kind == 6 and len(buffer) >= 8:
+        length = 8 + struct.unpack(">I", buffer[4:8])[0]
+    elif kind == 248 and len(buffer) >= 9:
+        length = 9 + buffer[8]
+    elif kind == 251 and len(buffer) >= 8:
+        length = 8 + 16 * buffer[6]
+    elif kind in (2, 6, 248, 251):
+        return None
+    else:
+        raise RuntimeError(f"unexpected client message type {kind}")
+    return length if len(buffer) >= length else None
+
+
+def without_fence(message):
+    """A SetEncodings message without the Fence pseudo-encoding; other messages as they are."""
+    if message[0] != 2:
+        return message
+    codes = struct.unpack(f">{(len(message) - 4) // 4}i", message[4:])
+    kept = [c for c in codes if c != FENCE_ENCODING]
+    return struct.pack(f">BxH{len(kept)}i", 2, len(kept), *kept)
+
+
+def relay_without_fence(listen_port, server_port):
+    """`continuous_updates.py _nofence`: one viewer's connection to the server, with Fence
+    dropped from its SetEncodings (run as a process of its own)."""
+    with socket.create_server(("127.0.0.1", listen_port)) as listener:
+        print("READY", flush=True)
+        viewer, _ = listener.accept()
+    server = socket.create_connection(("127.0.0.1", server_port))
+    for sock in (viewer, server):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    pending, skipped = b"", 0
+    while True:
+        ready, _, _ = select.select([viewer, server], [], [])
+        if server in ready:
+            data = server.recv(65536)
+            if not data:
+                return
+            viewer.sendall(data)
+        if viewer in ready:
+            data = viewer.recv(65536)
+            if not data:
+                return
+            if skipped < HANDSHAKE_BYTES:
+                take = min(len(data), HANDSHAKE_BYTES - skipped)
+                server.sendall(data[:take])
+                skipped += take
+                data = data[take:]
+            pending += data
+            while (length := client_message_len(pending)) is not None:
+                server.sendall(without_fence(pending[:length]))
+                pending = pending[length:]
 
 
 class Wanlink:
@@ -114,10 +191,19 @@ def start_viewer(ctx, mode, port, view_log, seconds, folder):
             "-SecurityTypes", "None", "-ReconnectOnError=0", "-AlertOnFatalError=0",
             "-RemoteResize=0", f"127.0.0.1::{port}"], folder, env=env)
         return viewer, [xvfb]
+    extras = []
+    if mode == "unpaced":
+        relay_port = common.free_port()
+        relay = common.Proc("relay", [sys.executable, os.path.abspath(__file__), "_nofence",
+                                      str(relay_port), str(port)], folder, stdout_pipe=True)
+        if common.read_line(relay, 10) != "READY":
+            raise RuntimeError("the relay did not start")
+        extras.append(relay)
+        port = relay_port
     argv = common.viewer_argv(ctx.farview, port, ctx.encoding, view_log, seconds)
     if mode == "requests":
         argv.append("--no-continuous-updates")
-    return common.Proc("viewer", argv, folder), []
+    return common.Proc("viewer", argv, folder), extras
 
 
 def session(ctx, seq, link, mode, folder):
@@ -234,6 +320,9 @@ def table(results, sequences, links, modes):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "_nofence":
+        relay_without_fence(int(sys.argv[2]), int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(
         description="farview: continuous updates vs request/response over an emulated link.")
     shared = os.path.join(common.REPO, "..", "shared")
@@ -244,7 +333,7 @@ def main():
     parser.add_argument("--sequences", default="browser-scroll")
     parser.add_argument("--links", default="1000/200,8000/40",
                         help="comma list of RATE_KBIT/RTT_MS")
-    parser.add_argument("--modes", default="continuous,requests,vncviewer")
+    parser.add_argument("--modes", default="continuous,requests,unpaced,vncviewer")
     parser.add_argument("--encodings", default="zrle",
                         help="the viewer's --encodings list (a+b for several)")
     parser.add_argument("--fps", type=float, default=10.0)
