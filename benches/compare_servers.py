@@ -646,8 +646,17 @@ def analyse(seq, result):
         "shown": shown,
         "states": len(states),
         "latency_p50_ms": statistics.median(latencies) if latencies else None,
+        "latency_p95_ms": percentile(latencies, 95),
     })
     return result
+
+
+def percentile(sorted_values, p):
+    """The p-th percentile (nearest rank) of an ascending list, or None if it is empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * p // 100))
+    return sorted_values[int(rank) - 1]
 
 
 # ---------------------------------------------------------------------------------------------

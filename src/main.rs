@@ -172,6 +172,10 @@ struct ViewArgs {
     /// must support ExtendedDesktopSize).
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     resize: Option<(u16, u16)>,
+    /// Ask for every update (FramebufferUpdateRequest) even when the server offers
+    /// continuous updates.
+    #[arg(long)]
+    no_continuous_updates: bool,
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -384,6 +388,7 @@ fn view(args: ViewArgs) -> Result<()> {
         frame_log: args.frame_log,
         resize: args.resize,
         exclusive: args.exclusive,
+        no_continuous_updates: args.no_continuous_updates,
     };
     let endpoint = match (args.listen, args.target) {
         (Some(address), _) => Endpoint::Listen(address),

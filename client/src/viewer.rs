@@ -1,7 +1,10 @@
 //! A connection to an RFB server: the socket, the protocol state machine and the frame log.
 //!
 //! [`Viewer`] keeps one update request outstanding at all times (asking again as soon as an
-//! update is complete), so the server can send whenever it has something new.
+//! update is complete), so the server can send whenever it has something new. A server that
+//! offers continuous updates (EndOfContinuousUpdates, e.g. TigerVNC's Xvnc and farview) is
+//! asked for them instead, over the whole screen: it then sends changes without requests,
+//! pacing them itself with fences, which the protocol answers.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,6 +98,8 @@ pub struct ViewerOptions {
     pub frame_log: Option<PathBuf>,
     /// Ask the server for this desktop size (SetDesktopSize) once it says it takes it.
     pub resize: Option<(u16, u16)>,
+    /// Keep to update requests even when the server offers continuous updates.
+    pub no_continuous_updates: bool,
 }
 
 impl ViewerOptions {
@@ -133,6 +138,9 @@ impl ViewerOptions {
             EncodingType::QEMU_EXTENDED_KEY_EVENT,
             EncodingType::EXTENDED_CLIPBOARD,
         ]);
+        if !self.no_continuous_updates {
+            list.extend([EncodingType::CONTINUOUS_UPDATES, EncodingType::FENCE]);
+        }
         Ok(list)
     }
 }
@@ -323,7 +331,9 @@ impl Viewer {
                         }
                     })?;
                 }
-                self.connection.request_update(true, None);
+                if !self.connection.continuous_updates() {
+                    self.connection.request_update(true, None);
+                }
                 // A server that takes resize requests says so in its first update.
                 if self.connection.desktop_layout().is_none()
                     && let Some((width, height)) = self.resize.take()
@@ -341,6 +351,18 @@ impl Viewer {
                 // request with one, which would loop; it repaints a resized screen anyway.
                 if self.connection.desktop_layout().is_none() {
                     self.connection.request_update(false, None);
+                }
+                // The area of continuous updates follows the new size.
+                if self.connection.continuous_updates() {
+                    self.connection.enable_continuous_updates(true, None);
+                }
+            }
+            ClientEvent::EndOfContinuousUpdates => {
+                // The server announces them once; we never turn them off.
+                if !self.connection.continuous_updates()
+                    && self.connection.enable_continuous_updates(true, None)
+                {
+                    info!("continuous updates on");
                 }
             }
             ClientEvent::DesktopSizeChange(change) => {
@@ -469,6 +491,11 @@ impl Viewer {
     /// The latest cursor shape the server sent, if any.
     pub fn cursor(&self) -> Option<&Cursor> {
         self.connection.cursor()
+    }
+
+    /// Whether continuous updates are on (the server offered them and we asked).
+    pub fn continuous_updates(&self) -> bool {
+        self.connection.continuous_updates()
     }
 
     /// How many complete updates arrived so far.

@@ -5,8 +5,10 @@
 
 mod access;
 pub mod auth_backoff;
+pub mod congestion;
 pub mod desktop;
 pub mod frame_log;
+mod pacing;
 pub mod plain_users;
 pub mod policy;
 pub mod reverse;

@@ -4,7 +4,10 @@
 //! Flow control is latest-state-wins. Damage accumulates in a [`Region`]; an update is encoded
 //! only when the viewer has asked for one and everything sent before has left our buffer. The
 //! kernel's share is bounded too (TCP_NOTSENT_LOWAT), so a slow viewer gets fewer, fresher
-//! updates, and one that stops reading costs one update's bytes and no more.
+//! updates, and one that stops reading costs one update's bytes and no more. A viewer with
+//! continuous updates on needs no request: what changes in its area goes as soon as the
+//! congestion window allows (see [`crate::pacing`]), which keeps about one bandwidth-delay
+//! product in flight.
 //!
 //! The cursor shape and the desktop name follow the same rule: a change only sets a flag, and
 //! the latest shape or name is read when it is sent. Each goes as its own one-rectangle update
@@ -43,6 +46,7 @@ use tracing::{debug, info, warn};
 use crate::access::Access;
 use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
 use crate::policy::{Admission, SessionPolicy};
+use crate::pacing::Pacing;
 
 /// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
 pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
@@ -151,6 +155,14 @@ impl Pending {
     fn has_pixels(&self) -> bool {
         self.resized || !self.copies.is_empty() || !self.changed.is_empty()
     }
+
+    /// Whether pixels inside `area` wait to be sent. Damage outside it sends nothing by
+    /// itself, but goes along with the next update.
+    fn has_pixels_in(&self, area: &Rect) -> bool {
+        self.resized
+            || self.copies.iter().any(|c| c.destination.intersects(area))
+            || self.changed.intersects(area)
+    }
 }
 
 pub(crate) async fn run<S: ViewerStream>(
@@ -207,9 +219,12 @@ async fn serve<S: ViewerStream>(
     let mut _place = None;
     // Input and clipboard from this viewer are dropped (server option or view-only password).
     let mut view_only = policy.view_only;
+    let mut pacing = Pacing::new();
 
     loop {
-        output.extend_from_slice(&connection.take_output());
+        let produced = connection.take_output();
+        pacing.sent(produced.len());
+        output.extend_from_slice(&produced);
         if written == output.len() {
             output.clear();
             written = 0;
@@ -338,6 +353,20 @@ async fn serve<S: ViewerStream>(
                         ServerEvent::SetDesktopSize(layout) => {
                             request_resize(id, layout, &connection, &mut pending, desktop, view_only).await;
                         }
+                        ServerEvent::ContinuousUpdates(Some(area)) => {
+                            let paced = if connection.accepts_fence() { "" } else { " (no fences)" };
+                            info!(
+                                "viewer {id}: continuous updates on for {}x{} at {},{}{paced}",
+                                area.width, area.height, area.x, area.y
+                            );
+                        }
+                        ServerEvent::ContinuousUpdates(None) => {
+                            info!("viewer {id}: continuous updates off");
+                        }
+                        ServerEvent::FenceResponse(fence) => {
+                            pacing.pong(&fence);
+                            debug!("viewer {id}: fence answered: {}", pacing.describe());
+                        }
                     }
                 }
             }
@@ -348,8 +377,12 @@ async fn serve<S: ViewerStream>(
             }
             () = sleep_until(pending.refresh_at) => {
                 pending.refresh_at = None;
-                send_lossless_refresh(id, &mut connection, &mut pending, desktop, written == output.len());
+                send_lossless_refresh(
+                    id, &mut connection, &mut pending, &mut pacing, desktop, written == output.len(),
+                );
             }
+            // The congestion window opens as what is in flight arrives: look again then.
+            () = sleep_until(pacing.wake_at(&connection)) => {}
             Ok(()) = claims.changed() => {
                 let claimed_by = *claims.borrow_and_update();
                 if claimed_by.is_some_and(|other| other != id) {
@@ -394,7 +427,7 @@ async fn serve<S: ViewerStream>(
             }
         }
         if connection.is_normal() && written == output.len() {
-            send_pending(id, &mut connection, &mut pending, desktop);
+            send_pending(id, &mut connection, &mut pending, &mut pacing, desktop);
         }
     }
 }
@@ -413,20 +446,29 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(
 
 /// Encodes what is pending into the connection's output. Called only once everything sent
 /// before has left our buffer, so bells and clipboard changes coalesce instead of queueing.
+/// With continuous updates on and the congestion window open, the viewer counts as having
+/// asked.
 fn send_pending(
     id: u64,
     connection: &mut ServerConnection,
     pending: &mut Pending,
+    pacing: &mut Pacing,
     desktop: &Desktop,
 ) {
+    pacing.keep_measuring(connection);
+    let continuous_area = pacing.continuous_area(connection);
+    let asked = pending.requested || continuous_area.is_some();
     let extended = connection.accepts_extended_desktop_size();
     // Answers to come may change the size: pixels wait for them.
     let holding = extended && !pending.resize_answers.is_empty();
-    if extended && !holding && pending.requested {
+    if extended && !holding && asked {
         send_layout_if_due(id, connection, pending, desktop);
     }
-    send_pseudo_updates(connection, pending, desktop);
-    if pending.requested && pending.has_pixels() && !holding {
+    send_pseudo_updates(connection, pending, desktop, asked);
+    let pixels_due =
+        pending.requested || continuous_area.is_some_and(|area| pending.has_pixels_in(&area));
+    if pixels_due && pending.has_pixels() && !holding {
+        pacing.before_update(connection);
         desktop.with_framebuffer(|framebuffer| {
             let size = (framebuffer.width(), framebuffer.height());
             let mut update = Update::default();
@@ -450,6 +492,7 @@ fn send_pending(
             pending.first_update_sent = true;
             debug!("viewer {id}: update: {}", describe(&stats));
         });
+        pacing.after_update(connection);
         if !connection.lossy_region().is_empty() {
             pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
         }
@@ -587,18 +630,21 @@ fn answer_resize(
     pending.requested = false;
 }
 
-/// Sends the lossy areas again, losslessly, if the viewer is waiting for an update.
+/// Sends the lossy areas again, losslessly, if the viewer is waiting for an update (or has
+/// continuous updates on and the window is open).
 fn send_lossless_refresh(
     id: u64,
     connection: &mut ServerConnection,
     pending: &mut Pending,
+    pacing: &mut Pacing,
     desktop: &Desktop,
     output_drained: bool,
 ) {
     if connection.lossy_region().is_empty() {
         return;
     }
-    if !pending.requested || !output_drained {
+    let asked = pending.requested || pacing.continuous_area(connection).is_some();
+    if !asked || !output_drained {
         // Not now: try again a little later.
         pending.refresh_at = Some(tokio::time::Instant::now() + QUIET_BEFORE_REFRESH);
         return;
@@ -612,6 +658,7 @@ fn send_lossless_refresh(
         desktop.with_framebuffer(|framebuffer| connection.send_update(framebuffer, &update));
     debug!("viewer {id}: lossless refresh update: {}", describe(&stats));
     pending.requested = false;
+    pacing.after_update(connection);
 }
 
 /// One update's cost for the debug log, with the share of each encoding in brackets as
@@ -645,15 +692,17 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Answers a pending request with the QEMU Extended Key Event acknowledgement, the cursor
-/// shape and the name, if due, each as a one-rectangle update ahead of any pixels. A viewer
-/// that takes none of these pseudo-encodings gets nothing and its request stays for the pixels.
+/// Answers a pending request (`asked`: one is pending, or continuous updates stand for one)
+/// with the QEMU Extended Key Event acknowledgement, the cursor shape and the name, if due,
+/// each as a one-rectangle update ahead of any pixels. A viewer that takes none of these
+/// pseudo-encodings gets nothing and its request stays for the pixels.
 fn send_pseudo_updates(
     connection: &mut ServerConnection,
     pending: &mut Pending,
     desktop: &Desktop,
+    asked: bool,
 ) {
-    if !pending.requested || !pending.first_update_sent {
+    if !asked || !pending.first_update_sent {
         return;
     }
     let mut answered = connection.send_key_event_acknowledgement();

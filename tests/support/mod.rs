@@ -1803,6 +1803,11 @@ impl TestViewer {
         sent
     }
 
+    /// Whether the viewer has continuous updates on.
+    pub fn continuous_updates(&self) -> bool {
+        self.viewer.continuous_updates()
+    }
+
     /// The picture as the viewer has it now.
     pub fn image(&self) -> Image {
         image_of(self.viewer.framebuffer())

@@ -22,7 +22,8 @@ use crate::error::ProtocolError;
 use crate::extended_clipboard::sync::ClipboardSync;
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::messages::{
-    ClientMessage, EncodingType, RectangleHeader, ServerMessage, from_latin1, to_latin1,
+    ClientMessage, EnableContinuousUpdates, EncodingType, RectangleHeader, ServerMessage,
+    from_latin1, to_latin1,
 };
 use crate::pixel::PixelFormat;
 use crate::qemu_key_event::ExtendedKeyEvent;
@@ -104,6 +105,9 @@ pub enum ClientEvent {
         x: u16,
         y: u16,
     },
+    /// EndOfContinuousUpdates: the server takes EnableContinuousUpdates (the first one), or
+    /// the updates we turned off have all arrived.
+    EndOfContinuousUpdates,
 }
 
 #[derive(Debug)]
@@ -158,6 +162,10 @@ pub struct ClientConnection {
     extended_key_events: bool,
     /// The Extended Clipboard conversation, once the server has sent its caps.
     clipboard: Option<ClipboardSync>,
+    /// The server has said it takes EnableContinuousUpdates.
+    server_continuous_updates: bool,
+    /// We asked for continuous updates and have not turned them off.
+    continuous_updates: bool,
 }
 
 /// The executor deferred decoding runs through, and the rectangles waiting for it.
@@ -184,6 +192,8 @@ impl ClientConnection {
             deferred: None,
             extended_key_events: false,
             clipboard: None,
+            server_continuous_updates: false,
+            continuous_updates: false,
         }
     }
 
@@ -346,6 +356,18 @@ impl ClientConnection {
                             self.events.push_back(ClientEvent::CutText(text));
                         }
                     }
+                    ServerMessage::EndOfContinuousUpdates => {
+                        self.server_continuous_updates = true;
+                        self.events.push_back(ClientEvent::EndOfContinuousUpdates);
+                    }
+                    // Every message before a fence has been handled by the time it is read,
+                    // and the answer goes out before anything after it is: BlockBefore,
+                    // BlockAfter and SyncNext all hold by answering at once.
+                    ServerMessage::Fence(fence) if fence.is_request() => {
+                        ClientMessage::Fence(fence.response()).write(&mut self.output);
+                    }
+                    // We send no fences, so there is nothing to match an answer with.
+                    ServerMessage::Fence(_) => {}
                 }
                 Ok(Some(n))
             }
@@ -688,6 +710,25 @@ impl ClientConnection {
     /// Whether the server takes QEMU Extended Key Events (it acknowledged them).
     pub fn takes_extended_key_events(&self) -> bool {
         self.extended_key_events
+    }
+
+    /// Turns continuous updates on for `area` (the whole screen if `None`), or off. Returns
+    /// false, sending nothing, until the server has said it takes them
+    /// (EndOfContinuousUpdates). Turning them off is confirmed by an EndOfContinuousUpdates.
+    pub fn enable_continuous_updates(&mut self, enable: bool, area: Option<Rect>) -> bool {
+        if !self.server_continuous_updates {
+            return false;
+        }
+        let area = area.unwrap_or(self.framebuffer.bounds());
+        ClientMessage::EnableContinuousUpdates(EnableContinuousUpdates { enable, area })
+            .write(&mut self.output);
+        self.continuous_updates = enable;
+        true
+    }
+
+    /// Whether we have continuous updates on.
+    pub fn continuous_updates(&self) -> bool {
+        self.continuous_updates
     }
 
     pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {

@@ -6,7 +6,7 @@ use super::server::{ServerConfig, ServerConnection, ServerEvent};
 use crate::encode::{CopyOperation, Update};
 use crate::error::ProtocolError;
 use crate::framebuffer::{Framebuffer, Rect};
-use crate::messages::EncodingType;
+use crate::messages::{ClientMessage, EncodingType, Fence, FenceFlags, ServerMessage};
 use crate::pixel::PixelFormat;
 
 const CHALLENGE: [u8; 16] = *b"challenge-bytes!";
@@ -689,4 +689,106 @@ fn extended_cut_text_from_a_viewer_that_did_not_list_it_is_an_error() {
     .write(&mut bytes);
     let error = pair.server.handle_input(&bytes).unwrap_err();
     assert!(error.to_string().contains("did not list it"), "{error}");
+}
+
+/// A viewer that lists ContinuousUpdates and Fence: what each side sees, from the server's
+/// announcements to the viewer turning continuous updates off again.
+fn continuous_updates_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>) {
+    let mut config = ClientConfig::default();
+    config
+        .encodings
+        .extend([EncodingType::CONTINUOUS_UPDATES, EncodingType::FENCE]);
+    let mut pair = Pair::new(server(None), ClientConnection::new(config), chunk);
+    // Before the server has announced them, the viewer does not ask.
+    assert!(!pair.client.enable_continuous_updates(true, None));
+    pair.pump().unwrap();
+    let mut client_events = pair.client_events();
+    assert!(client_events.contains(&ClientEvent::EndOfContinuousUpdates));
+
+    assert!(pair.client.enable_continuous_updates(true, None));
+    pair.client.request_update(true, None);
+    pair.client
+        .request_update(false, Some(Rect::new(0, 0, 8, 8)));
+    pair.pump().unwrap();
+    let ping = Fence::new(FenceFlags::REQUEST | FenceFlags::BLOCK_BEFORE, b"ping 1").unwrap();
+    assert!(pair.server.send_fence(&ping));
+    pair.client.enable_continuous_updates(false, None);
+    pair.pump().unwrap();
+    client_events.extend(pair.client_events());
+    (client_events, pair.server_events())
+}
+
+#[test]
+fn continuous_updates_and_fences_whatever_the_split() {
+    let whole = continuous_updates_session(usize::MAX);
+    for chunk in [1, 2, 5, 1000] {
+        assert_eq!(
+            continuous_updates_session(chunk),
+            whole,
+            "chunk size {chunk}"
+        );
+    }
+    let (client_events, server_events) = whole;
+    let requests: Vec<&ServerEvent> = server_events
+        .iter()
+        .filter(|e| matches!(e, ServerEvent::UpdateRequest { .. }))
+        .collect();
+    // The incremental request is ignored while continuous updates are on; the full one is not.
+    assert_eq!(
+        requests,
+        [&ServerEvent::UpdateRequest {
+            incremental: false,
+            rect: Rect::new(0, 0, 8, 8)
+        }]
+    );
+    assert!(
+        server_events.contains(&ServerEvent::ContinuousUpdates(Some(Rect::new(
+            0, 0, 64, 48
+        ))))
+    );
+    assert!(server_events.contains(&ServerEvent::ContinuousUpdates(None)));
+    // The viewer answers the fence with the payload and the flags it honours, Request cleared.
+    assert!(server_events.contains(&ServerEvent::FenceResponse(Fence {
+        flags: FenceFlags::BLOCK_BEFORE,
+        payload: b"ping 1".to_vec(),
+    })));
+    // One EndOfContinuousUpdates announces them, one marks their end.
+    let ends = client_events
+        .iter()
+        .filter(|e| **e == ClientEvent::EndOfContinuousUpdates)
+        .count();
+    assert_eq!(ends, 2);
+}
+
+#[test]
+fn viewer_fences_are_answered_in_order_and_extensions_stay_quiet_unless_listed() {
+    let mut pair = Pair::new(server(None), client(None), usize::MAX);
+    pair.pump().unwrap();
+    pair.client_events();
+    // The default viewer lists neither extension: nothing is announced, no fence is sent.
+    assert!(!pair.client.enable_continuous_updates(true, None));
+    assert!(
+        !pair
+            .server
+            .send_fence(&Fence::new(FenceFlags::REQUEST, b"x").unwrap())
+    );
+    assert!(!pair.server.has_output());
+    // A fence from a viewer is answered where it stands in the stream, after the bell that
+    // the message before it caused.
+    pair.server.send_bell();
+    let mut request = Vec::new();
+    ClientMessage::Fence(Fence {
+        flags: FenceFlags(FenceFlags::REQUEST.0 | FenceFlags::BLOCK_AFTER.0 | 1 << 9),
+        payload: vec![7; 64],
+    })
+    .write(&mut request);
+    assert_eq!(pair.server.handle_input(&request), Ok(request.len()));
+    let mut expected = vec![ServerMessage::BELL];
+    ServerMessage::Fence(Fence {
+        flags: FenceFlags::BLOCK_AFTER,
+        payload: vec![7; 64],
+    })
+    .write(&mut expected);
+    assert_eq!(pair.server.take_output(), expected);
+    assert_eq!(pair.server.poll_event(), None);
 }

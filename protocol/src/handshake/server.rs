@@ -10,8 +10,11 @@ use crate::encodings::extended_desktop_size::{self, DesktopLayout, DesktopSizeCh
 use crate::encodings::{desktop_name, pseudo};
 use crate::error::ProtocolError;
 use crate::extended_clipboard::sync::ClipboardSync;
-use crate::framebuffer::Framebuffer;
-use crate::messages::{ClientMessage, EncodingType, ServerMessage, from_latin1, to_latin1};
+use crate::framebuffer::{Framebuffer, Rect};
+use crate::messages::{
+    ClientMessage, EnableContinuousUpdates, EncodingType, Fence, FenceFlags, ServerMessage,
+    from_latin1, to_latin1,
+};
 use crate::pixel::{self, PixelFormat};
 use crate::security::plain::PlainCredentials;
 use crate::security::vencrypt::{self, SubType};
@@ -95,9 +98,11 @@ pub enum ServerEvent {
     },
     SetPixelFormat(PixelFormat),
     SetEncodings(Vec<EncodingType>),
+    /// An update request. Incremental requests are not reported while continuous updates
+    /// are on: the spec has the server ignore them.
     UpdateRequest {
         incremental: bool,
-        rect: crate::framebuffer::Rect,
+        rect: Rect,
     },
     /// A key; `scancode` (XT) when it came as a QEMU Extended Key Event.
     Key {
@@ -116,6 +121,12 @@ pub enum ServerEvent {
     ///
     /// [`ResizeReason::THIS_CLIENT`]: extended_desktop_size::ResizeReason::THIS_CLIENT
     SetDesktopSize(DesktopLayout),
+    /// The viewer turned continuous updates on for an area, or off (`None`; the
+    /// EndOfContinuousUpdates that marks the end has been written).
+    ContinuousUpdates(Option<Rect>),
+    /// The viewer answered one of our fences (requests from the viewer are answered here, in
+    /// order, and not reported).
+    FenceResponse(Fence),
 }
 
 /// The handshake states, each holding what it needs to go on.
@@ -165,6 +176,12 @@ pub struct ServerConnection {
     clipboard: Option<ClipboardSync>,
     /// The viewer listed QEMU Extended Key Events and has not been told we take them yet.
     key_event_acknowledgement_due: bool,
+    /// The area the viewer wants continuous updates of, while they are on.
+    continuous_updates: Option<Rect>,
+    /// EndOfContinuousUpdates has announced the extension to this viewer.
+    announced_continuous_updates: bool,
+    /// A fence has announced the Fence extension to this viewer.
+    announced_fence: bool,
 }
 
 impl ServerConnection {
@@ -184,6 +201,9 @@ impl ServerConnection {
             view_only: false,
             clipboard: None,
             key_event_acknowledgement_due: false,
+            continuous_updates: None,
+            announced_continuous_updates: false,
+            announced_fence: false,
         }
     }
 
@@ -440,6 +460,9 @@ impl ServerConnection {
                 ServerEvent::SetEncodings(encodings)
             }
             ClientMessage::FramebufferUpdateRequest { incremental, rect } => {
+                if incremental && self.continuous_updates.is_some() {
+                    return Ok(());
+                }
                 ServerEvent::UpdateRequest { incremental, rect }
             }
             ClientMessage::KeyEvent { down, keysym } => ServerEvent::Key {
@@ -470,13 +493,31 @@ impl ServerConnection {
                 }
             }
             ClientMessage::SetDesktopSize(layout) => ServerEvent::SetDesktopSize(layout),
+            ClientMessage::EnableContinuousUpdates(EnableContinuousUpdates { enable, area }) => {
+                self.continuous_updates = enable.then_some(area);
+                if !enable {
+                    // Sent even if they were off already, as the spec says.
+                    ServerMessage::EndOfContinuousUpdates.write(&mut self.output);
+                }
+                ServerEvent::ContinuousUpdates(self.continuous_updates)
+            }
+            ClientMessage::Fence(fence) if fence.is_request() => {
+                // Messages are handled one at a time, in order, and whatever they make us
+                // write goes out in that order: BlockBefore, BlockAfter and SyncNext all hold
+                // by answering at once.
+                ServerMessage::Fence(fence.response()).write(&mut self.output);
+                return Ok(());
+            }
+            ClientMessage::Fence(fence) => ServerEvent::FenceResponse(fence),
         };
         self.events.push_back(event);
         Ok(())
     }
 
     /// Follows the extensions a SetEncodings turns on or off. Extended Clipboard: our caps go
-    /// at once, on every SetEncodings that lists it (as the spec asks).
+    /// at once, on every SetEncodings that lists it (as the spec asks). Continuous updates and
+    /// fences are announced the first time they are listed: the spec wants an
+    /// EndOfContinuousUpdates and a fence (any flags) for that.
     fn start_extensions(&mut self) {
         self.key_event_acknowledgement_due = self
             .encodings
@@ -486,6 +527,20 @@ impl ServerConnection {
             ServerMessage::ExtendedCutText(ClipboardSync::caps()).write(&mut self.output);
         } else {
             self.clipboard = None;
+        }
+        if !self.announced_continuous_updates
+            && self.encodings.accepts(EncodingType::CONTINUOUS_UPDATES)
+        {
+            ServerMessage::EndOfContinuousUpdates.write(&mut self.output);
+            self.announced_continuous_updates = true;
+        }
+        if !self.announced_fence && self.encodings.accepts(EncodingType::FENCE) {
+            ServerMessage::Fence(Fence {
+                flags: FenceFlags::default(),
+                payload: Vec::new(),
+            })
+            .write(&mut self.output);
+            self.announced_fence = true;
         }
     }
 
@@ -565,6 +620,11 @@ impl ServerConnection {
         !self.output.is_empty()
     }
 
+    /// How many bytes wait to be taken with [`ServerConnection::take_output`].
+    pub fn output_len(&self) -> usize {
+        self.output.len()
+    }
+
     pub fn is_normal(&self) -> bool {
         matches!(self.state, State::Normal)
     }
@@ -608,6 +668,25 @@ impl ServerConnection {
 
     pub fn encodings(&self) -> &ViewerEncodings {
         &self.encodings
+    }
+
+    /// The area the viewer wants continuous updates of, while they are on.
+    pub fn continuous_updates(&self) -> Option<Rect> {
+        self.continuous_updates
+    }
+
+    /// Whether the viewer listed the Fence pseudo-encoding (and answers our fences).
+    pub fn accepts_fence(&self) -> bool {
+        self.encodings.accepts(EncodingType::FENCE)
+    }
+
+    /// Writes a fence to a viewer that takes them; returns whether it did.
+    pub fn send_fence(&mut self, fence: &Fence) -> bool {
+        if !self.is_normal() || !self.accepts_fence() {
+            return false;
+        }
+        ServerMessage::Fence(fence.clone()).write(&mut self.output);
+        true
     }
 
     /// What was last sent lossily and is still shown so: refresh it when the screen is quiet.

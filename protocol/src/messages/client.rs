@@ -1,5 +1,7 @@
 //! Messages a viewer sends to a server (RFC 6143 §7.5).
 
+use super::continuous_updates::{CONTINUOUS_UPDATES_MESSAGE_TYPE, EnableContinuousUpdates};
+use super::fence::{FENCE_MESSAGE_TYPE, Fence};
 use super::{CutText, EncodingType, MAX_ENCODINGS};
 use crate::encodings::extended_desktop_size::DesktopLayout;
 use crate::error::ProtocolError;
@@ -36,6 +38,10 @@ pub enum ClientMessage {
     QemuKeyEvent(ExtendedKeyEvent),
     /// ClientCutText with a negative length (Extended Clipboard).
     ExtendedCutText(ClipboardMessage),
+    /// Continuous updates on or off (only to a server that announced them).
+    EnableContinuousUpdates(EnableContinuousUpdates),
+    /// A fence, or the answer to the server's (only to a server that sent a fence).
+    Fence(Fence),
 }
 
 impl ClientMessage {
@@ -47,6 +53,8 @@ impl ClientMessage {
     pub const CLIENT_CUT_TEXT: u8 = 6;
     pub const SET_DESKTOP_SIZE: u8 = 251;
     pub const QEMU: u8 = qemu_key_event::QEMU_MESSAGE_TYPE;
+    pub const ENABLE_CONTINUOUS_UPDATES: u8 = CONTINUOUS_UPDATES_MESSAGE_TYPE;
+    pub const FENCE: u8 = FENCE_MESSAGE_TYPE;
 
     /// Parses one message from the start of `input`. `Ok(None)` means more bytes are needed
     /// and nothing was consumed; `Ok(Some((message, n)))` consumed `n` bytes.
@@ -158,6 +166,18 @@ impl ClientMessage {
                     screens,
                 })
             }
+            Self::ENABLE_CONTINUOUS_UPDATES => {
+                let Some(message) = EnableContinuousUpdates::read(reader) else {
+                    return Ok(None);
+                };
+                ClientMessage::EnableContinuousUpdates(message)
+            }
+            Self::FENCE => {
+                let Some(fence) = Fence::read(reader)? else {
+                    return Ok(None);
+                };
+                ClientMessage::Fence(fence)
+            }
             byte => {
                 return Err(ProtocolError::UnknownMessageType {
                     side: "client",
@@ -210,6 +230,8 @@ impl ClientMessage {
             ClientMessage::ExtendedCutText(message) => {
                 super::write_extended_cut_text(Self::CLIENT_CUT_TEXT, message, out);
             }
+            ClientMessage::EnableContinuousUpdates(message) => message.write(out),
+            ClientMessage::Fence(fence) => fence.write(out),
         }
     }
 }
@@ -226,7 +248,7 @@ pub(crate) mod tests {
             crate::pixel::tests::any_true_colour_format().prop_map(ClientMessage::SetPixelFormat),
             proptest::collection::vec(any::<i32>().prop_map(EncodingType), 0..40)
                 .prop_map(ClientMessage::SetEncodings),
-            (any::<bool>(), rect).prop_map(|(incremental, rect)| {
+            (any::<bool>(), rect.clone()).prop_map(|(incremental, rect)| {
                 ClientMessage::FramebufferUpdateRequest { incremental, rect }
             }),
             (any::<bool>(), any::<u32>())
@@ -258,6 +280,10 @@ pub(crate) mod tests {
                         screens,
                     })
                 }),
+            (any::<bool>(), rect).prop_map(|(enable, area)| {
+                ClientMessage::EnableContinuousUpdates(EnableContinuousUpdates { enable, area })
+            }),
+            super::super::fence::tests::any_fence().prop_map(ClientMessage::Fence),
         ]
     }
 

@@ -1,9 +1,13 @@
 //! The messages of RFC 6143 §7.5 (client to server) and §7.6 (server to client).
 
 pub mod client;
+pub mod continuous_updates;
+pub mod fence;
 pub mod server;
 
 pub use client::ClientMessage;
+pub use continuous_updates::EnableContinuousUpdates;
+pub use fence::{Fence, FenceFlags};
 pub use server::{RectangleHeader, ServerMessage};
 
 use crate::error::ProtocolError;

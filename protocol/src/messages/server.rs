@@ -2,6 +2,8 @@
 //! pieces: the message header here, then each [`RectangleHeader`] and its encoding's body,
 //! so that a large update never has to be buffered whole.
 
+use super::continuous_updates::CONTINUOUS_UPDATES_MESSAGE_TYPE;
+use super::fence::{FENCE_MESSAGE_TYPE, Fence};
 use super::{CutText, EncodingType};
 use crate::error::ProtocolError;
 use crate::extended_clipboard::ClipboardMessage;
@@ -24,6 +26,10 @@ pub enum ServerMessage {
     ServerCutText(Vec<u8>),
     /// ServerCutText with a negative length (Extended Clipboard).
     ExtendedCutText(ClipboardMessage),
+    /// Continuous updates are supported (the first one) or have ended (after the viewer
+    /// disabled them).
+    EndOfContinuousUpdates,
+    Fence(Fence),
 }
 
 impl ServerMessage {
@@ -31,6 +37,8 @@ impl ServerMessage {
     pub const SET_COLOUR_MAP_ENTRIES: u8 = 1;
     pub const BELL: u8 = 2;
     pub const SERVER_CUT_TEXT: u8 = 3;
+    pub const END_OF_CONTINUOUS_UPDATES: u8 = CONTINUOUS_UPDATES_MESSAGE_TYPE;
+    pub const FENCE: u8 = FENCE_MESSAGE_TYPE;
 
     /// Parses one message (for a FramebufferUpdate, only its 4-byte header) from the start of
     /// `input`. `Ok(None)` means more bytes are needed and nothing was consumed.
@@ -84,6 +92,13 @@ impl ServerMessage {
                 Some(CutText::Latin1(text)) => ServerMessage::ServerCutText(text),
                 Some(CutText::Extended(message)) => ServerMessage::ExtendedCutText(message),
             },
+            Self::END_OF_CONTINUOUS_UPDATES => ServerMessage::EndOfContinuousUpdates,
+            Self::FENCE => {
+                let Some(fence) = Fence::read(reader)? else {
+                    return Ok(None);
+                };
+                ServerMessage::Fence(fence)
+            }
             byte => {
                 return Err(ProtocolError::UnknownMessageType {
                     side: "server",
@@ -119,6 +134,8 @@ impl ServerMessage {
             ServerMessage::ExtendedCutText(message) => {
                 super::write_extended_cut_text(Self::SERVER_CUT_TEXT, message, out);
             }
+            ServerMessage::EndOfContinuousUpdates => out.push(Self::END_OF_CONTINUOUS_UPDATES),
+            ServerMessage::Fence(fence) => fence.write(out),
         }
     }
 }
@@ -170,6 +187,8 @@ pub(crate) mod tests {
                 }),
             Just(ServerMessage::Bell),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(ServerMessage::ServerCutText),
+            Just(ServerMessage::EndOfContinuousUpdates),
+            super::super::fence::tests::any_fence().prop_map(ServerMessage::Fence),
         ]
     }
 
