@@ -66,6 +66,14 @@ struct ServeArgs {
     /// Replay: log every frame shown (JSON lines with its SHA-256).
     #[arg(long, value_name = "FILE")]
     frame_log: Option<PathBuf>,
+    /// Serve a web client (e.g. noVNC) from DIR over HTTP on the same port; its WebSocket
+    /// connections carry RFB.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_websocket")]
+    web: Option<PathBuf>,
+    /// RFB viewers only: no WebSocket or HTTP, so viewers skip the short wait at connect in
+    /// which a browser would send its request.
+    #[arg(long)]
+    no_websocket: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +198,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         listen: args.listen,
         password,
         insecure_no_auth: args.insecure_no_auth,
+        websocket: !args.no_websocket,
+        web_root: args.web,
     };
     let source_options = SourceOptions {
         fps: args.fps,

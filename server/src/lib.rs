@@ -8,6 +8,7 @@ pub mod frame_log;
 mod server;
 mod session;
 pub mod source;
+pub mod transport;
 
 pub use desktop::{Canvas, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
 pub use server::{Server, ServerError, ServerOptions};

@@ -1,6 +1,8 @@
 //! The listener: accepts viewers and runs a session for each, next to the source's task.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use farview_protocol::security::vnc_auth;
 use tokio::net::TcpListener;
@@ -9,6 +11,7 @@ use tracing::{info, warn};
 use crate::desktop::Desktop;
 use crate::session;
 use crate::source::{Source, SourceError};
+use crate::transport::{self, WebOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -20,6 +23,11 @@ pub enum ServerError {
     #[error("cannot listen on {addr}: {cause}")]
     Listen {
         addr: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("web client directory {path}: {cause}")]
+    WebRoot {
+        path: PathBuf,
         cause: std::io::Error,
     },
     #[error("source: {0}")]
@@ -35,6 +43,13 @@ pub struct ServerOptions {
     pub password: Option<Vec<u8>>,
     /// Allows serving without authentication on a non-loopback address.
     pub insecure_no_auth: bool,
+    /// Take WebSocket clients (browsers running noVNC) on the same port. Connections then
+    /// wait briefly for a browser's request before being taken as RFB ([`DETECT_WAIT`]).
+    ///
+    /// [`DETECT_WAIT`]: crate::transport::DETECT_WAIT
+    pub websocket: bool,
+    /// Serve the files of this directory (a web client such as noVNC) over HTTP.
+    pub web_root: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -43,6 +58,8 @@ impl Default for ServerOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 5900)),
             password: None,
             insecure_no_auth: false,
+            websocket: true,
+            web_root: None,
         }
     }
 }
@@ -52,6 +69,7 @@ impl Default for ServerOptions {
 pub struct Server {
     listener: TcpListener,
     options: ServerOptions,
+    web: Arc<WebOptions>,
 }
 
 impl Server {
@@ -63,6 +81,14 @@ impl Server {
         {
             return Err(ServerError::UnauthenticatedOffLoopback(options.listen));
         }
+        let root = match &options.web_root {
+            Some(path) => Some(web_root(path)?),
+            None => None,
+        };
+        let web = Arc::new(WebOptions {
+            websocket: options.websocket,
+            root,
+        });
         let listener =
             TcpListener::bind(options.listen)
                 .await
@@ -70,7 +96,11 @@ impl Server {
                     addr: options.listen,
                     cause,
                 })?;
-        Ok(Server { listener, options })
+        Ok(Server {
+            listener,
+            options,
+            web,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -92,6 +122,13 @@ impl Server {
             desktop.name(),
             self.local_addr()
         );
+        if let Some(root) = &self.web.root {
+            info!(
+                "web client from {} at http://{}/",
+                root.display(),
+                self.local_addr()
+            );
+        }
         let mut next_id = 1u64;
         loop {
             tokio::select! {
@@ -110,7 +147,8 @@ impl Server {
                     session::tune_socket(&stream);
                     let id = next_id;
                     next_id += 1;
-                    tokio::spawn(session::run(id, stream, peer, config, desktop.clone()));
+                    let web = self.web.clone();
+                    tokio::spawn(transport::run(id, stream, peer, config, desktop.clone(), web));
                 }
                 ended = &mut source_task => {
                     return match ended {
@@ -128,6 +166,22 @@ impl Server {
             }
         }
     }
+}
+
+/// The web client's directory, canonical, so that served paths can be checked against it.
+fn web_root(path: &std::path::Path) -> Result<PathBuf, ServerError> {
+    let error = |cause| ServerError::WebRoot {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let root = path.canonicalize().map_err(error)?;
+    if !root.is_dir() {
+        return Err(error(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
+    Ok(root)
 }
 
 fn random_challenge() -> [u8; vnc_auth::CHALLENGE_LEN] {

@@ -158,7 +158,7 @@ pub(crate) async fn run<S: ViewerStream>(
     }
 }
 
-/// A viewer's byte stream: plain TCP, or (later) TLS or WebSocket over it.
+/// A viewer's byte stream: plain TCP, or TLS or WebSocket over it.
 pub(crate) trait ViewerStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ViewerStream for S {}
 
@@ -188,6 +188,7 @@ async fn serve<S: ViewerStream>(
     let mut input = Vec::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::new();
     let mut written = 0usize;
+    let mut unflushed = false;
 
     loop {
         output.extend_from_slice(&connection.take_output());
@@ -300,10 +301,18 @@ async fn serve<S: ViewerStream>(
                     }
                 }
             }
-            sent = writer.write(&output[written..]), if written < output.len() => {
+            // A stream that frames or encrypts may hold written bytes until flushed.
+            sent = write_or_flush(&mut writer, &output[written..]),
+                if written < output.len() || unflushed => {
                 match sent {
-                    Ok(0) => return Err("the viewer's socket closed".into()),
-                    Ok(n) => written += n,
+                    Ok(0) if written < output.len() => {
+                        return Err("the viewer's socket closed".into());
+                    }
+                    Ok(0) => unflushed = false,
+                    Ok(n) => {
+                        written += n;
+                        unflushed = true;
+                    }
                     Err(error) => return Err(format!("write failed: {error}")),
                 }
             }
@@ -311,6 +320,18 @@ async fn serve<S: ViewerStream>(
         if connection.is_normal() && written == output.len() {
             send_pending(id, &mut connection, &mut pending, desktop);
         }
+    }
+}
+
+/// Writes some of `unsent` (returns how much), or flushes when it is empty (returns 0).
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    unsent: &[u8],
+) -> std::io::Result<usize> {
+    if unsent.is_empty() {
+        writer.flush().await.map(|()| 0)
+    } else {
+        writer.write(unsent).await
     }
 }
 

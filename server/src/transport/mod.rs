@@ -1,0 +1,125 @@
+//! What runs under a session: the server's port takes RFB viewers, and browsers too. A new
+//! connection that speaks first is not an RFB viewer (RFB viewers wait for the server's
+//! version): its first bytes tell an HTTP request (a WebSocket upgrade carrying RFB, or a file
+//! of the web client) from a TLS ClientHello (wss). One that stays silent for [`DETECT_WAIT`]
+//! is an RFB viewer, which is what that wait costs it.
+
+mod detect;
+pub mod http;
+mod web;
+pub mod websocket;
+mod websocket_stream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use farview_protocol::ServerConfig;
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+pub use detect::{Protocol, detect};
+pub use websocket_stream::WebSocketStream;
+
+use crate::desktop::Desktop;
+use crate::session::{self, ViewerStream};
+
+/// How long a new connection may stay silent before it is taken for an RFB viewer. Browsers
+/// send their request (or TLS its ClientHello) at once; an RFB viewer waits this long for the
+/// server's version, so it is kept short.
+pub const DETECT_WAIT: Duration = Duration::from_millis(150);
+/// How often to look again when a request line has only partly arrived.
+const DETECT_RETRY: Duration = Duration::from_millis(5);
+
+/// What the port offers besides RFB.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WebOptions {
+    /// Take WebSocket (and HTTP) clients; off, every connection is RFB at once.
+    pub websocket: bool,
+    /// The canonical directory of the web client, served over HTTP.
+    pub root: Option<PathBuf>,
+}
+
+/// Runs one accepted connection to its end, whatever it speaks.
+pub(crate) async fn run(
+    id: u64,
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: ServerConfig,
+    desktop: Arc<Desktop>,
+    web: Arc<WebOptions>,
+) {
+    let protocol = if web.websocket {
+        first_words(&stream).await
+    } else {
+        None
+    };
+    match protocol {
+        None | Some(Protocol::Rfb) => session::run(id, stream, peer, config, desktop).await,
+        Some(Protocol::Http) => browser(id, stream, peer, config, desktop, &web).await,
+        Some(Protocol::Tls) => {
+            // wss and https: a TLS acceptor goes here, and its stream to `browser`.
+            warn!(
+                "connection {id} ({peer}): TLS from the first byte, which needs a certificate: closed"
+            );
+        }
+        Some(Protocol::Unknown(byte)) => {
+            warn!(
+                "connection {id} ({peer}): first byte {byte:#04x} is not RFB, HTTP or TLS: closed"
+            );
+        }
+    }
+}
+
+/// What the client says before the server has said anything, if anything.
+async fn first_words(stream: &TcpStream) -> Option<Protocol> {
+    let deadline = tokio::time::Instant::now() + DETECT_WAIT;
+    let mut first = [0u8; detect::MAX_METHOD_LEN + 1];
+    loop {
+        // Peeking leaves the bytes for whoever reads next: the session, HTTP, or TLS.
+        let peeked = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+            Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return None,
+            Ok(Ok(count)) => count,
+        };
+        if let Some(protocol) = detect(&first[..peeked]) {
+            return Some(protocol);
+        }
+        if tokio::time::Instant::now() + DETECT_RETRY > deadline {
+            return Some(Protocol::Unknown(first[0]));
+        }
+        tokio::time::sleep(DETECT_RETRY).await;
+    }
+}
+
+/// A browser's request over `stream`: a file, or a WebSocket that becomes a session.
+async fn browser<S: ViewerStream>(
+    id: u64,
+    stream: S,
+    peer: SocketAddr,
+    config: ServerConfig,
+    desktop: Arc<Desktop>,
+    web: &WebOptions,
+) {
+    match web::answer(stream, web.root.as_deref()).await {
+        Ok(web::Answer::WebSocket {
+            stream,
+            target,
+            binary_subprotocol,
+        }) => {
+            let subprotocol = if binary_subprotocol { "binary" } else { "none" };
+            info!("viewer {id} ({peer}) over WebSocket ({target}, subprotocol {subprotocol})");
+            session::run(id, stream, peer, config, desktop).await;
+        }
+        Ok(web::Answer::Served {
+            method,
+            target,
+            status,
+            bytes,
+        }) => info!(
+            "web {peer}: {method} {target}: {} ({bytes} bytes)",
+            status.code()
+        ),
+        Err(error) => warn!("web {peer}: {error}: closed"),
+    }
+}
