@@ -88,6 +88,7 @@ impl Server {
         let web = Arc::new(WebOptions {
             websocket: options.websocket,
             root,
+            recent_browsers: Default::default(),
         });
         let listener =
             TcpListener::bind(options.listen)

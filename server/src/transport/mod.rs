@@ -2,10 +2,13 @@
 //! connection that speaks first is not an RFB viewer (RFB viewers wait for the server's
 //! version): its first bytes tell an HTTP request (a WebSocket upgrade carrying RFB, or a file
 //! of the web client) from a TLS ClientHello (wss). One that stays silent for [`DETECT_WAIT`]
-//! is an RFB viewer, which is what that wait costs it.
+//! is an RFB viewer, which is what that wait costs it. Browsers also open sockets ahead of
+//! their requests: a silent connection from an address that spoke HTTP or TLS a moment ago
+//! ([`RecentBrowsers`]) is given up to [`BROWSER_DETECT_WAIT`] to speak.
 
 mod detect;
 pub mod http;
+mod recent_browsers;
 mod web;
 pub mod websocket;
 mod websocket_stream;
@@ -17,9 +20,11 @@ use std::time::Duration;
 
 use farview_protocol::ServerConfig;
 use tokio::net::TcpStream;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use detect::{Protocol, detect};
+use http::Status;
+pub use recent_browsers::RecentBrowsers;
 pub use websocket_stream::WebSocketStream;
 
 use crate::desktop::Desktop;
@@ -29,16 +34,20 @@ use crate::session::{self, ViewerStream};
 /// send their request (or TLS its ClientHello) at once; an RFB viewer waits this long for the
 /// server's version, so it is kept short.
 pub const DETECT_WAIT: Duration = Duration::from_millis(150);
+/// How long a silent connection may take to speak when its address spoke HTTP or TLS just
+/// before (its browser may have opened it ahead of a request).
+pub const BROWSER_DETECT_WAIT: Duration = Duration::from_secs(3);
 /// How often to look again when a request line has only partly arrived.
 const DETECT_RETRY: Duration = Duration::from_millis(5);
 
 /// What the port offers besides RFB.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct WebOptions {
     /// Take WebSocket (and HTTP) clients; off, every connection is RFB at once.
     pub websocket: bool,
     /// The canonical directory of the web client, served over HTTP.
     pub root: Option<PathBuf>,
+    pub recent_browsers: RecentBrowsers,
 }
 
 /// Runs one accepted connection to its end, whatever it speaks.
@@ -51,7 +60,7 @@ pub(crate) async fn run(
     web: Arc<WebOptions>,
 ) {
     let protocol = if web.websocket {
-        first_words(&stream).await
+        first_words(&stream, peer, &web.recent_browsers).await
     } else {
         None
     };
@@ -73,17 +82,35 @@ pub(crate) async fn run(
 }
 
 /// What the client says before the server has said anything, if anything.
-async fn first_words(stream: &TcpStream) -> Option<Protocol> {
-    let deadline = tokio::time::Instant::now() + DETECT_WAIT;
+async fn first_words(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    recent_browsers: &RecentBrowsers,
+) -> Option<Protocol> {
+    let start = tokio::time::Instant::now();
+    let mut deadline = start + DETECT_WAIT;
     let mut first = [0u8; detect::MAX_METHOD_LEN + 1];
     loop {
         // Peeking leaves the bytes for whoever reads next: the session, HTTP, or TLS.
         let peeked = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+            Err(_)
+                if deadline < start + BROWSER_DETECT_WAIT
+                    && recent_browsers.contains(peer.ip(), std::time::Instant::now()) =>
+            {
+                debug!("connection from {peer}: silent, but a browser is there: waiting longer");
+                deadline = start + BROWSER_DETECT_WAIT;
+                continue;
+            }
             Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return None,
             Ok(Ok(count)) => count,
         };
-        if let Some(protocol) = detect(&first[..peeked]) {
-            return Some(protocol);
+        match detect(&first[..peeked]) {
+            Some(protocol @ (Protocol::Http | Protocol::Tls)) => {
+                recent_browsers.note(peer.ip(), std::time::Instant::now());
+                return Some(protocol);
+            }
+            Some(protocol) => return Some(protocol),
+            None => {}
         }
         if tokio::time::Instant::now() + DETECT_RETRY > deadline {
             return Some(Protocol::Unknown(first[0]));
@@ -114,12 +141,15 @@ async fn browser<S: ViewerStream>(
         Ok(web::Answer::Served {
             method,
             target,
-            status,
+            status: Status::Ok,
             bytes,
-        }) => info!(
-            "web {peer}: {method} {target}: {} ({bytes} bytes)",
-            status.code()
-        ),
+        }) => info!("web {peer}: {method} {target}: 200 ({bytes} bytes)"),
+        Ok(web::Answer::Served {
+            method,
+            target,
+            status,
+            ..
+        }) => info!("web {peer}: {method} {target}: {}", status.code()),
         Err(error) => warn!("web {peer}: {error}: closed"),
     }
 }
