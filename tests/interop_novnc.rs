@@ -54,7 +54,8 @@ fn require_browser() -> bool {
 /// tests/novnc/drive.mjs: Chromium showing the page, answering one command a line.
 struct Browser {
     child: Child,
-    stdin: ChildStdin,
+    /// Closed on drop: the driver then closes Chromium and exits.
+    stdin: Option<ChildStdin>,
     answers: mpsc::Receiver<String>,
     stderr: PathBuf,
 }
@@ -85,7 +86,7 @@ impl Browser {
         });
         Browser {
             child,
-            stdin,
+            stdin: Some(stdin),
             answers,
             stderr,
         }
@@ -93,7 +94,11 @@ impl Browser {
 
     /// Sends one command and returns the driver's one-line JSON answer.
     fn ask(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}")
+        let stdin = self
+            .stdin
+            .as_mut()
+            .expect("the driver's stdin is open until drop");
+        writeln!(stdin, "{command}")
             .unwrap_or_else(|e| panic!("the browser driver is gone ({e})\n{}", self.logs()));
         self.answers
             .recv_timeout(BROWSER_TIMEOUT)
@@ -121,6 +126,13 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Chromium writes its profile until it has closed: let the driver close it, so the
+        // temp dir can be removed; kill the driver only if it hangs.
+        self.stdin = None;
+        let deadline = std::time::Instant::now() + BROWSER_TIMEOUT;
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
