@@ -28,12 +28,13 @@ const SUPPORTED_VERSION: &str = "13";
 /// The key is 16 random bytes in base64 (RFC 6455, 4.1).
 const KEY_LEN: usize = 16;
 
-const OPCODE_CONTINUATION: u8 = 0x0;
-const OPCODE_TEXT: u8 = 0x1;
-const OPCODE_BINARY: u8 = 0x2;
-const OPCODE_CLOSE: u8 = 0x8;
-const OPCODE_PING: u8 = 0x9;
-const OPCODE_PONG: u8 = 0xa;
+/// Frame opcodes (RFC 6455, 5.2).
+pub const OPCODE_CONTINUATION: u8 = 0x0;
+pub const OPCODE_TEXT: u8 = 0x1;
+pub const OPCODE_BINARY: u8 = 0x2;
+pub const OPCODE_CLOSE: u8 = 0x8;
+pub const OPCODE_PING: u8 = 0x9;
+pub const OPCODE_PONG: u8 = 0xa;
 
 /// Close status codes (RFC 6455, 7.4.1).
 pub const CLOSE_NORMAL: u16 = 1000;
@@ -433,4 +434,4 @@ fn write_frame(output: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

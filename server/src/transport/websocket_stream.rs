@@ -155,3 +155,109 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WebSocketStream<S> {
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+    use crate::transport::websocket::tests::{client_frame, server_frames};
+    use crate::transport::websocket::{
+        CLOSE_PROTOCOL_ERROR, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG,
+    };
+
+    /// A WebSocketStream over an in-memory pipe of `capacity` bytes, and the client's end.
+    fn pair(capacity: usize) -> (WebSocketStream<DuplexStream>, DuplexStream) {
+        let (server, client) = tokio::io::duplex(capacity);
+        (WebSocketStream::new(server, &[]), client)
+    }
+
+    /// Reads frames from the client's end until `count` have come.
+    async fn read_frames(client: &mut DuplexStream, count: usize) -> Vec<(u8, Vec<u8>)> {
+        let mut received = Vec::new();
+        loop {
+            let mut chunk = [0u8; 4096];
+            let read = client.read(&mut chunk).await.unwrap();
+            received.extend_from_slice(&chunk[..read]);
+            let frames = server_frames(&received);
+            if frames.len() >= count {
+                return frames;
+            }
+            assert!(read > 0, "the stream ended early");
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_cross_both_ways_and_pings_are_answered_while_reading() {
+        let (mut stream, mut client) = pair(1024);
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let mut frames = client_frame(true, OPCODE_PING, b"ping", [1, 2, 3, 4]);
+        frames.extend(client_frame(true, OPCODE_BINARY, &data, [9, 9, 8, 8]));
+        let writer = tokio::spawn(async move {
+            client.write_all(&frames).await.unwrap();
+            client
+        });
+        let mut received = vec![0u8; data.len()];
+        stream.read_exact(&mut received).await.unwrap();
+        assert!(received == data, "the bytes read differ from those sent");
+        let mut client = writer.await.unwrap();
+        assert_eq!(
+            read_frames(&mut client, 1).await,
+            vec![(OPCODE_PONG, b"ping".to_vec())]
+        );
+
+        let reader = tokio::spawn(async move {
+            let frames = read_frames(&mut client, 2).await;
+            frames
+                .into_iter()
+                .flat_map(|(_, payload)| payload)
+                .collect::<Vec<u8>>()
+        });
+        stream.write_all(&data).await.unwrap();
+        stream.flush().await.unwrap();
+        assert!(reader.await.unwrap() == data, "the client got other bytes");
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_holds_back_writes() {
+        let (mut stream, _client) = pair(4096);
+        let mut context = Context::from_waker(Waker::noop());
+        let chunk = vec![7u8; 10_000];
+        let mut accepted = 0;
+        while let Poll::Ready(written) = Pin::new(&mut stream).poll_write(&mut context, &chunk) {
+            accepted += written.unwrap();
+            assert!(accepted < 10 * MAX_BUFFERED_OUTPUT, "writes never wait");
+        }
+        assert!(
+            accepted <= MAX_BUFFERED_OUTPUT + MAX_SENT_PAYLOAD + 4096,
+            "{accepted} bytes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_frame_fails_the_read_and_closes_with_1002() {
+        let (mut stream, mut client) = pair(1024);
+        let mut text = client_frame(true, OPCODE_BINARY, b"ok", [1, 2, 3, 4]);
+        text.extend_from_slice(&[0x82, 0x05, b'x']);
+        client.write_all(&text).await.unwrap();
+        let mut start = [0u8; 2];
+        stream.read_exact(&mut start).await.unwrap();
+        assert_eq!(&start, b"ok");
+        let error = stream.read(&mut start).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("unmasked"), "{error}");
+        let close = (OPCODE_CLOSE, CLOSE_PROTOCOL_ERROR.to_be_bytes().to_vec());
+        assert_eq!(read_frames(&mut client, 1).await, vec![close]);
+    }
+
+    #[tokio::test]
+    async fn shutdown_sends_a_close() {
+        let (mut stream, mut client) = pair(1024);
+        stream.shutdown().await.unwrap();
+        let close = (OPCODE_CLOSE, CLOSE_NORMAL.to_be_bytes().to_vec());
+        assert_eq!(read_frames(&mut client, 1).await, vec![close]);
+        assert!(stream.write(b"late").await.is_err());
+    }
+}

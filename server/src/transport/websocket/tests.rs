@@ -74,7 +74,7 @@ fn bad_upgrades_are_refused_with_the_right_status() {
 }
 
 /// A frame as a client sends it: masked with `mask`.
-fn client_frame(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+pub(crate) fn client_frame(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     let mut frame = vec![u8::from(fin) << 7 | opcode];
     match payload.len() {
         len @ 0..=125 => frame.push(0x80 | len as u8),
@@ -92,21 +92,28 @@ fn client_frame(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8>
     frame
 }
 
-/// Splits the server's output into (opcode, payload) frames; they must be final and unmasked.
-fn server_frames(mut output: &[u8]) -> Vec<(u8, Vec<u8>)> {
+/// Splits the server's output into (opcode, payload) frames, up to the first incomplete one;
+/// every frame must be final and unmasked.
+pub(crate) fn server_frames(mut output: &[u8]) -> Vec<(u8, Vec<u8>)> {
     let mut frames = Vec::new();
-    while !output.is_empty() {
+    while output.len() >= 2 {
         assert_eq!(output[0] & 0xf0, 0x80, "final, no reserved bits");
         assert_eq!(output[1] & 0x80, 0, "unmasked");
         let (len, header) = match output[1] {
-            126 => (usize::from(u16::from_be_bytes([output[2], output[3]])), 4),
-            127 => (
+            126 if output.len() >= 4 => {
+                (usize::from(u16::from_be_bytes([output[2], output[3]])), 4)
+            }
+            127 if output.len() >= 10 => (
                 u64::from_be_bytes(output[2..10].try_into().unwrap()) as usize,
                 10,
             ),
+            126 | 127 => break,
             len => (usize::from(len), 2),
         };
-        frames.push((output[0] & 0x0f, output[header..header + len].to_vec()));
+        let Some(payload) = output.get(header..header + len) else {
+            break;
+        };
+        frames.push((output[0] & 0x0f, payload.to_vec()));
         output = &output[header + len..];
     }
     frames
