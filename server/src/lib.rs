@@ -5,6 +5,7 @@
 
 pub mod desktop;
 pub mod frame_log;
+pub mod fuzzing;
 mod server;
 mod session;
 pub mod source;

@@ -40,7 +40,7 @@ pub fn detect(first: &[u8]) -> Option<Protocol> {
     match first.iter().position(|&b| !b.is_ascii_uppercase()) {
         Some(end) if end > 0 && end <= MAX_METHOD_LEN && first[end] == b' ' => Some(Protocol::Http),
         Some(_) => Some(Protocol::Unknown(byte)),
-        None if first.len() < MAX_METHOD_LEN => None,
+        None if first.len() <= MAX_METHOD_LEN => None,
         None => Some(Protocol::Unknown(byte)),
     }
 }
@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn feeding_byte_by_byte_decides_as_the_whole() {
+        // Found by fuzzing: a method of exactly MAX_METHOD_LEN letters.
+        let longest = [&[b'A'; MAX_METHOD_LEN][..], b" /"].concat();
         for whole in [
+            &longest[..],
             &b"GET /x HTTP/1.1\r\n"[..],
             b"RFB 003.003\n",
             b"POSTAL\x00",
