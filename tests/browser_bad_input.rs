@@ -1,7 +1,7 @@
 //! Bad input on the port browsers share with RFB viewers: a garbage HTTP request, bytes that
 //! are no protocol at all, a broken WebSocket frame, clients that vanish half way. Each gets
 //! a clear log line and a closed connection; the server goes on, and a viewer connected all
-//! along still works.
+//! along still works. Also: `--no-websocket`, and a `--web` directory that is not there.
 
 mod support;
 
@@ -196,4 +196,33 @@ async fn bad_browser_input_is_refused_and_other_viewers_go_on() {
     );
     let log = server.process.stderr();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn without_websocket_a_browser_gets_rfb_and_a_missing_web_dir_is_an_error() {
+    let dir = TempDir::new("browser-no-websocket");
+    let server = FarviewServer::with_source(&dir, "demo", &["--no-websocket"], "info");
+    let answer = exchange(server.port, b"GET / HTTP/1.1\r\n\r\n").await;
+    assert!(answer.starts_with(b"RFB 003.008\n"), "{answer:?}");
+
+    let missing = dir.path().join("no-such-dir");
+    let output = support::run(
+        support::farview()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--source",
+                "demo",
+                "--web",
+            ])
+            .arg(&missing),
+        WAIT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("web client directory") && stderr.contains("no-such-dir"),
+        "{stderr}"
+    );
 }
