@@ -14,14 +14,14 @@ pub fn web_input(data: &[u8]) {
     if whole.is_some() {
         assert_eq!(decided, whole, "detection depends on how the bytes arrive");
     }
-    if whole == Some(Protocol::Http) || whole.is_none() {
-        if let Ok(Some((request, used))) = Request::parse(data) {
-            let _ = request.relative_path();
-            if websocket::is_upgrade(&request) {
-                let _ = websocket::accept(&request);
-            }
-            frames(&data[used..]);
+    if (whole == Some(Protocol::Http) || whole.is_none())
+        && let Ok(Some((request, used))) = Request::parse(data)
+    {
+        let _ = request.relative_path();
+        if websocket::is_upgrade(&request) {
+            let _ = websocket::accept(&request);
         }
+        frames(&data[used..]);
     }
     frames(data);
 }
