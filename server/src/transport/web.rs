@@ -184,3 +184,123 @@ async fn find_file(root: &Path, relative: &Path) -> Result<PathBuf, (Status, &'s
         _ => Err(not_found),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A web root with an index, a page in a folder, and a link that leads out of the root.
+    struct Root(PathBuf);
+
+    impl Root {
+        fn new(label: &str) -> Root {
+            let path =
+                std::env::temp_dir().join(format!("farview-web-{label}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(path.join("app")).unwrap();
+            std::fs::write(path.join("index.html"), "<p>home</p>").unwrap();
+            std::fs::write(path.join("app/ui.js"), "export {};").unwrap();
+            std::os::unix::fs::symlink("/etc", path.join("outside")).unwrap();
+            Root(path.canonicalize().unwrap())
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Sends `request` to [`answer`] and returns what came back, and the outcome.
+    async fn ask(
+        root: &Root,
+        request: &[u8],
+    ) -> (String, Result<Answer<tokio::io::DuplexStream>, WebError>) {
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        client.write_all(request).await.unwrap();
+        // Then the client sends nothing more.
+        client.shutdown().await.unwrap();
+        let outcome = answer(server, Some(&root.0)).await;
+        let mut received = Vec::new();
+        if !matches!(outcome, Ok(Answer::WebSocket { .. })) {
+            client.read_to_end(&mut received).await.unwrap();
+        }
+        (String::from_utf8_lossy(&received).into_owned(), outcome)
+    }
+
+    #[tokio::test]
+    async fn files_are_served_with_their_type() {
+        let root = Root::new("files");
+        let (text, _) = ask(&root, b"GET / HTTP/1.1\r\n\r\n").await;
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("<p>home</p>"),
+            "{text}"
+        );
+        let (text, _) = ask(&root, b"GET /app/ui.js?x HTTP/1.1\r\n\r\n").await;
+        assert!(text.contains("Content-Type: text/javascript"), "{text}");
+        assert!(
+            text.contains("Content-Length: 10\r\n") && text.ends_with("export {};"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_outside_the_root_and_only_get() {
+        let root = Root::new("refusals");
+        for (request, status) in [
+            (&b"GET /outside/hostname HTTP/1.1\r\n\r\n"[..], "403"),
+            (b"GET /../etc/hostname HTTP/1.1\r\n\r\n", "400"),
+            (b"GET /%2e%2e/etc/hostname HTTP/1.1\r\n\r\n", "400"),
+            (b"GET /nothing.html HTTP/1.1\r\n\r\n", "404"),
+            (b"GET /app HTTP/1.1\r\n\r\n", "404"),
+            (b"POST / HTTP/1.1\r\n\r\n", "405"),
+        ] {
+            let (text, outcome) = ask(&root, request).await;
+            assert!(
+                text.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{request:?}: {text}"
+            );
+            assert!(matches!(outcome, Ok(Answer::Served { .. })), "{outcome:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_is_answered_400_and_reported() {
+        let root = Root::new("garbage");
+        let (text, outcome) = ask(&root, b"GET / HTTP/1.1\r\nbroken header\r\n\r\n").await;
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(
+            matches!(outcome, Err(WebError::Http(HttpError::HeaderLine(_)))),
+            "{outcome:?}"
+        );
+        let (_, outcome) = ask(&root, b"GET / HTTP/1.1\r\n").await;
+        assert!(matches!(outcome, Err(WebError::ClosedEarly)), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_becomes_a_websocket_with_the_bytes_after_the_head() {
+        let root = Root::new("upgrade");
+        let mut request =
+            b"GET /websockify HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                .to_vec();
+        request.extend(crate::transport::websocket::tests::client_frame(
+            true,
+            2,
+            b"RFB",
+            [1, 2, 3, 4],
+        ));
+        let (_, outcome) = ask(&root, &request).await;
+        let Ok(Answer::WebSocket {
+            mut stream,
+            binary_subprotocol: false,
+            ..
+        }) = outcome
+        else {
+            panic!("not upgraded: {outcome:?}");
+        };
+        let mut early = [0u8; 3];
+        stream.read_exact(&mut early).await.unwrap();
+        assert_eq!(&early, b"RFB");
+    }
+}
