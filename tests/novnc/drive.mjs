@@ -18,6 +18,8 @@ const context = await chromium.launchPersistentContext(profile, {
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
   ],
   viewport: { width: 1280, height: 900 },
+  // https and wss tests use a self-signed certificate.
+  ignoreHTTPSErrors: true,
 });
 const page = context.pages()[0] ?? await context.newPage();
 page.on('console', (message) => console.error(`page: ${message.text()}`));
