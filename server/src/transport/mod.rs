@@ -153,3 +153,60 @@ async fn browser<S: ViewerStream>(
         Err(error) => warn!("web {peer}: {error}: closed"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A connection to `listener` and the server's end of it.
+    async fn connect(listener: &TcpListener) -> (TcpStream, TcpStream, SocketAddr) {
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        (client, server, peer)
+    }
+
+    // Time is paused: the waits pass in order, as fast as the sockets allow.
+    #[tokio::test(start_paused = true)]
+    async fn silence_is_rfb_unless_a_browser_just_spoke_from_there() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let recent = RecentBrowsers::default();
+
+        let (_silent, server, peer) = connect(&listener).await;
+        assert_eq!(first_words(&server, peer, &recent).await, None);
+
+        let (mut browser, server, peer) = connect(&listener).await;
+        browser.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert_eq!(
+            first_words(&server, peer, &recent).await,
+            Some(Protocol::Http)
+        );
+
+        // A socket the browser opened ahead, used later than an RFB viewer is waited for.
+        let (mut ahead, server, peer) = connect(&listener).await;
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(DETECT_WAIT * 2).await;
+            ahead.write_all(b"GET /app.js HTTP/1.1\r\n").await.unwrap();
+            ahead
+        });
+        assert_eq!(
+            first_words(&server, peer, &recent).await,
+            Some(Protocol::Http)
+        );
+        drop(late.await.unwrap());
+
+        // The bytes are still there for whoever reads next.
+        let (mut client, server, peer) = connect(&listener).await;
+        client.write_all(&[0x16, 3, 1]).await.unwrap();
+        assert_eq!(
+            first_words(&server, peer, &recent).await,
+            Some(Protocol::Tls)
+        );
+        let mut peeked = [0u8; 3];
+        assert_eq!(server.peek(&mut peeked).await.unwrap(), 3);
+    }
+}
