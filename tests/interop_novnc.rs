@@ -14,12 +14,14 @@ use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use farview_server::source::demo::CLOCK_AREA;
 use support::{FarviewServer, Image, TempDir};
+
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 /// How long the browser may take to answer one command (starting Chromium is the slowest).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -228,6 +230,11 @@ fn check_novnc(label: &str, password: Option<&str>) {
     if !require_browser() {
         return;
     }
+    // One Chromium at a time: two starting together on a small machine are slow enough to
+    // miss the server's wait for a browser's first request.
+    let _one_browser = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = TempDir::new(label);
     let web = novnc_dir();
     let mut extra = vec!["--web".to_string(), web.display().to_string()];

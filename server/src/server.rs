@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use farview_protocol::security::vnc_auth;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::access::Access;
 use crate::desktop::Desktop;
+use crate::plain_users::PlainUsers;
 use crate::session;
 use crate::source::{Source, SourceError};
 use crate::transport::{self, WebOptions};
@@ -16,10 +17,15 @@ use crate::transport::{self, WebOptions};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(
-        "refusing to serve {0} without authentication: give --password-file, listen on a \
-         loopback address, or pass --insecure-no-auth"
+        "refusing to serve {0} without authentication or TLS: give --password-file or a TLS \
+         certificate (--tls-cert/--tls-key or --tls-self-signed), listen on a loopback \
+         address, or pass --insecure-no-auth"
     )]
     UnauthenticatedOffLoopback(SocketAddr),
+    #[error(
+        "usernames and passwords (--plain-users-file) are only taken over TLS: give a TLS certificate"
+    )]
+    PlainUsersWithoutTls,
     #[error("cannot listen on {addr}: {cause}")]
     Listen {
         addr: SocketAddr,
@@ -39,9 +45,13 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub listen: SocketAddr,
-    /// VNC Authentication password; `None` serves without authentication.
+    /// VNC Authentication password (inside TLS when there is TLS).
     pub password: Option<Vec<u8>>,
-    /// Allows serving without authentication on a non-loopback address.
+    /// TLS: viewers must use VeNCrypt (see [`crate::tls::server_config`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Usernames and passwords for VeNCrypt's X509Plain (needs `tls`).
+    pub plain_users: Option<Arc<PlainUsers>>,
+    /// Allows serving without authentication or TLS on a non-loopback address.
     pub insecure_no_auth: bool,
     /// Take WebSocket clients (browsers running noVNC) on the same port. Connections then
     /// wait briefly for a browser's request before being taken as RFB ([`DETECT_WAIT`]).
@@ -57,6 +67,8 @@ impl Default for ServerOptions {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5900)),
             password: None,
+            tls: None,
+            plain_users: None,
             insecure_no_auth: false,
             websocket: true,
             web_root: None,
@@ -68,14 +80,19 @@ impl Default for ServerOptions {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
-    options: ServerOptions,
+    listen: SocketAddr,
+    access: Arc<Access>,
     web: Arc<WebOptions>,
 }
 
 impl Server {
     /// Checks the security policy and binds the listening socket.
     pub async fn bind(options: ServerOptions) -> Result<Server, ServerError> {
+        if options.plain_users.is_some() && options.tls.is_none() {
+            return Err(ServerError::PlainUsersWithoutTls);
+        }
         if options.password.is_none()
+            && options.tls.is_none()
             && !options.listen.ip().is_loopback()
             && !options.insecure_no_auth
         {
@@ -99,13 +116,14 @@ impl Server {
                 })?;
         Ok(Server {
             listener,
-            options,
+            listen: options.listen,
+            access: Arc::new(Access::new(&options)),
             web,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.options.listen)
+        self.listener.local_addr().unwrap_or(self.listen)
     }
 
     /// Runs `source` and serves it until the source fails (an error) or ends (`Ok`).
@@ -113,11 +131,7 @@ impl Server {
         let (width, height) = source.size();
         let (desktop, input) = Desktop::new(width, height, &source.name());
         let mut source_task = tokio::spawn(source.run(desktop.clone(), input));
-        let auth = if self.options.password.is_some() {
-            "VNC password"
-        } else {
-            "no authentication"
-        };
+        let auth = self.access.describe();
         info!(
             "serving {:?} ({width}x{height}) on {} with {auth}",
             desktop.name(),
@@ -141,15 +155,12 @@ impl Server {
                             continue;
                         }
                     };
-                    let config = farview_protocol::ServerConfig {
-                        password: self.options.password.clone(),
-                        challenge: random_challenge(),
-                    };
                     session::tune_socket(&stream);
                     let id = next_id;
                     next_id += 1;
+                    let access = self.access.clone();
                     let web = self.web.clone();
-                    tokio::spawn(transport::run(id, stream, peer, config, desktop.clone(), web));
+                    tokio::spawn(transport::run(id, stream, peer, access, desktop.clone(), web));
                 }
                 ended = &mut source_task => {
                     return match ended {
@@ -183,11 +194,4 @@ fn web_root(path: &std::path::Path) -> Result<PathBuf, ServerError> {
         )));
     }
     Ok(root)
-}
-
-fn random_challenge() -> [u8; vnc_auth::CHALLENGE_LEN] {
-    let mut challenge = [0u8; vnc_auth::CHALLENGE_LEN];
-    // Without the OS's randomness there is no safe challenge; that is not recoverable.
-    getrandom::fill(&mut challenge).expect("the operating system's random source failed");
-    challenge
 }

@@ -24,7 +24,19 @@ const context = await chromium.launchPersistentContext(profile, {
 const page = context.pages()[0] ?? await context.newPage();
 page.on('console', (message) => console.error(`page: ${message.text()}`));
 page.on('pageerror', (error) => console.error(`page error: ${error}`));
-await page.goto(url);
+// A browser that sends its request later than farview waits for one (150 ms, on a loaded
+// machine) is answered as an RFB viewer; as a user would, reload.
+for (let attempt = 1; ; attempt++) {
+  try {
+    await page.goto(url);
+    break;
+  } catch (error) {
+    if (attempt === 3) {
+      throw error;
+    }
+    console.error(`page load ${attempt} failed, again: ${error}`);
+  }
+}
 
 const commands = {
   state: async () => page.evaluate(() => window.farview ?? { status: 'no page state' }),

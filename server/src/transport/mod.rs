@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use farview_protocol::ServerConfig;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
@@ -27,6 +26,7 @@ use http::Status;
 pub use recent_browsers::RecentBrowsers;
 pub use websocket_stream::WebSocketStream;
 
+use crate::access::{Access, Transport};
 use crate::desktop::Desktop;
 use crate::session::{self, ViewerStream};
 
@@ -55,7 +55,7 @@ pub(crate) async fn run(
     id: u64,
     stream: TcpStream,
     peer: SocketAddr,
-    config: ServerConfig,
+    access: Arc<Access>,
     desktop: Arc<Desktop>,
     web: Arc<WebOptions>,
 ) {
@@ -64,13 +64,26 @@ pub(crate) async fn run(
     } else {
         None
     };
+    let viewer = Viewer {
+        id,
+        peer,
+        access,
+        desktop,
+    };
     match protocol {
-        None | Some(Protocol::Rfb) => session::run(id, stream, peer, config, desktop).await,
-        Some(Protocol::Http) => browser(id, stream, peer, config, desktop, &web).await,
+        None | Some(Protocol::Rfb) => viewer.run(stream, Transport::Plain).await,
+        Some(Protocol::Http) => browser(viewer, stream, Transport::Plain, &web).await,
+        // https and wss: the same HTTP and WebSocket inside TLS, with the certificate
+        // VeNCrypt uses.
+        Some(Protocol::Tls) if viewer.access.has_tls() => {
+            match viewer.access.start_tls(Box::new(stream)).await {
+                Ok(tls) => browser(viewer, tls, Transport::Encrypted, &web).await,
+                Err(error) => warn!("connection {id} ({peer}): {error}: closed"),
+            }
+        }
         Some(Protocol::Tls) => {
-            // wss and https: a TLS acceptor goes here, and its stream to `browser`.
             warn!(
-                "connection {id} ({peer}): TLS from the first byte, which needs a certificate: closed"
+                "connection {id} ({peer}): TLS from the first byte, but no certificate is set: closed"
             );
         }
         Some(Protocol::Unknown(byte)) => {
@@ -78,6 +91,28 @@ pub(crate) async fn run(
                 "connection {id} ({peer}): first byte {byte:#04x} is not RFB, HTTP or TLS: closed"
             );
         }
+    }
+}
+
+/// Who a connection is, and what a session for it needs.
+struct Viewer {
+    id: u64,
+    peer: SocketAddr,
+    access: Arc<Access>,
+    desktop: Arc<Desktop>,
+}
+
+impl Viewer {
+    async fn run<S: ViewerStream>(self, stream: S, transport: Transport) {
+        session::run(
+            self.id,
+            stream,
+            self.peer,
+            transport,
+            self.access,
+            self.desktop,
+        )
+        .await;
     }
 }
 
@@ -121,22 +156,28 @@ async fn first_words(
 
 /// A browser's request over `stream`: a file, or a WebSocket that becomes a session.
 async fn browser<S: ViewerStream>(
-    id: u64,
+    viewer: Viewer,
     stream: S,
-    peer: SocketAddr,
-    config: ServerConfig,
-    desktop: Arc<Desktop>,
+    transport: Transport,
     web: &WebOptions,
 ) {
+    let peer = viewer.peer;
     match web::answer(stream, web.root.as_deref()).await {
         Ok(web::Answer::WebSocket {
             stream,
             target,
             binary_subprotocol,
         }) => {
+            let scheme = match transport {
+                Transport::Plain => "WebSocket",
+                Transport::Encrypted => "WebSocket over TLS",
+            };
             let subprotocol = if binary_subprotocol { "binary" } else { "none" };
-            info!("viewer {id} ({peer}) over WebSocket ({target}, subprotocol {subprotocol})");
-            session::run(id, stream, peer, config, desktop).await;
+            info!(
+                "viewer {} ({peer}) over {scheme} ({target}, subprotocol {subprotocol})",
+                viewer.id
+            );
+            viewer.run(stream, transport).await;
         }
         Ok(web::Answer::Served {
             method,
