@@ -2,7 +2,8 @@
 //! by playwright-core, against `farview serve --source demo --web tests/novnc`: the page and
 //! noVNC come over HTTP from farview's own port, RFB over a WebSocket on it. noVNC's canvas
 //! must show the demo desktop exactly as our own viewer's snapshot does, and keys typed in the
-//! page must reach the demo's text box (which puts its text on the clipboard).
+//! page must reach the demo's text box (which puts its text on the clipboard). Over http and
+//! ws, and over https and wss on the same port.
 //!
 //! tests/novnc holds the page, the driver (drive.mjs) and the npm lock; `npm ci` there
 //! (.ci/run does it) installs noVNC and playwright-core. playwright-core never downloads a
@@ -19,6 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 use farview_server::source::demo::CLOCK_AREA;
+use farview_server::tls::{SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE, TlsCertificate};
 use support::{FarviewServer, Image, TempDir};
 
 static ONE_BROWSER: Mutex<()> = Mutex::new(());
@@ -159,8 +161,9 @@ fn assert_canvas_matches_our_viewer(
     browser: &mut Browser,
     server: &FarviewServer,
     password: Option<&str>,
+    view_args: &[&str],
 ) {
-    let ours = support::view_headless(dir, label, &server.target(), password, 1.0);
+    let ours = support::view_headless_with(dir, label, &server.target(), password, 1.0, view_args);
     let expected = without_clock(ours.snapshot.as_ref().unwrap_or_else(|| {
         panic!(
             "our viewer failed: {}\n{}",
@@ -224,9 +227,18 @@ fn assert_typing_reaches_the_demo(browser: &mut Browser, server: &FarviewServer,
     );
 }
 
+/// How the browser reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// http and ws.
+    Plain,
+    /// https and wss, with a self-signed certificate (the one VeNCrypt uses).
+    Tls,
+}
+
 /// Serves the demo and the page, opens it in Chromium, and checks picture, typing, and that
 /// noVNC was never sent Raw (noVNC draws only the first 64 KiB of a large Raw rectangle).
-fn check_novnc(label: &str, password: Option<&str>) {
+fn check_novnc(label: &str, password: Option<&str>, scheme: Scheme) {
     if !require_browser() {
         return;
     }
@@ -238,29 +250,45 @@ fn check_novnc(label: &str, password: Option<&str>) {
     let dir = TempDir::new(label);
     let web = novnc_dir();
     let mut extra = vec!["--web".to_string(), web.display().to_string()];
+    let mut view_args = Vec::new();
     if let Some(password) = password {
         let file = dir.write("password.txt", password.as_bytes());
         extra.extend(["--password-file".into(), file.display().to_string()]);
     }
+    if scheme == Scheme::Tls {
+        let folder = dir.join("certificate");
+        let tls = farview_server::tls::server_config(&TlsCertificate::SelfSigned {
+            dir: folder.clone(),
+        })
+        .unwrap_or_else(|e| panic!("certificate: {e}"));
+        extra.extend([
+            "--tls-cert".into(),
+            folder.join(SELF_SIGNED_CERT_FILE).display().to_string(),
+            "--tls-key".into(),
+            folder.join(SELF_SIGNED_KEY_FILE).display().to_string(),
+        ]);
+        view_args.extend(["--tls-fingerprint".to_string(), tls.fingerprint]);
+    }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let view_args: Vec<&str> = view_args.iter().map(String::as_str).collect();
     let server = FarviewServer::with_source(&dir, "demo", &extra, "debug");
+    let (url_scheme, transport) = match scheme {
+        Scheme::Plain => ("http", ") over WebSocket ("),
+        Scheme::Tls => ("https", ") over WebSocket over TLS ("),
+    };
     let query = password
         .map(|p| format!("?password={p}"))
         .unwrap_or_default();
-    let mut browser = Browser::open(&dir, &format!("http://127.0.0.1:{}/{query}", server.port));
+    let url = format!("{url_scheme}://127.0.0.1:{}/{query}", server.port);
+    let mut browser = Browser::open(&dir, &url);
 
-    assert_canvas_matches_our_viewer(
-        &dir,
-        &format!("{label}-first"),
-        &mut browser,
-        &server,
-        password,
-    );
+    let first = format!("{label}-first");
+    assert_canvas_matches_our_viewer(&dir, &first, &mut browser, &server, password, &view_args);
     let log = server.log();
     let novnc = log
         .0
         .lines()
-        .find(|line| line.contains(") over WebSocket (") && line.contains("subprotocol binary"))
+        .find(|line| line.contains(transport) && line.contains("subprotocol binary"))
         .and_then(|line| {
             line.split("viewer ")
                 .nth(1)?
@@ -271,7 +299,7 @@ fn check_novnc(label: &str, password: Option<&str>) {
         })
         .unwrap_or_else(|| {
             panic!(
-                "no WebSocket viewer with the binary subprotocol in the log\n{}",
+                "no {transport:?} viewer with the binary subprotocol\n{}",
                 log.0
             )
         });
@@ -281,13 +309,8 @@ fn check_novnc(label: &str, password: Option<&str>) {
         log.0
     );
     assert_typing_reaches_the_demo(&mut browser, &server, "Hello noVNC 42");
-    assert_canvas_matches_our_viewer(
-        &dir,
-        &format!("{label}-typed"),
-        &mut browser,
-        &server,
-        password,
-    );
+    let typed = format!("{label}-typed");
+    assert_canvas_matches_our_viewer(&dir, &typed, &mut browser, &server, password, &view_args);
     let log = server.log();
     let sent = log.sent(novnc);
     assert!(
@@ -299,10 +322,15 @@ fn check_novnc(label: &str, password: Option<&str>) {
 
 #[test]
 fn novnc_in_chromium_shows_the_demo_and_types_into_it() {
-    check_novnc("novnc", None);
+    check_novnc("novnc", None, Scheme::Plain);
 }
 
 #[test]
 fn novnc_in_chromium_with_a_vnc_password() {
-    check_novnc("novnc-password", Some("n0vnc-pw"));
+    check_novnc("novnc-password", Some("n0vnc-pw"), Scheme::Plain);
+}
+
+#[test]
+fn novnc_in_chromium_over_https_and_wss_with_a_vnc_password() {
+    check_novnc("novnc-wss", Some("n0vnc-pw"), Scheme::Tls);
 }
