@@ -1,7 +1,8 @@
 //! Bad input on the port browsers share with RFB viewers: a garbage HTTP request, bytes that
 //! are no protocol at all, a broken WebSocket frame, clients that vanish half way. Each gets
 //! a clear log line and a closed connection; the server goes on, and a viewer connected all
-//! along still works. Also: `--no-websocket`, and a `--web` directory that is not there.
+//! along still works. Also: a broken TLS hello (wss), `--no-websocket`, and a `--web` directory
+//! that is not there.
 
 mod support;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use farview_client::{Target, Viewer, ViewerOptions};
 use farview_protocol::ClientEvent;
+use farview_server::tls::{SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE, TlsCertificate};
 use support::{FarviewServer, TempDir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -225,4 +227,37 @@ async fn without_websocket_a_browser_gets_rfb_and_a_missing_web_dir_is_an_error(
         stderr.contains("web client directory") && stderr.contains("no-such-dir"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_broken_tls_hello_is_refused_with_and_without_a_certificate() {
+    let dir = TempDir::new("browser-bad-tls");
+    let folder = dir.join("certificate");
+    farview_server::tls::server_config(&TlsCertificate::SelfSigned {
+        dir: folder.clone(),
+    })
+    .unwrap_or_else(|e| panic!("certificate: {e}"));
+    let cert = folder.join(SELF_SIGNED_CERT_FILE).display().to_string();
+    let key = folder.join(SELF_SIGNED_KEY_FILE).display().to_string();
+    // A handshake record whose body is no ClientHello.
+    let broken = [0x16, 0x03, 0x01, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef];
+
+    let with_tls = FarviewServer::with_source(
+        &dir,
+        "demo",
+        &["--tls-cert", &cert, "--tls-key", &key],
+        "info",
+    );
+    let answer = exchange(with_tls.port, &broken).await;
+    assert!(!answer.starts_with(b"RFB"), "{answer:?}");
+    wait_for_log_line(&with_tls, &["WARN", "TLS handshake failed", "closed"]);
+
+    let without = FarviewServer::with_source(&dir, "demo", &[], "info");
+    let answer = exchange(without.port, &broken).await;
+    assert!(answer.is_empty(), "{answer:?}");
+    wait_for_log_line(
+        &without,
+        &["TLS from the first byte, but no certificate is set: closed"],
+    );
+    assert!(with_tls.process.exited().is_none() && without.process.exited().is_none());
 }
