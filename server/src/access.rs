@@ -171,3 +171,68 @@ fn random_challenge() -> [u8; vnc_auth::CHALLENGE_LEN] {
     getrandom::fill(&mut challenge).expect("the operating system's random source failed");
     challenge
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn access(password: bool, tls: bool, plain_users: bool) -> Access {
+        // Tests run in parallel: a folder each.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let folder = format!("farview-access-{}-{n}", std::process::id());
+        let certificate = std::env::temp_dir().join(folder);
+        let users_file = certificate.join("users");
+        let tls = tls.then(|| {
+            crate::tls::server_config(&crate::tls::TlsCertificate::SelfSigned {
+                dir: certificate.clone(),
+            })
+            .unwrap()
+            .config
+        });
+        let plain_users = plain_users.then(|| {
+            std::fs::create_dir_all(&certificate).unwrap();
+            crate::plain_users::set_password(&users_file, "ada", b"pw").unwrap();
+            Arc::new(PlainUsers::load(&users_file).unwrap())
+        });
+        let access = Access::new(&ServerOptions {
+            password: password.then(|| b"secret".to_vec()),
+            tls,
+            plain_users,
+            ..ServerOptions::default()
+        });
+        let _ = std::fs::remove_dir_all(&certificate);
+        access
+    }
+
+    const PEER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
+
+    #[test]
+    fn inside_wss_there_is_no_second_tls() {
+        let config = access(true, true, false).config_for(PEER, Transport::Encrypted);
+        assert!(!config.tls && config.password.is_some() && config.refusal.is_none());
+        let config = access(false, true, false).config_for(PEER, Transport::Encrypted);
+        assert!(!config.tls && config.password.is_none() && config.refusal.is_none());
+        // Over plain TCP or ws, a certificate means VeNCrypt.
+        assert!(
+            access(false, true, false)
+                .config_for(PEER, Transport::Plain)
+                .tls
+        );
+    }
+
+    #[test]
+    fn inside_wss_plain_users_without_a_password_are_refused_not_let_in() {
+        let config = access(false, true, true).config_for(PEER, Transport::Encrypted);
+        assert!(
+            config
+                .refusal
+                .is_some_and(|reason| reason.contains("X509Plain"))
+        );
+        let config = access(true, true, true).config_for(PEER, Transport::Encrypted);
+        assert!(config.refusal.is_none() && config.password.is_some() && !config.plain_users);
+    }
+}
