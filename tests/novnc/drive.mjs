@@ -24,8 +24,8 @@ const context = await chromium.launchPersistentContext(profile, {
 const page = context.pages()[0] ?? await context.newPage();
 page.on('console', (message) => console.error(`page: ${message.text()}`));
 page.on('pageerror', (error) => console.error(`page error: ${error}`));
-// A browser that sends its request later than farview waits for one (150 ms, on a loaded
-// machine) is answered as an RFB viewer; as a user would, reload.
+// A browser that sends its request later than farview waits for one (250 ms, on a loaded
+// machine) is answered as an RFB viewer; as a user would, reload (farview then waits longer).
 for (let attempt = 1; ; attempt++) {
   try {
     await page.goto(url);
@@ -35,6 +35,8 @@ for (let attempt = 1; ; attempt++) {
       throw error;
     }
     console.error(`page load ${attempt} failed, again: ${error}`);
+    // Let the error page finish loading, or it interrupts the next navigation.
+    await page.waitForLoadState('load').catch(() => {});
   }
 }
 

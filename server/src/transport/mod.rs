@@ -4,11 +4,14 @@
 //! of the web client) from a TLS ClientHello (wss). One that stays silent for [`DETECT_WAIT`]
 //! is an RFB viewer, which is what that wait costs it. Browsers also open sockets ahead of
 //! their requests: a silent connection from an address that spoke HTTP or TLS a moment ago
-//! ([`RecentBrowsers`]) is given up to [`BROWSER_DETECT_WAIT`] to speak.
+//! ([`RecentBrowsers`]) is given up to [`BROWSER_DETECT_WAIT`] to speak, and so is one from an
+//! address whose "RFB viewer" turned out to send an HTTP request (a browser too slow for the
+//! short wait: its reload then gets through).
 
 mod detect;
 pub mod http;
 mod recent_browsers;
+mod watched_stream;
 mod web;
 pub mod websocket;
 mod websocket_stream;
@@ -24,6 +27,7 @@ use tracing::{debug, info, warn};
 pub use detect::{Protocol, detect};
 use http::Status;
 pub use recent_browsers::RecentBrowsers;
+use watched_stream::WatchedStream;
 pub use websocket_stream::WebSocketStream;
 
 use crate::access::{Access, Transport};
@@ -31,9 +35,10 @@ use crate::desktop::Desktop;
 use crate::session::{self, ViewerStream};
 
 /// How long a new connection may stay silent before it is taken for an RFB viewer. Browsers
-/// send their request (or TLS its ClientHello) at once; an RFB viewer waits this long for the
-/// server's version, so it is kept short.
-pub const DETECT_WAIT: Duration = Duration::from_millis(150);
+/// send their request (or TLS its ClientHello) at once, but Chromium on a busy machine was
+/// seen to take up to 400 ms; an RFB viewer waits this long for the server's version, so it
+/// is kept short.
+pub const DETECT_WAIT: Duration = Duration::from_millis(250);
 /// How long a silent connection may take to speak when its address spoke HTTP or TLS just
 /// before (its browser may have opened it ahead of a request).
 pub const BROWSER_DETECT_WAIT: Duration = Duration::from_secs(3);
@@ -47,7 +52,7 @@ pub(crate) struct WebOptions {
     pub websocket: bool,
     /// The canonical directory of the web client, served over HTTP.
     pub root: Option<PathBuf>,
-    pub recent_browsers: RecentBrowsers,
+    pub recent_browsers: Arc<RecentBrowsers>,
 }
 
 /// Runs one accepted connection to its end, whatever it speaks.
@@ -71,6 +76,11 @@ pub(crate) async fn run(
         desktop,
     };
     match protocol {
+        // An RFB viewer, or a browser slower than DETECT_WAIT: remember it if so.
+        None if web.websocket => {
+            let watched = WatchedStream::new(stream, web.recent_browsers.clone(), peer.ip());
+            viewer.run(watched, Transport::Plain).await;
+        }
         None | Some(Protocol::Rfb) => viewer.run(stream, Transport::Plain).await,
         Some(Protocol::Http) => browser(viewer, stream, Transport::Plain, &web).await,
         // https and wss: the same HTTP and WebSocket inside TLS, with the certificate
@@ -249,5 +259,27 @@ mod tests {
         );
         let mut peeked = [0u8; 3];
         assert_eq!(server.peek(&mut peeked).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_browser_taken_for_a_viewer_is_remembered_when_it_speaks_http() {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let recent = Arc::new(RecentBrowsers::default());
+        let (mut slow, server, peer) = connect(&listener).await;
+        let mut watched = WatchedStream::new(server, recent.clone(), peer.ip());
+        slow.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut first = [0u8; 4];
+        watched.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"GET ");
+        assert!(recent.contains(peer.ip(), std::time::Instant::now()));
+
+        // An RFB viewer's version leaves no trace.
+        let recent = Arc::new(RecentBrowsers::default());
+        let (mut viewer, server, peer) = connect(&listener).await;
+        let mut watched = WatchedStream::new(server, recent.clone(), peer.ip());
+        viewer.write_all(b"RFB 003.008\n").await.unwrap();
+        watched.read_exact(&mut first).await.unwrap();
+        assert!(!recent.contains(peer.ip(), std::time::Instant::now()));
     }
 }
