@@ -116,6 +116,14 @@ struct ServeArgs {
     /// Replay: log every frame shown (JSON lines with its SHA-256).
     #[arg(long, value_name = "FILE")]
     frame_log: Option<PathBuf>,
+    /// Serve a web client (e.g. noVNC) from DIR over HTTP on the same port; its WebSocket
+    /// connections carry RFB.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_websocket")]
+    web: Option<PathBuf>,
+    /// RFB viewers only: no WebSocket or HTTP, so viewers skip the short wait at connect in
+    /// which a browser would send its request.
+    #[arg(long)]
+    no_websocket: bool,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +294,8 @@ fn serve(args: ServeArgs) -> Result<()> {
             exclusive: args.exclusive_policy,
             view_only: args.view_only,
         },
+        websocket: !args.no_websocket,
+        web_root: args.web,
     };
     let source_options = SourceOptions {
         fps: args.fps,

@@ -21,6 +21,15 @@ use crate::session::ViewerStream;
 /// How long a viewer may take over its TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a viewer's RFB runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// TCP, or WebSocket over TCP: VeNCrypt brings TLS when there is a certificate.
+    Plain,
+    /// Already inside TLS (a browser's wss): no VeNCrypt inside it.
+    Encrypted,
+}
+
 #[derive(Debug)]
 pub(crate) struct Access {
     password: Option<Vec<u8>>,
@@ -41,9 +50,9 @@ impl Access {
         }
     }
 
-    /// The protocol settings for a viewer from `peer`: a fresh challenge, and a refusal if
-    /// the address is blocked.
-    pub(crate) fn config_for(&self, peer: SocketAddr) -> ServerConfig {
+    /// The protocol settings for a viewer from `peer` over `transport`: a fresh challenge,
+    /// and a refusal if the address is blocked.
+    pub(crate) fn config_for(&self, peer: SocketAddr, transport: Transport) -> ServerConfig {
         let refusal = self
             .backoff
             .blocked_for(peer.ip(), Instant::now())
@@ -54,9 +63,25 @@ impl Access {
                     left.as_secs().max(1)
                 )
             });
-        ServerConfig {
+        let config = ServerConfig {
             refusal,
             ..self.config(random_challenge())
+        };
+        match transport {
+            Transport::Plain => config,
+            // TLS is there already; what it protects is the VNC password, or nothing (as
+            // X509None). Plain users need VeNCrypt's X509Plain, which browsers cannot speak.
+            Transport::Encrypted => ServerConfig {
+                refusal: config.refusal.or_else(|| {
+                    (self.plain_users.is_some() && self.password.is_none()).then(|| {
+                        "this server takes usernames and passwords (X509Plain), which                          WebSocket viewers cannot send"
+                            .to_string()
+                    })
+                }),
+                tls: false,
+                plain_users: false,
+                ..config
+            },
         }
     }
 
@@ -89,6 +114,11 @@ impl Access {
         } else {
             "no authentication".into()
         }
+    }
+
+    /// Whether there is a certificate (TLS: VeNCrypt, https and wss).
+    pub(crate) fn has_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Runs the TLS handshake as the server over `stream`.
@@ -153,4 +183,69 @@ fn random_challenge() -> [u8; vnc_auth::CHALLENGE_LEN] {
     // Without the OS's randomness there is no safe challenge; that is not recoverable.
     getrandom::fill(&mut challenge).expect("the operating system's random source failed");
     challenge
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn access(password: bool, tls: bool, plain_users: bool) -> Access {
+        // Tests run in parallel: a folder each.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let folder = format!("farview-access-{}-{n}", std::process::id());
+        let certificate = std::env::temp_dir().join(folder);
+        let users_file = certificate.join("users");
+        let tls = tls.then(|| {
+            crate::tls::server_config(&crate::tls::TlsCertificate::SelfSigned {
+                dir: certificate.clone(),
+            })
+            .unwrap()
+            .config
+        });
+        let plain_users = plain_users.then(|| {
+            std::fs::create_dir_all(&certificate).unwrap();
+            crate::plain_users::set_password(&users_file, "ada", b"pw").unwrap();
+            Arc::new(PlainUsers::load(&users_file).unwrap())
+        });
+        let access = Access::new(&ServerOptions {
+            password: password.then(|| b"secret".to_vec()),
+            tls,
+            plain_users,
+            ..ServerOptions::default()
+        });
+        let _ = std::fs::remove_dir_all(&certificate);
+        access
+    }
+
+    const PEER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
+
+    #[test]
+    fn inside_wss_there_is_no_second_tls() {
+        let config = access(true, true, false).config_for(PEER, Transport::Encrypted);
+        assert!(!config.tls && config.password.is_some() && config.refusal.is_none());
+        let config = access(false, true, false).config_for(PEER, Transport::Encrypted);
+        assert!(!config.tls && config.password.is_none() && config.refusal.is_none());
+        // Over plain TCP or ws, a certificate means VeNCrypt.
+        assert!(
+            access(false, true, false)
+                .config_for(PEER, Transport::Plain)
+                .tls
+        );
+    }
+
+    #[test]
+    fn inside_wss_plain_users_without_a_password_are_refused_not_let_in() {
+        let config = access(false, true, true).config_for(PEER, Transport::Encrypted);
+        assert!(
+            config
+                .refusal
+                .is_some_and(|reason| reason.contains("X509Plain"))
+        );
+        let config = access(true, true, true).config_for(PEER, Transport::Encrypted);
+        assert!(config.refusal.is_none() && config.password.is_some() && !config.plain_users);
+    }
 }

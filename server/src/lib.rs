@@ -8,6 +8,7 @@ pub mod auth_backoff;
 pub mod congestion;
 pub mod desktop;
 pub mod frame_log;
+pub mod fuzzing;
 mod pacing;
 pub mod plain_users;
 pub mod policy;
@@ -16,6 +17,7 @@ mod server;
 mod session;
 pub mod source;
 pub mod tls;
+pub mod transport;
 
 pub use desktop::{Canvas, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
 pub use policy::{ExclusivePolicy, SessionPolicy};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
-use crate::access::Access;
+use crate::access::{Access, Transport};
 use crate::desktop::Desktop;
 use crate::policy::SessionPolicy;
 use crate::session;
@@ -52,7 +52,10 @@ pub(crate) async fn run(
                 Ok(peer) => {
                     info!("connected out to the viewer at {target} ({peer})");
                     session::tune_socket(&stream);
-                    session::run(stream, peer, access.clone(), policy, desktop.clone()).await;
+                    let id = desktop.next_viewer_id();
+                    let (access, desktop) = (access.clone(), desktop.clone());
+                    // Plain TCP RFB: a viewer listening for servers speaks no WebSocket.
+                    session::run(id, stream, peer, Transport::Plain, access, policy, desktop).await;
                     backoff = FIRST_RECONNECT_BACKOFF;
                 }
                 Err(error) => warn!("reverse connection to {target}: {error}"),

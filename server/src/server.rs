@@ -1,6 +1,7 @@
 //! The listener: accepts viewers and runs a session for each, next to the source's task.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -11,6 +12,7 @@ use crate::desktop::Desktop;
 use crate::plain_users::PlainUsers;
 use crate::policy::SessionPolicy;
 use crate::source::{Source, SourceError};
+use crate::transport::{self, WebOptions};
 use crate::{reverse, session};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,11 @@ pub enum ServerError {
     #[error("cannot listen on {addr}: {cause}")]
     Listen {
         addr: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("web client directory {path}: {cause}")]
+    WebRoot {
+        path: PathBuf,
         cause: std::io::Error,
     },
     #[error("source: {0}")]
@@ -52,6 +59,13 @@ pub struct ServerOptions {
     /// Allows serving without authentication or TLS on a non-loopback address.
     pub insecure_no_auth: bool,
     pub policy: SessionPolicy,
+    /// Take WebSocket clients (browsers running noVNC) on the same port. Connections then
+    /// wait briefly for a browser's request before being taken as RFB ([`DETECT_WAIT`]).
+    ///
+    /// [`DETECT_WAIT`]: crate::transport::DETECT_WAIT
+    pub websocket: bool,
+    /// Serve the files of this directory (a web client such as noVNC) over HTTP.
+    pub web_root: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -65,6 +79,8 @@ impl Default for ServerOptions {
             plain_users: None,
             insecure_no_auth: false,
             policy: SessionPolicy::default(),
+            websocket: true,
+            web_root: None,
         }
     }
 }
@@ -84,6 +100,7 @@ pub struct Server {
     connect: Option<String>,
     policy: SessionPolicy,
     access: Arc<Access>,
+    web: Arc<WebOptions>,
 }
 
 impl Server {
@@ -92,8 +109,17 @@ impl Server {
         if options.plain_users.is_some() && options.tls.is_none() {
             return Err(ServerError::PlainUsersWithoutTls);
         }
+        let root = match &options.web_root {
+            Some(path) => Some(web_root(path)?),
+            None => None,
+        };
+        let web = WebOptions {
+            websocket: options.websocket,
+            root,
+            recent_browsers: Default::default(),
+        };
         if options.connect.is_some() {
-            return Ok(Server::new(None, &options));
+            return Ok(Server::new(None, &options, web));
         }
         if !options.authenticates()
             && options.tls.is_none()
@@ -109,16 +135,17 @@ impl Server {
                     addr: options.listen,
                     cause,
                 })?;
-        Ok(Server::new(Some(listener), &options))
+        Ok(Server::new(Some(listener), &options, web))
     }
 
-    fn new(listener: Option<TcpListener>, options: &ServerOptions) -> Server {
+    fn new(listener: Option<TcpListener>, options: &ServerOptions, web: WebOptions) -> Server {
         Server {
             listener,
             listen: options.listen,
             connect: options.connect.clone(),
             policy: options.policy,
             access: Arc::new(Access::new(options)),
+            web: Arc::new(web),
         }
     }
 
@@ -150,6 +177,13 @@ impl Server {
             let task = tokio::spawn(reverse);
             AbortOnDrop(task)
         });
+        if let Some(root) = &self.web.root {
+            info!(
+                "web client from {} at http://{}/",
+                root.display(),
+                self.local_addr()
+            );
+        }
         loop {
             tokio::select! {
                 accepted = accept(self.listener.as_ref()) => {
@@ -161,7 +195,9 @@ impl Server {
                         }
                     };
                     session::tune_socket(&stream);
-                    tokio::spawn(session::run(stream, peer, self.access.clone(), self.policy, desktop.clone()));
+                    let access = self.access.clone();
+                    let web = self.web.clone();
+                    tokio::spawn(transport::run(stream, peer, access, self.policy, desktop.clone(), web));
                 }
                 ended = &mut source_task => {
                     return match ended {
@@ -198,4 +234,20 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The web client's directory, canonical, so that served paths can be checked against it.
+fn web_root(path: &std::path::Path) -> Result<PathBuf, ServerError> {
+    let error = |cause| ServerError::WebRoot {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let root = path.canonicalize().map_err(error)?;
+    if !root.is_dir() {
+        return Err(error(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
+    Ok(root)
 }

@@ -43,10 +43,10 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::access::Access;
+use crate::access::{Access, Transport};
 use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
-use crate::policy::{Admission, SessionPolicy};
 use crate::pacing::Pacing;
+use crate::policy::{Admission, SessionPolicy};
 
 /// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
 pub const KERNEL_UNSENT_LIMIT: u32 = 128 * 1024;
@@ -166,20 +166,21 @@ impl Pending {
 }
 
 pub(crate) async fn run<S: ViewerStream>(
+    id: ViewerId,
     stream: S,
     peer: SocketAddr,
+    transport: Transport,
     access: Arc<Access>,
     policy: SessionPolicy,
     desktop: Arc<Desktop>,
 ) {
-    let id = desktop.next_viewer_id();
-    match serve(id, stream, peer, &access, policy, &desktop).await {
+    match serve(id, stream, peer, transport, &access, policy, &desktop).await {
         Ok(reason) => info!("viewer {id} ({peer}) disconnected: {reason}"),
         Err(reason) => warn!("viewer {id} ({peer}) dropped: {reason}"),
     }
 }
 
-/// A viewer's byte stream: plain TCP, or (later) TLS or WebSocket over it.
+/// A viewer's byte stream: plain TCP, or TLS or WebSocket over it.
 pub(crate) trait ViewerStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ViewerStream for S {}
 
@@ -196,6 +197,7 @@ async fn serve<S: ViewerStream>(
     id: u64,
     stream: S,
     peer: SocketAddr,
+    transport: Transport,
     access: &Access,
     policy: SessionPolicy,
     desktop: &Desktop,
@@ -204,7 +206,7 @@ async fn serve<S: ViewerStream>(
     // Boxed: VeNCrypt replaces the stream with TLS over it during the handshake.
     let stream: Box<dyn ViewerStream> = Box::new(stream);
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut connection = ServerConnection::new(access.config_for(peer));
+    let mut connection = ServerConnection::new(access.config_for(peer, transport));
     let mut changes = desktop.subscribe();
     let mut claims = desktop.sole_access_claims();
     let mut sequence = 0u64;

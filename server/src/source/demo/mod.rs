@@ -37,6 +37,7 @@ use farview_protocol::encodings::extended_desktop_size::ResizeStatus;
 use scene::Demo;
 
 pub use pointer::{ARROW_HEIGHT, ARROW_HOTSPOT, ARROW_WIDTH, arrow_cursor};
+pub use scene::CLOCK_AREA;
 
 #[derive(Debug, Default)]
 pub struct DemoSource {}

@@ -43,6 +43,8 @@ const CLIP_FIELD: Rect = {
 const CLOCK_CHARS: usize = 12;
 const CLOCK_X: u16 = WIDTH - 12 - CLOCK_CHARS as u16 * CELL_W;
 const BAR_TEXT_Y: u16 = 5;
+/// Where the clock is drawn: the only part of the desktop that changes by itself.
+pub const CLOCK_AREA: Rect = Rect::new(CLOCK_X, BAR_TEXT_Y, CLOCK_CHARS as u16 * CELL_W, CELL_H);
 
 /// Status bar fields: (x, width in cells).
 const POINTER_FIELD: (u16, usize) = (12, 34);
