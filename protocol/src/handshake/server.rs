@@ -517,7 +517,8 @@ impl ServerConnection {
     /// Follows the extensions a SetEncodings turns on or off. Extended Clipboard: our caps go
     /// at once, on every SetEncodings that lists it (as the spec asks). Continuous updates and
     /// fences are announced the first time they are listed: the spec wants an
-    /// EndOfContinuousUpdates and a fence (any flags) for that.
+    /// EndOfContinuousUpdates and a fence for that. The fence is a request (as TigerVNC's
+    /// is): noVNC drops the connection on a fence response it did not ask for.
     fn start_extensions(&mut self) {
         self.key_event_acknowledgement_due = self
             .encodings
@@ -536,7 +537,7 @@ impl ServerConnection {
         }
         if !self.announced_fence && self.encodings.accepts(EncodingType::FENCE) {
             ServerMessage::Fence(Fence {
-                flags: FenceFlags::default(),
+                flags: FenceFlags::REQUEST,
                 payload: Vec::new(),
             })
             .write(&mut self.output);
