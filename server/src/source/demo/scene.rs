@@ -241,9 +241,7 @@ impl Demo {
     pub fn tick(&mut self, c: &mut Canvas<'_>, unix_seconds: u64) {
         let now = format!("{} UTC", clock_text(unix_seconds));
         if now != self.clock {
-            let x = c
-                .width()
-                .saturating_sub(12 + CLOCK_CHARS as u16 * CELL_W);
+            let x = c.width().saturating_sub(12 + CLOCK_CHARS as u16 * CELL_W);
             text(c, x, BAR_TEXT_Y, &now, colour::BAR_TEXT, colour::BAR);
             self.clock = now;
         }
@@ -442,13 +440,7 @@ fn draw_backdrop(fb: &mut Framebuffer) {
     );
     let size = format!("{width}x{height}  farview demo");
     let size_x = width.saturating_sub(12 + font::text_width(&size, 1) as u16);
-    on_bar(
-        fb,
-        size_x,
-        status_y + BAR_TEXT_Y,
-        &size,
-        colour::BAR_DIM,
-    );
+    on_bar(fb, size_x, status_y + BAR_TEXT_Y, &size, colour::BAR_DIM);
 }
 
 /// The top of the status bar along the bottom of a desktop `height` pixels high.

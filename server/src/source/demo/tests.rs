@@ -295,11 +295,13 @@ fn resizing_keeps_the_windows_and_stretches_the_bars() {
     let start = desktop.sequence();
     let layout = DesktopLayout::single(1600, 1000);
     assert_eq!(resize(&desktop, &mut demo, &layout), ResizeStatus::SUCCESS);
-    assert!(events_since(&desktop, start).contains(&DesktopEvent::Resized {
-        width: 1600,
-        height: 1000,
-        requested_by: Some(7),
-    }));
+    assert!(
+        events_since(&desktop, start).contains(&DesktopEvent::Resized {
+            width: 1600,
+            height: 1000,
+            requested_by: Some(7),
+        })
+    );
     assert_eq!(desktop.layout(), layout);
     assert_eq!(pixels(&desktop, NOTES_TEXT), notes);
     assert_eq!(pixels(&desktop, PAD), pad);
@@ -315,7 +317,10 @@ fn resizing_keeps_the_windows_and_stretches_the_bars() {
         assert_ne!(fb.pixel(0, 975), bar);
     });
     let clock = pixels(&desktop, Rect::new(1600 - 12 - 12 * 8, 0, 12 * 8, 24));
-    assert!(clock.iter().any(|&p| p != bar), "the clock is drawn at the right");
+    assert!(
+        clock.iter().any(|&p| p != bar),
+        "the clock is drawn at the right"
+    );
     // Typing still works where the notes were.
     typing(&desktop, &mut demo, "!");
     assert_eq!(&*desktop.clipboard(), "kept!");
@@ -349,10 +354,22 @@ fn sizes_and_layouts_the_demo_cannot_take_are_refused_with_their_status() {
         ..whole.clone()
     };
     for (layout, status) in [
-        (DesktopLayout::single(800, 600), ResizeStatus::INVALID_LAYOUT),
-        (DesktopLayout::single(1024, 767), ResizeStatus::INVALID_LAYOUT),
-        (DesktopLayout::single(4097, 768), ResizeStatus::OUT_OF_RESOURCES),
-        (DesktopLayout::single(1024, 8000), ResizeStatus::OUT_OF_RESOURCES),
+        (
+            DesktopLayout::single(800, 600),
+            ResizeStatus::INVALID_LAYOUT,
+        ),
+        (
+            DesktopLayout::single(1024, 767),
+            ResizeStatus::INVALID_LAYOUT,
+        ),
+        (
+            DesktopLayout::single(4097, 768),
+            ResizeStatus::OUT_OF_RESOURCES,
+        ),
+        (
+            DesktopLayout::single(1024, 8000),
+            ResizeStatus::OUT_OF_RESOURCES,
+        ),
         (two, ResizeStatus::INVALID_LAYOUT),
         (partial, ResizeStatus::INVALID_LAYOUT),
     ] {
@@ -363,7 +380,10 @@ fn sizes_and_layouts_the_demo_cannot_take_are_refused_with_their_status() {
     let largest = DesktopLayout::single(scene::MAX_WIDTH, scene::MAX_HEIGHT);
     assert_eq!(resize(&desktop, &mut demo, &largest), ResizeStatus::SUCCESS);
     let smallest = DesktopLayout::single(scene::MIN_WIDTH, scene::MIN_HEIGHT);
-    assert_eq!(resize(&desktop, &mut demo, &smallest), ResizeStatus::SUCCESS);
+    assert_eq!(
+        resize(&desktop, &mut demo, &smallest),
+        ResizeStatus::SUCCESS
+    );
 }
 
 #[tokio::test]
