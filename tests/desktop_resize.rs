@@ -1,7 +1,8 @@
 //! Resizing a shared desktop from viewers (SetDesktopSize, ExtendedDesktopSize) and following
 //! the X pointer (PointerPos), against real software: TigerVNC's Xvnc as the X server (it
 //! takes any size; Debian's Xvfb goes no larger than it started), TigerVNC's vncviewer
-//! resizing its window, our viewer, and the replay source, which refuses.
+//! resizing its window, our viewer, the demo source, which resizes within its limits, and
+//! the replay source, which refuses.
 
 mod support;
 
@@ -12,9 +13,9 @@ use farview_protocol::encodings::extended_desktop_size::{
     DesktopLayout, ResizeReason, ResizeStatus, Screen,
 };
 use support::{
-    COMMAND_TIMEOUT, FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, TestViewer, VIEWER_TIMEOUT,
-    XServer, assert_viewer_matches_screen, image_difference, poll, require_all, run_ok,
-    wait_for_x_pointer,
+    COMMAND_TIMEOUT, FarviewServer, Image, Proc, STARTUP_TIMEOUT, TempDir, TestViewer,
+    VIEWER_TIMEOUT, XServer, assert_viewer_matches_screen, image_difference, poll, require_all,
+    run_ok, wait_for_x_pointer,
 };
 
 /// The screen size `xdpyinfo` reports, e.g. (1024, 768).
@@ -82,24 +83,10 @@ fn wait_for_answer(viewer: &mut TestViewer, context: impl FnOnce() -> String) ->
     }
 }
 
-#[test]
-fn tigervnc_viewer_resizes_the_shared_x_desktop_and_other_viewers_follow() {
-    if !require_all(&[
-        "Xvnc",
-        "Xvfb",
-        "vncviewer",
-        "xdotool",
-        "xdpyinfo",
-        "xwininfo",
-        "xwd",
-    ]) {
-        return;
-    }
-    let dir = TempDir::new("resize-vncviewer");
-    let (x, server) = shared_xvnc(&dir, 1024, 768);
-    let mut watcher = TestViewer::connect(server.port);
-    // vncviewer on a display of its own, resizing the remote desktop with its window.
-    let viewer_display = XServer::xvfb(&dir, 1600, 1200);
+/// TigerVNC's vncviewer on an Xvfb display of its own, resizing the remote desktop with its
+/// window; returned once the server told it that it takes requests, with its window's id.
+fn resizing_vncviewer(dir: &TempDir, server: &FarviewServer) -> (XServer, Proc, String) {
+    let viewer_display = XServer::xvfb(dir, 1600, 1200);
     let mut command = viewer_display.client("vncviewer");
     command
         .env("HOME", dir.path())
@@ -107,7 +94,7 @@ fn tigervnc_viewer_resizes_the_shared_x_desktop_and_other_viewers_follow() {
         .args(["-Shared", "-RemoteResize=1", "-ReconnectOnError=0"])
         .args(["-AlertOnFatalError=0", "-Log", "*:stderr:100"])
         .arg(server.target());
-    let vncviewer = Proc::spawn("vncviewer", &mut command, &dir);
+    let vncviewer = Proc::spawn("vncviewer", &mut command, dir);
     let logs = || format!("{}{}", vncviewer.logs(), server.process.logs());
     // vncviewer may ask for a size only once the server said it takes requests: wait until
     // it was told (the answer to its first full update request).
@@ -151,6 +138,27 @@ fn tigervnc_viewer_resizes_the_shared_x_desktop_and_other_viewers_follow() {
         },
         logs,
     );
+    (viewer_display, vncviewer, window)
+}
+
+#[test]
+fn tigervnc_viewer_resizes_the_shared_x_desktop_and_other_viewers_follow() {
+    if !require_all(&[
+        "Xvnc",
+        "Xvfb",
+        "vncviewer",
+        "xdotool",
+        "xdpyinfo",
+        "xwininfo",
+        "xwd",
+    ]) {
+        return;
+    }
+    let dir = TempDir::new("resize-vncviewer");
+    let (x, server) = shared_xvnc(&dir, 1024, 768);
+    let mut watcher = TestViewer::connect(server.port);
+    let (viewer_display, vncviewer, window) = resizing_vncviewer(&dir, &server);
+    let logs = || format!("{}{}", vncviewer.logs(), server.process.logs());
     run_ok(
         viewer_display
             .client("xdotool")
@@ -355,4 +363,172 @@ fn our_viewer_resizes_tigervnc_xvnc_through_rfb() {
         },
         String::new,
     );
+}
+
+/// `farview serve --source demo`, logging what it sends each viewer.
+fn demo_server(dir: &TempDir) -> FarviewServer {
+    FarviewServer::with_source(dir, "demo", &[], "debug")
+}
+
+/// A viewer of the demo, once it has the first picture (the first update may bring only the
+/// desktop's size).
+fn demo_viewer(server: &FarviewServer) -> TestViewer {
+    let mut viewer = TestViewer::connect(server.port);
+    viewer
+        .wait_for_picture(VIEWER_TIMEOUT, |image| match image.pixel(0, 0) {
+            [0, 0, 0] => Err("still black".into()),
+            _ => Ok(()),
+        })
+        .unwrap_or_else(|e| panic!("the first picture: {e}\n{}", server.process.logs()));
+    viewer
+}
+
+/// The demo's Notes window (see server/src/source/demo/scene.rs), which resizes keep.
+const DEMO_NOTES: (u32, u32, u32, u32) = (16, 40, 488, 330);
+
+fn demo_notes(image: &Image) -> Image {
+    let (x, y, width, height) = DEMO_NOTES;
+    image.crop(x, y, width, height).expect("the notes window")
+}
+
+/// Whether `image` shows the demo at `size` with `notes` in place: its top and status bars
+/// (24 pixels high) span the whole width, the status bar along the bottom.
+fn demo_shows(image: &Image, (width, height): (u32, u32), notes: &Image) -> Result<(), String> {
+    if (image.width, image.height) != (width, height) {
+        return Err(format!("{}x{}", image.width, image.height));
+    }
+    let bar = image.pixel(0, 0);
+    let corners = [(width - 1, 0), (0, height - 24), (width - 1, height - 1)];
+    if let Some(corner) = corners.iter().find(|&&(x, y)| image.pixel(x, y) != bar) {
+        return Err(format!("no bar at {corner:?}"));
+    }
+    if image.pixel(0, height - 25) == bar {
+        return Err("the status bar is too high".into());
+    }
+    image_difference(notes, &demo_notes(image)).map_or(Ok(()), Err)
+}
+
+#[test]
+fn our_viewer_resizes_the_demo_within_its_limits() {
+    let dir = TempDir::new("resize-demo");
+    let server = demo_server(&dir);
+    let mut viewer = demo_viewer(&server);
+    let mut other = demo_viewer(&server);
+    // Text typed into Notes stays through the resize. The demo draws it, then puts it on
+    // the clipboard: the update after the clipboard shows it.
+    let empty = demo_notes(&viewer.image());
+    viewer.tap(u32::from('Z'));
+    viewer
+        .wait_for(
+            "the typed text on the clipboard",
+            VIEWER_TIMEOUT,
+            |event, _| matches!(event, ClientEvent::CutText(text) if text == "Z"),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.process.logs()));
+    viewer
+        .wait_for("an update", VIEWER_TIMEOUT, |event, _| {
+            matches!(event, ClientEvent::UpdateComplete { .. })
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.process.logs()));
+    let notes = demo_notes(&viewer.image());
+    assert!(image_difference(&empty, &notes).is_some(), "nothing typed");
+    assert!(viewer.request_desktop_size(1500, 1000));
+    let status = wait_for_answer(&mut viewer, || server.process.logs());
+    assert_eq!(status, ResizeStatus::SUCCESS, "{}", server.process.logs());
+    for (label, watcher) in [("asking", &mut viewer), ("other", &mut other)] {
+        watcher
+            .wait_for_picture(VIEWER_TIMEOUT, |image| {
+                demo_shows(image, (1500, 1000), &notes)
+            })
+            .unwrap_or_else(|e| panic!("{label} viewer: {e}\n{}", server.process.logs()));
+    }
+    // Refusals, each with the status that says why; the desktop stays as it is.
+    let two_screens = DesktopLayout {
+        width: 2048,
+        height: 768,
+        screens: vec![
+            Screen::whole(0, 1024, 768),
+            Screen {
+                x: 1024,
+                ..Screen::whole(1, 1024, 768)
+            },
+        ],
+    };
+    for (layout, expected) in [
+        (
+            DesktopLayout::single(800, 600),
+            ResizeStatus::INVALID_LAYOUT,
+        ),
+        (
+            DesktopLayout::single(5000, 3000),
+            ResizeStatus::OUT_OF_RESOURCES,
+        ),
+        (two_screens, ResizeStatus::INVALID_LAYOUT),
+    ] {
+        assert!(viewer.request_desktop_layout(layout.clone()));
+        let status = wait_for_answer(&mut viewer, || server.process.logs());
+        assert_eq!(status, expected, "{layout:?}\n{}", server.process.logs());
+    }
+    assert_eq!((viewer.image().width, viewer.image().height), (1500, 1000));
+    assert!(server.process.exited().is_none());
+}
+
+#[test]
+fn the_view_command_resizes_the_demo_and_reports_a_refusal() {
+    let dir = TempDir::new("resize-demo-cli");
+    let server = demo_server(&dir);
+    for (size, logged) in [
+        ("1280x1024", "resized the desktop to 1280x1024 as asked"),
+        ("640x480", "refused the desktop size: invalid screen layout"),
+    ] {
+        let mut command = support::farview();
+        command
+            .args(["view", &server.target(), "--headless", "--resize", size])
+            .args(["--exit-after", "60"]);
+        let view = Proc::spawn("farview-view", &mut command, &dir);
+        poll(
+            "the viewer to log the answer",
+            VIEWER_TIMEOUT,
+            Duration::from_millis(50),
+            || {
+                let log = view.stderr();
+                if log.contains(logged) {
+                    Ok(())
+                } else {
+                    Err(log)
+                }
+            },
+            || server.process.logs(),
+        );
+    }
+}
+
+#[test]
+fn tigervnc_viewer_resizes_the_demo_with_its_window() {
+    if !require_all(&["Xvfb", "vncviewer", "xdotool"]) {
+        return;
+    }
+    let dir = TempDir::new("resize-demo-vncviewer");
+    let server = demo_server(&dir);
+    let mut watcher = demo_viewer(&server);
+    let notes = demo_notes(&watcher.image());
+    let (viewer_display, vncviewer, window) = resizing_vncviewer(&dir, &server);
+    let logs = || format!("{}{}", vncviewer.logs(), server.process.logs());
+    run_ok(
+        viewer_display
+            .client("xdotool")
+            .args(["windowsize", &window, "1280", "900"]),
+        COMMAND_TIMEOUT,
+    );
+    watcher
+        .wait_for_picture(VIEWER_TIMEOUT, |image| {
+            demo_shows(image, (1280, 900), &notes)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs()));
+    let log = server.process.stderr();
+    assert!(
+        log.contains("desktop resized to 1280x900 as asked"),
+        "{log}"
+    );
+    assert!(vncviewer.exited().is_none(), "{}", vncviewer.logs());
 }

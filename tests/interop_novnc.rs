@@ -19,7 +19,7 @@ use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use farview_server::source::demo::CLOCK_AREA;
+use farview_server::source::demo::clock_area;
 use farview_server::tls::{SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE, TlsCertificate};
 use support::{FarviewServer, Image, TempDir};
 
@@ -145,8 +145,9 @@ impl Drop for Browser {
 /// The picture without the demo's clock, which changes every second on its own.
 fn without_clock(image: &Image) -> Image {
     let mut image = image.clone();
-    for y in CLOCK_AREA.y..CLOCK_AREA.y + CLOCK_AREA.height {
-        for x in CLOCK_AREA.x..CLOCK_AREA.x + CLOCK_AREA.width {
+    let clock = clock_area(image.width as u16);
+    for y in clock.y..clock.y + clock.height {
+        for x in clock.x..clock.x + clock.width {
             let at = (usize::from(y) * image.width as usize + usize::from(x)) * 3;
             image.rgb[at..at + 3].fill(0);
         }

@@ -10,6 +10,9 @@
 //! - text from a viewer's clipboard (ClientCutText) is shown, clipped, in the "About" window
 //!   rather than typed into Notes, so pasting never floods the clipboard loop;
 //! - a status bar with the pointer position, buttons, last key and bell count;
+//! - viewers may resize it (SetDesktopSize) from 1024x768 up to 4096x4096, one screen
+//!   covering the desktop: the bars stretch, the windows and their content stay
+//!   ([`scene::Demo::resize`]);
 //! - its own pointer shape, an arrow ([`arrow_cursor`]), for viewers that draw the pointer.
 //!
 //! The text is drawn with [`font`], a bitmap font made for farview.
@@ -33,11 +36,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Source, SourceError, SourceFuture};
 use crate::desktop::{Desktop, InputEvent};
-use farview_protocol::encodings::extended_desktop_size::ResizeStatus;
 use scene::Demo;
 
 pub use pointer::{ARROW_HEIGHT, ARROW_HOTSPOT, ARROW_WIDTH, arrow_cursor};
-pub use scene::CLOCK_AREA;
+pub use scene::clock_area;
 
 #[derive(Debug, Default)]
 pub struct DemoSource {}
@@ -50,7 +52,7 @@ impl DemoSource {
 
 impl Source for DemoSource {
     fn size(&self) -> (u16, u16) {
-        (scene::WIDTH, scene::HEIGHT)
+        (scene::MIN_WIDTH, scene::MIN_HEIGHT)
     }
 
     fn name(&self) -> String {
@@ -85,9 +87,11 @@ async fn run(
     loop {
         tokio::select! {
             event = input.recv() => match event {
-                // The demo's scene has one size.
                 Some(InputEvent::SetDesktopSize(request)) => {
-                    request.answer(ResizeStatus::PROHIBITED);
+                    let status = desktop.draw(|c| {
+                        demo.resize(c, &request.layout, request.viewer, unix_seconds())
+                    });
+                    request.answer(status);
                 }
                 Some(event) => apply(&desktop, &mut demo, &event),
                 None => return Ok(()),

@@ -1,25 +1,37 @@
 //! The demo desktop's layout and behaviour: where everything is, how input changes it, and
 //! the clock. [`Demo`] draws through a [`Canvas`] and reports the bell and clipboard changes
 //! for the caller to pass on, so it can be driven without a running source.
+//!
+//! The windows have fixed places, laid out for [`MIN_WIDTH`]x[`MIN_HEIGHT`]; the desktop may
+//! grow up to [`MAX_WIDTH`]x[`MAX_HEIGHT`] ([`Demo::resize`]), and then the bars stretch to
+//! its width and bottom while the windows stay where they are.
 
+use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeStatus, Screen};
 use farview_protocol::{Framebuffer, Rect};
+use tracing::info;
 
 use super::font::{self, CELL_H, CELL_W};
 use super::keys::{self as keysym, key_name, keysym_char};
 use super::paint::{self, colour};
 use super::text::{ClipView, TextBox, padded, text};
 use super::widgets::{ScrollList, Sketch};
-use crate::desktop::{Canvas, InputEvent};
+use crate::desktop::{Canvas, InputEvent, ViewerId};
 
-pub const WIDTH: u16 = 1024;
-pub const HEIGHT: u16 = 768;
+/// The size the demo starts at, and the smallest it takes: the windows with their margins.
+pub const MIN_WIDTH: u16 = 1024;
+pub const MIN_HEIGHT: u16 = 768;
+/// The largest size the demo takes (64 MiB of pixels), well inside the framebuffer limits:
+/// every viewer's updates are read from this picture.
+pub const MAX_WIDTH: u16 = 4096;
+pub const MAX_HEIGHT: u16 = 4096;
 
-const TOP_BAR: Rect = Rect::new(0, 0, WIDTH, 24);
-const STATUS_BAR: Rect = Rect::new(0, HEIGHT - 24, WIDTH, 24);
+const BAR_HEIGHT: u16 = 24;
 const NOTES: Rect = Rect::new(16, 40, 488, 330);
 const SKETCH: Rect = Rect::new(520, 40, 488, 330);
 const LIST: Rect = Rect::new(16, 386, 300, 342);
 const INFO: Rect = Rect::new(332, 386, 676, 342);
+/// What a resize keeps, pixel for pixel.
+const WINDOWS: [Rect; 4] = [NOTES, SKETCH, LIST, INFO];
 
 /// The sunken fields inside the windows.
 const NOTES_FIELD: Rect = {
@@ -41,10 +53,15 @@ const CLIP_FIELD: Rect = {
 
 /// "HH:MM:SS UTC" at the right of the top bar.
 const CLOCK_CHARS: usize = 12;
-const CLOCK_X: u16 = WIDTH - 12 - CLOCK_CHARS as u16 * CELL_W;
 const BAR_TEXT_Y: u16 = 5;
-/// Where the clock is drawn: the only part of the desktop that changes by itself.
-pub const CLOCK_AREA: Rect = Rect::new(CLOCK_X, BAR_TEXT_Y, CLOCK_CHARS as u16 * CELL_W, CELL_H);
+
+/// Where the clock is drawn on a desktop `width` wide (at the right of the top bar): the only
+/// part of the desktop that changes by itself.
+pub fn clock_area(width: u16) -> Rect {
+    let clock_width = CLOCK_CHARS as u16 * CELL_W;
+    let x = width.saturating_sub(12 + clock_width);
+    Rect::new(x, BAR_TEXT_Y, clock_width, CELL_H)
+}
 
 /// Status bar fields: (x, width in cells).
 const POINTER_FIELD: (u16, usize) = (12, 34);
@@ -76,6 +93,7 @@ pub struct Demo {
     pointer: (u16, u16),
     control: [bool; 2],
     bells: u64,
+    last_key: String,
     clock: String,
 }
 
@@ -105,6 +123,7 @@ impl Demo {
             pointer: (0, 0),
             control: [false; 2],
             bells: 0,
+            last_key: "last key -".into(),
             clock: String::new(),
         }
     }
@@ -112,27 +131,7 @@ impl Demo {
     /// Draws the whole desktop, as of `unix_seconds`.
     pub fn draw_all(&mut self, c: &mut Canvas<'_>, unix_seconds: u64) {
         let fb = c.framebuffer_mut();
-        paint::vertical_gradient(fb, fb.bounds(), colour::DESKTOP_TOP, colour::DESKTOP_BOTTOM);
-        paint::fill(fb, TOP_BAR, colour::BAR);
-        paint::fill(fb, STATUS_BAR, colour::BAR);
-        on_bar(fb, 12, BAR_TEXT_Y, "farview", colour::ACCENT);
-        on_bar(
-            fb,
-            84,
-            BAR_TEXT_Y,
-            "Desktop   Notes   Sketch   List   Help",
-            colour::BAR_TEXT,
-        );
-        let size = format!("{WIDTH}x{HEIGHT}  farview demo");
-        let size_x = WIDTH - 12 - font::text_width(&size, 1) as u16;
-        on_bar(
-            fb,
-            size_x,
-            STATUS_BAR.y + BAR_TEXT_Y,
-            &size,
-            colour::BAR_DIM,
-        );
-
+        draw_backdrop(fb);
         let notes = paint::window(fb, NOTES, "Notes - type here");
         let (x, y) = (notes.x + 8, notes.y + 6);
         on_body(
@@ -199,18 +198,59 @@ impl Demo {
         self.list.draw(c);
         self.clip_view
             .show(c, "(nothing yet: copy some text in your viewer)");
+        self.draw_bar_fields(c, unix_seconds);
+    }
+
+    /// Carries out `viewer`'s SetDesktopSize if the layout is one screen covering a desktop
+    /// between the minimum and maximum size: the desktop is redrawn at the new size with the
+    /// windows as they were. Returns the status for the viewer.
+    pub fn resize(
+        &mut self,
+        c: &mut Canvas<'_>,
+        layout: &DesktopLayout,
+        viewer: ViewerId,
+        unix_seconds: u64,
+    ) -> ResizeStatus {
+        if let Err((status, reason)) = check_layout(layout) {
+            info!("viewer {viewer}: resize refused ({status}): {reason}");
+            return status;
+        }
+        let fb = c.framebuffer();
+        let windows: Vec<(Rect, Vec<u32>)> = WINDOWS
+            .iter()
+            .filter_map(|window| window.intersect(&fb.bounds()))
+            .map(|window| (window, fb.read_rect(&window)))
+            .collect();
+        c.resize_to(layout.clone(), Some(viewer));
+        let fb = c.framebuffer_mut();
+        draw_backdrop(fb);
+        for (window, pixels) in &windows {
+            fb.put_pixels(window, pixels);
+        }
+        c.mark_changed(c.framebuffer().bounds());
+        self.draw_bar_fields(c, unix_seconds);
+        info!(
+            "viewer {viewer}: demo desktop resized to {}x{}",
+            layout.width, layout.height
+        );
+        ResizeStatus::SUCCESS
+    }
+
+    /// Draws the changing text on the bars: the clock, pointer, last key and bells.
+    fn draw_bar_fields(&mut self, c: &mut Canvas<'_>, unix_seconds: u64) {
         self.clock.clear();
         self.tick(c, unix_seconds);
         self.draw_pointer(c);
         self.draw_bells(c);
-        status(c, KEY_FIELD, "last key -");
+        status(c, KEY_FIELD, &self.last_key);
     }
 
     /// Redraws the clock if `unix_seconds` shows a different time: only its cells change.
     pub fn tick(&mut self, c: &mut Canvas<'_>, unix_seconds: u64) {
         let now = format!("{} UTC", clock_text(unix_seconds));
         if now != self.clock {
-            text(c, CLOCK_X, BAR_TEXT_Y, &now, colour::BAR_TEXT, colour::BAR);
+            let area = clock_area(c.width());
+            text(c, area.x, area.y, &now, colour::BAR_TEXT, colour::BAR);
             self.clock = now;
         }
     }
@@ -236,7 +276,7 @@ impl Demo {
                 self.clip_view.show(c, cut);
                 Effects::default()
             }
-            // Answered before it gets here: the scene has one size.
+            // The source answers it with [`Demo::resize`], as the answer consumes it.
             InputEvent::SetDesktopSize(_) => Effects::default(),
         }
     }
@@ -250,7 +290,8 @@ impl Demo {
         if !down {
             return Effects::default();
         }
-        status(c, KEY_FIELD, &format!("last key {}", key_name(keysym)));
+        self.last_key = format!("last key {}", key_name(keysym));
+        status(c, KEY_FIELD, &self.last_key);
         let control = self.control.contains(&true);
         let typed = keysym_char(keysym);
         if keysym == keysym::ESCAPE || (control && matches!(typed, Some('g' | 'G'))) {
@@ -350,6 +391,71 @@ impl Default for Demo {
     }
 }
 
+/// Whether the demo can take `layout`: one screen covering a desktop from the minimum to
+/// the maximum size. If not, the status for the viewer and the reason for the log.
+fn check_layout(layout: &DesktopLayout) -> Result<(), (ResizeStatus, String)> {
+    let (width, height) = (layout.width, layout.height);
+    let [screen] = layout.screens.as_slice() else {
+        return Err((
+            ResizeStatus::INVALID_LAYOUT,
+            format!(
+                "{} screens: the demo has one, covering the whole desktop",
+                layout.screens.len()
+            ),
+        ));
+    };
+    let whole = Screen {
+        id: screen.id,
+        flags: screen.flags,
+        ..Screen::whole(0, width, height)
+    };
+    if *screen != whole {
+        return Err((
+            ResizeStatus::INVALID_LAYOUT,
+            "the screen must cover the whole desktop".into(),
+        ));
+    }
+    if width < MIN_WIDTH || height < MIN_HEIGHT {
+        return Err((
+            ResizeStatus::INVALID_LAYOUT,
+            format!("{width}x{height} is smaller than the windows ({MIN_WIDTH}x{MIN_HEIGHT})"),
+        ));
+    }
+    if width > MAX_WIDTH || height > MAX_HEIGHT {
+        return Err((
+            ResizeStatus::OUT_OF_RESOURCES,
+            format!("{width}x{height} is larger than the demo draws ({MAX_WIDTH}x{MAX_HEIGHT})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Paints what lies behind the windows: the background and the bars with their fixed text,
+/// the bars stretched to the framebuffer's width and bottom.
+fn draw_backdrop(fb: &mut Framebuffer) {
+    let (width, height) = (fb.width(), fb.height());
+    paint::vertical_gradient(fb, fb.bounds(), colour::DESKTOP_TOP, colour::DESKTOP_BOTTOM);
+    paint::fill(fb, Rect::new(0, 0, width, BAR_HEIGHT), colour::BAR);
+    let status_y = status_bar_y(height);
+    paint::fill(fb, Rect::new(0, status_y, width, BAR_HEIGHT), colour::BAR);
+    on_bar(fb, 12, BAR_TEXT_Y, "farview", colour::ACCENT);
+    on_bar(
+        fb,
+        84,
+        BAR_TEXT_Y,
+        "Desktop   Notes   Sketch   List   Help",
+        colour::BAR_TEXT,
+    );
+    let size = format!("{width}x{height}  farview demo");
+    let size_x = width.saturating_sub(12 + font::text_width(&size, 1) as u16);
+    on_bar(fb, size_x, status_y + BAR_TEXT_Y, &size, colour::BAR_DIM);
+}
+
+/// The top of the status bar along the bottom of a desktop `height` pixels high.
+fn status_bar_y(height: u16) -> u16 {
+    height.saturating_sub(BAR_HEIGHT)
+}
+
 /// Static text on a window body, and on the top or status bar.
 fn on_body(fb: &mut Framebuffer, x: u16, y: u16, s: &str, fg: u32) {
     font::draw_text(fb, x, y, s, fg, colour::BODY);
@@ -364,7 +470,7 @@ fn status(c: &mut Canvas<'_>, (x, width): (u16, usize), value: &str) {
     text(
         c,
         x,
-        STATUS_BAR.y + BAR_TEXT_Y,
+        status_bar_y(c.height()) + BAR_TEXT_Y,
         &padded(value, width),
         colour::BAR_TEXT,
         colour::BAR,

@@ -9,12 +9,13 @@ use super::keys::keysym_char;
 use super::scene::{self, Demo, clock_text};
 use super::*;
 use crate::desktop::{Catchup, DesktopEvent};
+use farview_protocol::encodings::extended_desktop_size::{DesktopLayout, ResizeStatus, Screen};
 
 /// 2001-09-09 01:46:40 UTC.
 const T0: u64 = 1_000_000_000;
 
 fn demo_desktop() -> (Arc<Desktop>, Demo) {
-    let (desktop, _input) = Desktop::new(scene::WIDTH, scene::HEIGHT, "demo");
+    let (desktop, _input) = Desktop::new(scene::MIN_WIDTH, scene::MIN_HEIGHT, "demo");
     let mut demo = Demo::new();
     desktop.draw(|c| demo.draw_all(c, T0));
     (desktop, demo)
@@ -289,9 +290,116 @@ fn a_small_desktop_and_wild_input_do_not_panic() {
     desktop.draw(|c| demo.tick(c, 12345));
 }
 
+fn resize(desktop: &Desktop, demo: &mut Demo, layout: &DesktopLayout) -> ResizeStatus {
+    desktop.draw(|c| demo.resize(c, layout, 7, T0))
+}
+
+#[test]
+fn resizing_keeps_the_windows_and_stretches_the_bars() {
+    let (desktop, mut demo) = demo_desktop();
+    typing(&desktop, &mut demo, "kept");
+    pointer(&desktop, &mut demo, 1, 600, 150);
+    pointer(&desktop, &mut demo, 1, 700, 200);
+    pointer(&desktop, &mut demo, 0, 700, 200);
+    let notes = pixels(&desktop, NOTES_TEXT);
+    let pad = pixels(&desktop, PAD);
+    let start = desktop.sequence();
+    let layout = DesktopLayout::single(1600, 1000);
+    assert_eq!(resize(&desktop, &mut demo, &layout), ResizeStatus::SUCCESS);
+    assert!(
+        events_since(&desktop, start).contains(&DesktopEvent::Resized {
+            width: 1600,
+            height: 1000,
+            requested_by: Some(7),
+        })
+    );
+    assert_eq!(desktop.layout(), layout);
+    assert_eq!(pixels(&desktop, NOTES_TEXT), notes);
+    assert_eq!(pixels(&desktop, PAD), pad);
+    assert_eq!(demo.notes_text(), "kept");
+    // Both bars reach the right edge, the status bar lies along the new bottom, and the
+    // clock moved to the new right end of the top bar.
+    let (bar, background) = desktop.with_framebuffer(|fb| (fb.pixel(0, 0), fb.pixel(1200, 900)));
+    assert_ne!(bar, background);
+    desktop.with_framebuffer(|fb| {
+        assert_eq!(fb.pixel(1599, 0), bar);
+        assert_eq!(fb.pixel(1599, 999), bar);
+        assert_eq!(fb.pixel(0, 976), bar);
+        assert_ne!(fb.pixel(0, 975), bar);
+    });
+    let clock = pixels(&desktop, Rect::new(1600 - 12 - 12 * 8, 0, 12 * 8, 24));
+    assert!(
+        clock.iter().any(|&p| p != bar),
+        "the clock is drawn at the right"
+    );
+    // Typing still works where the notes were.
+    typing(&desktop, &mut demo, "!");
+    assert_eq!(&*desktop.clipboard(), "kept!");
+}
+
+#[test]
+fn sizes_and_layouts_the_demo_cannot_take_are_refused_with_their_status() {
+    let (desktop, mut demo) = demo_desktop();
+    let start = desktop.sequence();
+    let whole = DesktopLayout::single(1280, 1024);
+    let two = DesktopLayout {
+        screens: vec![
+            Screen {
+                width: 640,
+                ..Screen::whole(0, 1280, 1024)
+            },
+            Screen {
+                id: 1,
+                x: 640,
+                width: 640,
+                ..Screen::whole(1, 1280, 1024)
+            },
+        ],
+        ..whole.clone()
+    };
+    let partial = DesktopLayout {
+        screens: vec![Screen {
+            width: 1000,
+            ..Screen::whole(0, 1280, 1024)
+        }],
+        ..whole.clone()
+    };
+    for (layout, status) in [
+        (
+            DesktopLayout::single(800, 600),
+            ResizeStatus::INVALID_LAYOUT,
+        ),
+        (
+            DesktopLayout::single(1024, 767),
+            ResizeStatus::INVALID_LAYOUT,
+        ),
+        (
+            DesktopLayout::single(4097, 768),
+            ResizeStatus::OUT_OF_RESOURCES,
+        ),
+        (
+            DesktopLayout::single(1024, 8000),
+            ResizeStatus::OUT_OF_RESOURCES,
+        ),
+        (two, ResizeStatus::INVALID_LAYOUT),
+        (partial, ResizeStatus::INVALID_LAYOUT),
+    ] {
+        assert_eq!(resize(&desktop, &mut demo, &layout), status, "{layout:?}");
+    }
+    assert_eq!(desktop.sequence(), start, "nothing changed");
+    assert_eq!(desktop.size(), (1024, 768));
+    let largest = DesktopLayout::single(scene::MAX_WIDTH, scene::MAX_HEIGHT);
+    assert_eq!(resize(&desktop, &mut demo, &largest), ResizeStatus::SUCCESS);
+    let smallest = DesktopLayout::single(scene::MIN_WIDTH, scene::MIN_HEIGHT);
+    assert_eq!(
+        resize(&desktop, &mut demo, &smallest),
+        ResizeStatus::SUCCESS
+    );
+}
+
 #[tokio::test]
 async fn the_source_runs_and_reacts_to_input() {
-    let (desktop, input) = Desktop::new(scene::WIDTH, scene::HEIGHT, "demo");
+    let (desktop, input) = Desktop::new(scene::MIN_WIDTH, scene::MIN_HEIGHT, "demo");
     let source = Box::new(DemoSource::new());
     assert_eq!(source.size(), (1024, 768));
     assert_eq!(source.name(), "farview demo");
