@@ -17,7 +17,10 @@ pub struct Frame {
 
 /// Appends a frame to `out`.
 pub fn write_frame(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
-    debug_assert!(payload.len() <= MAX_FRAME_PAYLOAD, "a link frame over the limit");
+    debug_assert!(
+        payload.len() <= MAX_FRAME_PAYLOAD,
+        "a link frame over the limit"
+    );
     out.push(kind);
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(payload);
@@ -75,7 +78,7 @@ mod tests {
             let cut = cut.min(wire.len());
             let mut buffer = wire[..cut].to_vec();
             let mut read = Vec::new();
-            let mut feed = |buffer: &mut Vec<u8>, read: &mut Vec<(u8, Vec<u8>)>| {
+            let feed = |buffer: &mut Vec<u8>, read: &mut Vec<(u8, Vec<u8>)>| {
                 while let Some((frame, used)) = read_frame(buffer).unwrap() {
                     buffer.drain(..used);
                     read.push((frame.kind, frame.payload));

@@ -230,7 +230,9 @@ impl NearMessage {
                         session: r.u64(what)?,
                         sequence: r.u64(what)?,
                     }),
-                    other => return Err(LinkError::malformed(what, format!("resume flag {other}"))),
+                    other => {
+                        return Err(LinkError::malformed(what, format!("resume flag {other}")));
+                    }
                 };
                 NearMessage::Hello(Hello {
                     version,
@@ -300,7 +302,12 @@ impl FarMessage {
                 kind::UPDATE
             }
             FarMessage::Cursor(cursor) => {
-                for value in [cursor.hotspot_x, cursor.hotspot_y, cursor.width, cursor.height] {
+                for value in [
+                    cursor.hotspot_x,
+                    cursor.hotspot_y,
+                    cursor.width,
+                    cursor.height,
+                ] {
                     out.extend_from_slice(&value.to_be_bytes());
                 }
                 out.extend_from_slice(&cursor.rgba);
@@ -450,7 +457,10 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
         if rect.width > TILE_SIDE || rect.height > TILE_SIDE {
             return Err(LinkError::malformed(
                 what,
-                format!("tile {index} is {}x{}, over {TILE_SIDE} a side", rect.width, rect.height),
+                format!(
+                    "tile {index} is {}x{}, over {TILE_SIDE} a side",
+                    rect.width, rect.height
+                ),
             ));
         }
         let content = match r.u8(what)? {
@@ -604,28 +614,44 @@ mod tests {
             any::<u64>(),
             proptest::option::of((any::<u16>(), any::<u16>())),
             proptest::collection::vec(
-                (rect(), any::<u16>(), any::<u16>()).prop_map(|(destination, source_x, source_y)| {
-                    CopyOperation { destination, source_x, source_y }
-                }),
+                (rect(), any::<u16>(), any::<u16>()).prop_map(
+                    |(destination, source_x, source_y)| CopyOperation {
+                        destination,
+                        source_x,
+                        source_y,
+                    },
+                ),
                 0..4,
             ),
             proptest::collection::vec(tile(), 0..4),
         )
             .prop_map(|(sequence, size, moves, tiles)| {
-                FarMessage::Update(LinkUpdate { sequence, size, moves, tiles })
+                FarMessage::Update(LinkUpdate {
+                    sequence,
+                    size,
+                    moves,
+                    tiles,
+                })
             });
         prop_oneof![
             update,
-            (any::<u64>(), any::<bool>(), any::<u16>(), any::<u16>(), ".{0,20}").prop_map(
-                |(session, resumed, width, height, name)| FarMessage::Welcome {
-                    version: LINK_VERSION,
-                    session,
-                    resumed,
-                    width,
-                    height,
-                    name
-                }
-            ),
+            (
+                any::<u64>(),
+                any::<bool>(),
+                any::<u16>(),
+                any::<u16>(),
+                ".{0,20}"
+            )
+                .prop_map(|(session, resumed, width, height, name)| {
+                    FarMessage::Welcome {
+                        version: LINK_VERSION,
+                        session,
+                        resumed,
+                        width,
+                        height,
+                        name,
+                    }
+                }),
             (0u16..8, 0u16..8, any::<u8>()).prop_map(|(width, height, shade)| {
                 FarMessage::Cursor(Cursor {
                     hotspot_x: 0,
@@ -645,19 +671,25 @@ mod tests {
 
     fn near_message() -> impl Strategy<Value = NearMessage> {
         prop_oneof![
-            (any::<u64>(), proptest::option::of((any::<u64>(), any::<u64>()))).prop_map(
-                |(cache_limit, resume)| NearMessage::Hello(Hello {
+            (
+                any::<u64>(),
+                proptest::option::of((any::<u64>(), any::<u64>()))
+            )
+                .prop_map(|(cache_limit, resume)| NearMessage::Hello(Hello {
                     version: LINK_VERSION,
                     cache_limit,
                     resume: resume.map(|(session, sequence)| Resume { session, sequence }),
-                })
-            ),
-            (proptest::collection::vec(any::<[u8; TILE_HASH_LEN]>(), 0..5), any::<bool>())
+                })),
+            (
+                proptest::collection::vec(any::<[u8; TILE_HASH_LEN]>(), 0..5),
+                any::<bool>()
+            )
                 .prop_map(|(hashes, last)| NearMessage::Inventory {
                     hashes: hashes.into_iter().map(TileHash).collect(),
                     last
                 }),
-            (any::<bool>(), any::<u32>()).prop_map(|(down, keysym)| NearMessage::Key { down, keysym }),
+            (any::<bool>(), any::<u32>())
+                .prop_map(|(down, keysym)| NearMessage::Key { down, keysym }),
             (any::<u8>(), any::<u16>(), any::<u16>())
                 .prop_map(|(buttons, x, y)| NearMessage::Pointer { buttons, x, y }),
             ".{0,40}".prop_map(NearMessage::CutText),

@@ -1,9 +1,11 @@
 //! The link between the near and the far proxy, without I/O: its framing, its messages and
 //! the tile cache both ends keep in step.
 
+pub mod compress;
 pub mod frame;
 pub mod message;
 pub mod tile_cache;
+pub mod tiles;
 
 /// Something the peer sent that breaks the link protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,10 +15,7 @@ pub enum LinkError {
     #[error("link message {kind}: unknown message kind")]
     UnknownKind { kind: u8 },
     #[error("link message {what}: {problem}")]
-    Malformed {
-        what: &'static str,
-        problem: String,
-    },
+    Malformed { what: &'static str, problem: String },
 }
 
 impl LinkError {

@@ -1,0 +1,301 @@
+//! Updates as tiles. The far side turns the changed areas of its mirror into whole grid
+//! tiles (so that the same content lands on the same tile boundaries and is found in the
+//! cache again), each sent as a fill, a reference to a cached tile, or new pixels. The near
+//! side applies them to its own framebuffer and keeps its cache in step.
+
+use std::sync::Arc;
+
+use farview_protocol::{Framebuffer, Rect, Region};
+
+use super::LinkError;
+use super::message::{LinkUpdate, TileContent, TilePlacement};
+use super::tile_cache::{TILE_SIDE, TileCache, TileHash, tile_cost};
+
+/// What tiles an update carried, for the link's statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TileCounts {
+    pub fills: usize,
+    pub cached: usize,
+    pub new: usize,
+}
+
+/// The far side's half: which tiles the near side holds.
+#[derive(Debug)]
+pub struct TileSender {
+    cache: TileCache<()>,
+}
+
+impl TileSender {
+    /// A sender for a near side whose cache holds `inventory` (least recently used first)
+    /// under a limit of `limit` bytes.
+    pub fn new(limit: usize, inventory: &[(TileHash, u16, u16)]) -> Self {
+        let mut cache = TileCache::new(limit);
+        for (hash, width, height) in inventory {
+            cache.insert(*hash, tile_cost(*width, *height), ());
+        }
+        Self { cache }
+    }
+
+    /// The tiles covering `changed` in `framebuffer`, in order, top to bottom.
+    pub fn tiles(
+        &mut self,
+        framebuffer: &Framebuffer,
+        changed: &Region,
+    ) -> (Vec<TilePlacement>, TileCounts) {
+        let mut counts = TileCounts::default();
+        let tiles = grid_tiles(framebuffer, changed)
+            .into_iter()
+            .map(|rect| {
+                let pixels = framebuffer.read_rect(&rect);
+                let content = if pixels.iter().all(|&p| p == pixels[0]) {
+                    counts.fills += 1;
+                    TileContent::Fill(pixels[0])
+                } else {
+                    let hash = TileHash::of(rect.width, rect.height, &pixels);
+                    if self.cache.touch(&hash).is_some() {
+                        counts.cached += 1;
+                        TileContent::Cached(hash)
+                    } else {
+                        self.cache
+                            .insert(hash, tile_cost(rect.width, rect.height), ());
+                        counts.new += 1;
+                        TileContent::New(pixels)
+                    }
+                };
+                TilePlacement { rect, content }
+            })
+            .collect();
+        (tiles, counts)
+    }
+}
+
+/// The grid tiles that `changed` touches, clipped to the framebuffer, row by row.
+fn grid_tiles(framebuffer: &Framebuffer, changed: &Region) -> Vec<Rect> {
+    let side = u32::from(TILE_SIDE);
+    let (width, height) = (
+        u32::from(framebuffer.width()),
+        u32::from(framebuffer.height()),
+    );
+    let mut cells = std::collections::BTreeSet::new();
+    for rect in changed.rects() {
+        let Some(rect) = rect.clip(framebuffer.width(), framebuffer.height()) else {
+            continue;
+        };
+        for row in u32::from(rect.y) / side..rect.bottom().div_ceil(side) {
+            for column in u32::from(rect.x) / side..rect.right().div_ceil(side) {
+                cells.insert((row, column));
+            }
+        }
+    }
+    cells
+        .into_iter()
+        .map(|(row, column)| {
+            let (x, y) = (column * side, row * side);
+            Rect::new(
+                x as u16,
+                y as u16,
+                (width - x).min(side) as u16,
+                (height - y).min(side) as u16,
+            )
+        })
+        .collect()
+}
+
+/// The near side's half: the tiles themselves.
+#[derive(Debug)]
+pub struct TileReceiver {
+    cache: TileCache<Arc<[u32]>>,
+}
+
+impl TileReceiver {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            cache: TileCache::new(limit),
+        }
+    }
+
+    /// Adds a tile known from before (the persistent cache), as least recently used so far.
+    pub fn preload(&mut self, width: u16, height: u16, pixels: Arc<[u32]>) -> TileHash {
+        let hash = TileHash::of(width, height, &pixels);
+        self.cache.insert(hash, tile_cost(width, height), pixels);
+        hash
+    }
+
+    pub fn cache(&self) -> &TileCache<Arc<[u32]>> {
+        &self.cache
+    }
+
+    /// Applies `update` to `framebuffer` (resizing it first if the update says so) and
+    /// returns the area that changed. Anything out of bounds, or a reference to a tile not
+    /// held, is an error: the two ends disagree and the link must start over.
+    pub fn apply(
+        &mut self,
+        update: &LinkUpdate,
+        framebuffer: &mut Framebuffer,
+    ) -> Result<Region, LinkError> {
+        let mut changed = Region::new();
+        if let Some((width, height)) = update.size {
+            if !Framebuffer::size_is_acceptable(width, height) {
+                return Err(LinkError::malformed(
+                    "update",
+                    format!("desktop size {width}x{height}"),
+                ));
+            }
+            framebuffer.resize(width, height);
+            changed.add(framebuffer.bounds());
+        }
+        let bounds = framebuffer.bounds();
+        for copy in &update.moves {
+            let source = Rect::new(
+                copy.source_x,
+                copy.source_y,
+                copy.destination.width,
+                copy.destination.height,
+            );
+            if !bounds.contains(&copy.destination) || !bounds.contains(&source) {
+                return Err(LinkError::malformed(
+                    "update",
+                    format!("move {copy:?} outside the desktop"),
+                ));
+            }
+            framebuffer.copy_rect(&copy.destination, copy.source_x, copy.source_y);
+            changed.add(copy.destination);
+        }
+        for (index, tile) in update.tiles.iter().enumerate() {
+            let rect = tile.rect;
+            if !bounds.contains(&rect) {
+                return Err(LinkError::malformed(
+                    "update",
+                    format!("tile {index} {rect:?} outside the desktop"),
+                ));
+            }
+            match &tile.content {
+                TileContent::Fill(colour) => framebuffer.fill_rect(&rect, *colour),
+                TileContent::Cached(hash) => {
+                    let Some(pixels) = self.cache.touch(hash) else {
+                        return Err(LinkError::malformed(
+                            "update",
+                            format!("tile {index} refers to a tile not held"),
+                        ));
+                    };
+                    if pixels.len() != rect.area() {
+                        return Err(LinkError::malformed(
+                            "update",
+                            format!("tile {index}: cached tile of another size"),
+                        ));
+                    }
+                    framebuffer.put_pixels(&rect, pixels);
+                }
+                TileContent::New(pixels) => {
+                    if pixels.len() != rect.area() {
+                        return Err(LinkError::malformed(
+                            "update",
+                            format!("tile {index}: {} pixels for {rect:?}", pixels.len()),
+                        ));
+                    }
+                    framebuffer.put_pixels(&rect, pixels);
+                    let hash = TileHash::of(rect.width, rect.height, pixels);
+                    self.cache.insert(
+                        hash,
+                        tile_cost(rect.width, rect.height),
+                        pixels.as_slice().into(),
+                    );
+                }
+            }
+            changed.add(rect);
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use farview_protocol::encode::CopyOperation;
+    use proptest::prelude::*;
+
+    fn picture(width: u16, height: u16, seed: u32) -> Framebuffer {
+        let pixels = (0..u32::from(width) * u32::from(height))
+            .map(|i| (i / 7).wrapping_mul(2_654_435_761).wrapping_add(seed) & 0x00ff_ffff)
+            .collect();
+        Framebuffer::from_pixels(width, height, pixels).unwrap()
+    }
+
+    #[test]
+    fn content_seen_before_crosses_as_references() {
+        let limit = 64 * 1024 * 1024;
+        let mut sender = TileSender::new(limit, &[]);
+        let mut receiver = TileReceiver::new(limit);
+        let first = picture(200, 130, 1);
+        let second = picture(200, 130, 2);
+        let mut near = Framebuffer::new(200, 130);
+        for (sequence, frame) in [&first, &second, &first].into_iter().enumerate() {
+            let (tiles, counts) = sender.tiles(frame, &Region::from_rect(frame.bounds()));
+            let update = LinkUpdate {
+                sequence: sequence as u64,
+                tiles,
+                ..LinkUpdate::default()
+            };
+            receiver.apply(&update, &mut near).unwrap();
+            assert!(near == *frame, "update {sequence} shows the frame");
+            let expected_new = if sequence < 2 { 4 * 3 } else { 0 };
+            assert_eq!(counts.new, expected_new, "update {sequence}: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn references_to_unknown_tiles_and_moves_outside_are_errors() {
+        let mut receiver = TileReceiver::new(1 << 20);
+        let mut near = Framebuffer::new(64, 64);
+        let unknown = LinkUpdate {
+            tiles: vec![TilePlacement {
+                rect: Rect::new(0, 0, 64, 64),
+                content: TileContent::Cached(TileHash([7; 16])),
+            }],
+            ..LinkUpdate::default()
+        };
+        assert!(receiver.apply(&unknown, &mut near).is_err());
+        let outside = LinkUpdate {
+            moves: vec![CopyOperation {
+                destination: Rect::new(10, 10, 60, 10),
+                source_x: 0,
+                source_y: 0,
+            }],
+            ..LinkUpdate::default()
+        };
+        assert!(receiver.apply(&outside, &mut near).is_err());
+        let wrong_size = LinkUpdate {
+            tiles: vec![TilePlacement {
+                rect: Rect::new(0, 0, 8, 8),
+                content: TileContent::New(vec![0; 3]),
+            }],
+            ..LinkUpdate::default()
+        };
+        assert!(receiver.apply(&wrong_size, &mut near).is_err());
+    }
+
+    proptest! {
+        /// Whatever changes, with caches small enough to evict, the near side ends with the
+        /// far side's picture.
+        #[test]
+        fn the_near_side_follows_the_far_side(
+            changes in proptest::collection::vec((0u16..150, 0u16..100, 1u16..80, 1u16..80, 0u32..4), 1..12),
+            limit_tiles in 1usize..20,
+        ) {
+            let limit = limit_tiles * tile_cost(TILE_SIDE, TILE_SIDE);
+            let mut sender = TileSender::new(limit, &[]);
+            let mut receiver = TileReceiver::new(limit);
+            let mut far = Framebuffer::new(150, 100);
+            let mut near = Framebuffer::new(150, 100);
+            for (sequence, (x, y, width, height, seed)) in changes.into_iter().enumerate() {
+                let Some(rect) = Rect::new(x, y, width, height).clip(150, 100) else { continue };
+                let patch = picture(rect.width, rect.height, seed);
+                far.put_pixels(&rect, patch.pixels());
+                let (tiles, _) = sender.tiles(&far, &Region::from_rect(rect));
+                let update = LinkUpdate { sequence: sequence as u64, tiles, ..LinkUpdate::default() };
+                receiver.apply(&update, &mut near).unwrap();
+                prop_assert!(near == far);
+            }
+        }
+    }
+}
