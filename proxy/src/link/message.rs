@@ -72,9 +72,10 @@ pub struct LinkUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NearMessage {
     Hello(Hello),
-    /// Tiles the near side holds, least recently used first; `last` ends the inventory.
+    /// Tiles the near side holds (hash, width, height), least recently used first; `last`
+    /// ends the inventory.
     Inventory {
-        hashes: Vec<TileHash>,
+        tiles: Vec<(TileHash, u16, u16)>,
         last: bool,
     },
     Key {
@@ -173,11 +174,13 @@ impl NearMessage {
                 }
                 kind::HELLO
             }
-            NearMessage::Inventory { hashes, last } => {
+            NearMessage::Inventory { tiles, last } => {
                 out.push(u8::from(*last));
-                out.extend_from_slice(&(hashes.len() as u32).to_be_bytes());
-                for hash in hashes {
+                out.extend_from_slice(&(tiles.len() as u32).to_be_bytes());
+                for (hash, width, height) in tiles {
                     out.extend_from_slice(&hash.0);
+                    out.extend_from_slice(&width.to_be_bytes());
+                    out.extend_from_slice(&height.to_be_bytes());
                 }
                 kind::INVENTORY
             }
@@ -244,11 +247,19 @@ impl NearMessage {
                 let what = "inventory";
                 let last = r.flag(what)?;
                 let count = r.count(what, MAX_INVENTORY_HASHES)?;
-                let mut hashes = Vec::with_capacity(count);
+                let mut tiles = Vec::with_capacity(count);
                 for _ in 0..count {
-                    hashes.push(r.hash(what)?);
+                    let hash = r.hash(what)?;
+                    let (width, height) = (r.u16(what)?, r.u16(what)?);
+                    if width > TILE_SIDE || height > TILE_SIDE {
+                        return Err(LinkError::malformed(
+                            what,
+                            format!("a {width}x{height} tile"),
+                        ));
+                    }
+                    tiles.push((hash, width, height));
                 }
-                NearMessage::Inventory { hashes, last }
+                NearMessage::Inventory { tiles, last }
             }
             kind::KEY => NearMessage::Key {
                 down: r.flag("key")?,
@@ -681,11 +692,17 @@ mod tests {
                     resume: resume.map(|(session, sequence)| Resume { session, sequence }),
                 })),
             (
-                proptest::collection::vec(any::<[u8; TILE_HASH_LEN]>(), 0..5),
+                proptest::collection::vec(
+                    (any::<[u8; TILE_HASH_LEN]>(), 0..=TILE_SIDE, 0..=TILE_SIDE),
+                    0..5
+                ),
                 any::<bool>()
             )
-                .prop_map(|(hashes, last)| NearMessage::Inventory {
-                    hashes: hashes.into_iter().map(TileHash).collect(),
+                .prop_map(|(tiles, last)| NearMessage::Inventory {
+                    tiles: tiles
+                        .into_iter()
+                        .map(|(hash, width, height)| (TileHash(hash), width, height))
+                        .collect(),
                     last
                 }),
             (any::<bool>(), any::<u32>())

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod compress;
 pub mod frame;
 pub mod message;
+pub mod outgoing;
 pub mod tile_cache;
 pub mod tiles;
 

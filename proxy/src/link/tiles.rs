@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use farview_protocol::encode::CopyOperation;
 use farview_protocol::{Framebuffer, Rect, Region};
 
 use super::LinkError;
@@ -45,32 +46,41 @@ impl TileSender {
         let mut counts = TileCounts::default();
         let tiles = grid_tiles(framebuffer, changed)
             .into_iter()
-            .map(|rect| {
-                let pixels = framebuffer.read_rect(&rect);
-                let content = if pixels.iter().all(|&p| p == pixels[0]) {
-                    counts.fills += 1;
-                    TileContent::Fill(pixels[0])
-                } else {
-                    let hash = TileHash::of(rect.width, rect.height, &pixels);
-                    if self.cache.touch(&hash).is_some() {
-                        counts.cached += 1;
-                        TileContent::Cached(hash)
-                    } else {
-                        self.cache
-                            .insert(hash, tile_cost(rect.width, rect.height), ());
-                        counts.new += 1;
-                        TileContent::New(pixels)
-                    }
-                };
-                TilePlacement { rect, content }
-            })
+            .map(|rect| self.tile(framebuffer, rect, &mut counts))
             .collect();
         (tiles, counts)
+    }
+
+    /// How the grid tile `rect` of `framebuffer` goes: a fill, a reference, or new pixels
+    /// (which the near side holds from then on).
+    pub fn tile(
+        &mut self,
+        framebuffer: &Framebuffer,
+        rect: Rect,
+        counts: &mut TileCounts,
+    ) -> TilePlacement {
+        let pixels = framebuffer.read_rect(&rect);
+        let content = if pixels.iter().all(|&p| p == pixels[0]) {
+            counts.fills += 1;
+            TileContent::Fill(pixels[0])
+        } else {
+            let hash = TileHash::of(rect.width, rect.height, &pixels);
+            if self.cache.touch(&hash).is_some() {
+                counts.cached += 1;
+                TileContent::Cached(hash)
+            } else {
+                self.cache
+                    .insert(hash, tile_cost(rect.width, rect.height), ());
+                counts.new += 1;
+                TileContent::New(pixels)
+            }
+        };
+        TilePlacement { rect, content }
     }
 }
 
 /// The grid tiles that `changed` touches, clipped to the framebuffer, row by row.
-fn grid_tiles(framebuffer: &Framebuffer, changed: &Region) -> Vec<Rect> {
+pub fn grid_tiles(framebuffer: &Framebuffer, changed: &Region) -> Vec<Rect> {
     let side = u32::from(TILE_SIDE);
     let (width, height) = (
         u32::from(framebuffer.width()),
@@ -125,13 +135,13 @@ impl TileReceiver {
         &self.cache
     }
 
-    /// Applies `update` to `framebuffer` (resizing it first if the update says so) and
-    /// returns the area that changed. Anything out of bounds, or a reference to a tile not
-    /// held, is an error: the two ends disagree and the link must start over.
+    /// Applies `update` to `target` (resizing it first if the update says so) and returns
+    /// the area that changed. Anything out of bounds, or a reference to a tile not held, is
+    /// an error: the two ends disagree and the link must start over.
     pub fn apply(
         &mut self,
         update: &LinkUpdate,
-        framebuffer: &mut Framebuffer,
+        target: &mut impl UpdateTarget,
     ) -> Result<Region, LinkError> {
         let mut changed = Region::new();
         if let Some((width, height)) = update.size {
@@ -141,10 +151,10 @@ impl TileReceiver {
                     format!("desktop size {width}x{height}"),
                 ));
             }
-            framebuffer.resize(width, height);
-            changed.add(framebuffer.bounds());
+            target.resize(width, height);
+            changed.add(target.bounds());
         }
-        let bounds = framebuffer.bounds();
+        let bounds = target.bounds();
         for copy in &update.moves {
             let source = Rect::new(
                 copy.source_x,
@@ -158,7 +168,7 @@ impl TileReceiver {
                     format!("move {copy:?} outside the desktop"),
                 ));
             }
-            framebuffer.copy_rect(&copy.destination, copy.source_x, copy.source_y);
+            target.copy(*copy);
             changed.add(copy.destination);
         }
         for (index, tile) in update.tiles.iter().enumerate() {
@@ -170,7 +180,7 @@ impl TileReceiver {
                 ));
             }
             match &tile.content {
-                TileContent::Fill(colour) => framebuffer.fill_rect(&rect, *colour),
+                TileContent::Fill(colour) => target.fill(rect, *colour),
                 TileContent::Cached(hash) => {
                     let Some(pixels) = self.cache.touch(hash) else {
                         return Err(LinkError::malformed(
@@ -184,7 +194,7 @@ impl TileReceiver {
                             format!("tile {index}: cached tile of another size"),
                         ));
                     }
-                    framebuffer.put_pixels(&rect, pixels);
+                    target.put(rect, pixels);
                 }
                 TileContent::New(pixels) => {
                     if pixels.len() != rect.area() {
@@ -193,7 +203,7 @@ impl TileReceiver {
                             format!("tile {index}: {} pixels for {rect:?}", pixels.len()),
                         ));
                     }
-                    framebuffer.put_pixels(&rect, pixels);
+                    target.put(rect, pixels);
                     let hash = TileHash::of(rect.width, rect.height, pixels);
                     self.cache.insert(
                         hash,
@@ -208,10 +218,41 @@ impl TileReceiver {
     }
 }
 
+/// Where the near side draws an update: its desktop, or a plain framebuffer in tests.
+/// [`TileReceiver::apply`] checks every rectangle against `bounds` first.
+pub trait UpdateTarget {
+    fn bounds(&self) -> Rect;
+    fn resize(&mut self, width: u16, height: u16);
+    fn copy(&mut self, copy: CopyOperation);
+    fn fill(&mut self, rect: Rect, colour: u32);
+    fn put(&mut self, rect: Rect, pixels: &[u32]);
+}
+
+impl UpdateTarget for Framebuffer {
+    fn bounds(&self) -> Rect {
+        Framebuffer::bounds(self)
+    }
+
+    fn resize(&mut self, width: u16, height: u16) {
+        Framebuffer::resize(self, width, height);
+    }
+
+    fn copy(&mut self, copy: CopyOperation) {
+        self.copy_rect(&copy.destination, copy.source_x, copy.source_y);
+    }
+
+    fn fill(&mut self, rect: Rect, colour: u32) {
+        self.fill_rect(&rect, colour);
+    }
+
+    fn put(&mut self, rect: Rect, pixels: &[u32]) {
+        self.put_pixels(&rect, pixels);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use farview_protocol::encode::CopyOperation;
     use proptest::prelude::*;
 
     fn picture(width: u16, height: u16, seed: u32) -> Framebuffer {
