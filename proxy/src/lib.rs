@@ -3,4 +3,40 @@
 //! which carries moves as moves and tiles by content hash so that what crossed once never
 //! crosses again.
 
+pub mod far;
 pub mod link;
+pub mod near;
+pub mod stats;
+
+use std::net::SocketAddr;
+
+/// Why a proxy stopped, or a link connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}: {cause}")]
+    Listen {
+        addr: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("cannot reach the far proxy at {address}: {cause}")]
+    Connect {
+        address: String,
+        cause: std::io::Error,
+    },
+    #[error("link: {0}")]
+    Link(#[from] link::LinkError),
+    #[error("the link protocol versions differ (ours {ours}, theirs {theirs})")]
+    VersionMismatch { ours: u16, theirs: u16 },
+    #[error("the link closed")]
+    LinkClosed,
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("link I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the VNC server: {0}")]
+    Server(#[from] farview_client::ViewerError),
+    #[error("serving viewers: {0}")]
+    Serve(#[from] farview_server::ServerError),
+    #[error("{0}")]
+    Task(String),
+}

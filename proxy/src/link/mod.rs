@@ -6,6 +6,7 @@ pub mod compress;
 pub mod frame;
 pub mod message;
 pub mod outgoing;
+pub mod pacing;
 pub mod tile_cache;
 pub mod tiles;
 

@@ -111,10 +111,18 @@ pub fn grid_tiles(framebuffer: &Framebuffer, changed: &Region) -> Vec<Rect> {
         .collect()
 }
 
+/// A tile as the near side keeps it.
+#[derive(Debug, Clone)]
+pub struct StoredTile {
+    pub width: u16,
+    pub height: u16,
+    pub pixels: Arc<[u32]>,
+}
+
 /// The near side's half: the tiles themselves.
 #[derive(Debug)]
 pub struct TileReceiver {
-    cache: TileCache<Arc<[u32]>>,
+    cache: TileCache<StoredTile>,
 }
 
 impl TileReceiver {
@@ -124,15 +132,28 @@ impl TileReceiver {
         }
     }
 
-    /// Adds a tile known from before (the persistent cache), as least recently used so far.
-    pub fn preload(&mut self, width: u16, height: u16, pixels: Arc<[u32]>) -> TileHash {
-        let hash = TileHash::of(width, height, &pixels);
-        self.cache.insert(hash, tile_cost(width, height), pixels);
+    /// Adds a tile known from before (the persistent cache), as the most recently used.
+    pub fn preload(&mut self, tile: StoredTile) -> TileHash {
+        let hash = TileHash::of(tile.width, tile.height, &tile.pixels);
+        self.cache
+            .insert(hash, tile_cost(tile.width, tile.height), tile);
         hash
     }
 
-    pub fn cache(&self) -> &TileCache<Arc<[u32]>> {
+    pub fn cache(&self) -> &TileCache<StoredTile> {
         &self.cache
+    }
+
+    /// The tiles held (hash, width, height), least recently used first: what the far side
+    /// is told at the start of a new link session.
+    pub fn inventory(&self) -> Vec<(TileHash, u16, u16)> {
+        self.cache
+            .hashes_by_use()
+            .filter_map(|hash| {
+                let tile = self.cache.peek(hash)?;
+                Some((*hash, tile.width, tile.height))
+            })
+            .collect()
     }
 
     /// Applies `update` to `target` (resizing it first if the update says so) and returns
@@ -182,19 +203,19 @@ impl TileReceiver {
             match &tile.content {
                 TileContent::Fill(colour) => target.fill(rect, *colour),
                 TileContent::Cached(hash) => {
-                    let Some(pixels) = self.cache.touch(hash) else {
+                    let Some(tile) = self.cache.touch(hash) else {
                         return Err(LinkError::malformed(
                             "update",
                             format!("tile {index} refers to a tile not held"),
                         ));
                     };
-                    if pixels.len() != rect.area() {
+                    if (tile.width, tile.height) != (rect.width, rect.height) {
                         return Err(LinkError::malformed(
                             "update",
                             format!("tile {index}: cached tile of another size"),
                         ));
                     }
-                    target.put(rect, pixels);
+                    target.put(rect, &tile.pixels);
                 }
                 TileContent::New(pixels) => {
                     if pixels.len() != rect.area() {
@@ -205,11 +226,13 @@ impl TileReceiver {
                     }
                     target.put(rect, pixels);
                     let hash = TileHash::of(rect.width, rect.height, pixels);
-                    self.cache.insert(
-                        hash,
-                        tile_cost(rect.width, rect.height),
-                        pixels.as_slice().into(),
-                    );
+                    let tile = StoredTile {
+                        width: rect.width,
+                        height: rect.height,
+                        pixels: pixels.as_slice().into(),
+                    };
+                    self.cache
+                        .insert(hash, tile_cost(rect.width, rect.height), tile);
                 }
             }
             changed.add(rect);
