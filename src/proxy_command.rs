@@ -31,6 +31,9 @@ pub struct NearArgs {
     /// The tile cache's size in MB.
     #[arg(long, value_name = "MB", default_value_t = 256)]
     cache_size: usize,
+    /// Keep the tile cache in this directory, so that later sessions start warm.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     /// Viewers must give the VNC password on the first line of this file.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
@@ -74,6 +77,7 @@ pub fn run(command: ProxyCommand) -> Result<()> {
                 },
                 link: args.link,
                 cache_size: args.cache_size.saturating_mul(1024 * 1024),
+                cache_dir: args.cache_dir,
                 stats_json: args.stats_json,
             };
             runtime()?.block_on(until_stopped(async move {

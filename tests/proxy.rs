@@ -7,7 +7,7 @@ mod support;
 use std::io::Write as _;
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use support::relay::CuttableRelay;
 use support::{
@@ -42,9 +42,13 @@ impl ProxyPair {
 
     /// Starts the near proxy, linking to `link_port`.
     fn near(&mut self, dir: &TempDir, link_port: u16) {
+        self.near_with(dir, link_port, &[]);
+    }
+
+    fn near_with(&mut self, dir: &TempDir, link_port: u16, extra: &[&str]) {
         let mut command = farview();
         command.args(["proxy", "near", "--listen", "127.0.0.1:0", "--link"]);
-        command.arg(format!("127.0.0.1:{link_port}"));
+        command.arg(format!("127.0.0.1:{link_port}")).args(extra);
         let near = Proc::spawn("proxy-near", &mut command, dir);
         self.near_port = logged_port(&near, "serving ");
         self.near = Some(near);
@@ -172,6 +176,77 @@ fn garbage_on_the_link_is_refused_with_a_reason_and_harms_nothing() {
             image_difference(&frame, image).map_or(Ok(()), Err)
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", pair.logs()));
+}
+
+/// The stats file as rewritten after `since` (the proxies rewrite it every few seconds).
+fn stats_written_after(near: &Proc, path: &std::path::Path, since: SystemTime) -> String {
+    poll(
+        "the near proxy to rewrite its stats",
+        STARTUP_TIMEOUT,
+        Duration::from_millis(200),
+        || {
+            let written = std::fs::metadata(path).and_then(|m| m.modified());
+            match written {
+                Ok(written) if written > since => {
+                    Ok(Ok(std::fs::read_to_string(path).unwrap_or_default()))
+                }
+                _ => Err("not yet".to_string()),
+            }
+        },
+        String::new,
+    )
+    .unwrap_or_else(|e: String| panic!("{e}\n{}", near.logs()))
+}
+
+/// A number from the flat JSON the proxies write.
+fn stat(stats: &str, name: &str) -> u64 {
+    let pattern = format!("\"{name}\":");
+    let start = stats.find(&pattern).map(|i| i + pattern.len()).expect(name);
+    stats[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect(name)
+}
+
+#[test]
+fn a_restarted_near_proxy_starts_warm_from_its_disk_cache() {
+    let dir = TempDir::new("proxy-disk-cache");
+    let server = FarviewServer::replay(&dir, &fixture("desktop"), None, &[]);
+    let frame = fixture_frame("desktop", 0);
+    let mut pair = ProxyPair::far(&dir, server.port);
+    let cache = dir.join("cache").display().to_string();
+    let mut tiles_new = Vec::new();
+    for run in ["cold", "warm"] {
+        let stats_path = dir.join(&format!("near-{run}.json"));
+        let stats_arg = stats_path.display().to_string();
+        pair.near_with(
+            &dir,
+            pair.far_port,
+            &["--cache-dir", &cache, "--stats-json", &stats_arg],
+        );
+        let mut viewer = TestViewer::connect(pair.near_port);
+        viewer
+            .wait_for_picture(VIEWER_TIMEOUT, |image| {
+                image_difference(&frame, image).map_or(Ok(()), Err)
+            })
+            .unwrap_or_else(|e| panic!("{run}: {e}\n{}", pair.logs()));
+        let shown = SystemTime::now();
+        let near = pair.near.as_mut().expect("near started");
+        let stats = stats_written_after(near, &stats_path, shown);
+        tiles_new.push((stat(&stats, "tiles_new"), stat(&stats, "tiles_cached")));
+        near.stop();
+    }
+    let ((cold_new, _), (warm_new, warm_cached)) = (tiles_new[0], tiles_new[1]);
+    assert!(
+        cold_new > 100,
+        "the first run fills the cache: {tiles_new:?}"
+    );
+    assert!(
+        warm_new == 0 && warm_cached > 100,
+        "the second run gets only references: (new, cached) {tiles_new:?}\n{}",
+        pair.logs()
+    );
 }
 
 fn xvnc_tools_present() -> bool {

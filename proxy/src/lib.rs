@@ -3,6 +3,7 @@
 //! which carries moves as moves and tiles by content hash so that what crossed once never
 //! crosses again.
 
+pub mod disk_cache;
 pub mod far;
 pub mod link;
 pub mod near;
@@ -27,6 +28,11 @@ pub enum ProxyError {
     Link(#[from] link::LinkError),
     #[error("the link protocol versions differ (ours {ours}, theirs {theirs})")]
     VersionMismatch { ours: u16, theirs: u16 },
+    #[error("tile cache in {dir}: {cause}")]
+    Cache {
+        dir: std::path::PathBuf,
+        cause: std::io::Error,
+    },
     #[error("the link closed")]
     LinkClosed,
     #[error("timed out waiting for {0}")]

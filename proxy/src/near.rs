@@ -21,12 +21,13 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::ProxyError;
+use crate::disk_cache::DiskCache;
 use crate::link::LinkError;
 use crate::link::codec::LinkCodec;
 use crate::link::message::{
     FarMessage, Hello, LINK_VERSION, MAX_INVENTORY_HASHES, NearMessage, Resume,
 };
-use crate::link::tiles::{TileReceiver, UpdateTarget};
+use crate::link::tiles::{StoredTile, TileReceiver, UpdateTarget};
 use crate::stats::{LinkStats, STATUS_INTERVAL};
 
 /// The first wait before reconnecting a dropped link; it doubles up to [`MAX_BACKOFF`].
@@ -45,6 +46,8 @@ pub struct NearOptions {
     pub link: String,
     /// The tile cache's size in bytes.
     pub cache_size: usize,
+    /// Where the tile cache is kept between runs, if anywhere.
+    pub cache_dir: Option<PathBuf>,
     pub stats_json: Option<PathBuf>,
 }
 
@@ -58,7 +61,11 @@ struct Link {
 
 /// Connects the link, then serves viewers until the far side's server goes away.
 pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
-    let receiver = TileReceiver::new(options.cache_size);
+    let mut receiver = TileReceiver::new(options.cache_size);
+    let disk = match &options.cache_dir {
+        Some(dir) => Some(open_disk_cache(dir, &mut receiver, options.cache_size)?),
+        None => None,
+    };
     let (link, width, height, name) = connect(&options.link, None, &receiver).await?;
     info!(
         "near: linked to {} (session {:016x})",
@@ -72,9 +79,45 @@ pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
         name,
         link: Some(link),
         receiver,
+        disk,
     };
     server.run(Box::new(source)).await?;
     Ok(())
+}
+
+/// Loads the disk cache in `dir` into `receiver` and starts the thread that appends new
+/// tiles to it; returns the way to that thread.
+fn open_disk_cache(
+    dir: &std::path::Path,
+    receiver: &mut TileReceiver,
+    limit: usize,
+) -> Result<std::sync::mpsc::Sender<Vec<StoredTile>>, ProxyError> {
+    let (mut cache, tiles) = DiskCache::open(dir, limit).map_err(|cause| ProxyError::Cache {
+        dir: dir.to_path_buf(),
+        cause,
+    })?;
+    info!(
+        "near: {} tile(s) in the cache at {}",
+        tiles.len(),
+        cache.path().display()
+    );
+    for tile in tiles {
+        receiver.preload(tile);
+    }
+    receiver.keep_new_tiles();
+    let (sender, tiles) = std::sync::mpsc::channel::<Vec<StoredTile>>();
+    std::thread::spawn(move || {
+        for batch in tiles {
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(error) = cache.append(&batch) {
+                warn!("near: the tile cache on disk stops here: {error}");
+                return;
+            }
+        }
+    });
+    Ok(sender)
 }
 
 /// Connects to the far side and says hello: a resume of `resume`, or a new session with
@@ -180,6 +223,8 @@ struct LinkSource {
     name: String,
     link: Option<Link>,
     receiver: TileReceiver,
+    /// New tiles go here, to be written to the disk cache by its own thread.
+    disk: Option<std::sync::mpsc::Sender<Vec<StoredTile>>>,
 }
 
 impl Source for LinkSource {
@@ -329,9 +374,13 @@ impl LinkSource {
                     while let Some((kind, payload)) = codec.next_message()? {
                         match FarMessage::decode(kind, &payload)? {
                             FarMessage::Update(update) => {
-                                desktop.draw(|canvas| {
+                                let counts = desktop.draw(|canvas| {
                                     self.receiver.apply(&update, &mut CanvasTarget(canvas))
                                 })?;
+                                stats.add_tiles(counts);
+                                if let Some(disk) = &self.disk {
+                                    let _ = disk.send(self.receiver.take_new_tiles());
+                                }
                                 position.applied = update.sequence;
                                 stats.updates += 1;
                                 codec.encode(NearMessage::Ack { sequence: update.sequence }.encode(), &mut output)?;

@@ -123,13 +123,28 @@ pub struct StoredTile {
 #[derive(Debug)]
 pub struct TileReceiver {
     cache: TileCache<StoredTile>,
+    /// New tiles since the last [`TileReceiver::take_new_tiles`], for the disk cache.
+    new_tiles: Option<Vec<StoredTile>>,
 }
 
 impl TileReceiver {
     pub fn new(limit: usize) -> Self {
         Self {
             cache: TileCache::new(limit),
+            new_tiles: None,
         }
+    }
+
+    /// Keeps the new tiles that arrive from now on for [`TileReceiver::take_new_tiles`].
+    pub fn keep_new_tiles(&mut self) {
+        self.new_tiles.get_or_insert_with(Vec::new);
+    }
+
+    pub fn take_new_tiles(&mut self) -> Vec<StoredTile> {
+        self.new_tiles
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Adds a tile known from before (the persistent cache), as the most recently used.
@@ -157,14 +172,14 @@ impl TileReceiver {
     }
 
     /// Applies `update` to `target` (resizing it first if the update says so) and returns
-    /// the area that changed. Anything out of bounds, or a reference to a tile not held, is
+    /// how its tiles came. Anything out of bounds, or a reference to a tile not held, is
     /// an error: the two ends disagree and the link must start over.
     pub fn apply(
         &mut self,
         update: &LinkUpdate,
         target: &mut impl UpdateTarget,
-    ) -> Result<Region, LinkError> {
-        let mut changed = Region::new();
+    ) -> Result<TileCounts, LinkError> {
+        let mut counts = TileCounts::default();
         if let Some((width, height)) = update.size {
             if !Framebuffer::size_is_acceptable(width, height) {
                 return Err(LinkError::malformed(
@@ -173,7 +188,6 @@ impl TileReceiver {
                 ));
             }
             target.resize(width, height);
-            changed.add(target.bounds());
         }
         let bounds = target.bounds();
         for copy in &update.moves {
@@ -190,7 +204,6 @@ impl TileReceiver {
                 ));
             }
             target.copy(*copy);
-            changed.add(copy.destination);
         }
         for (index, tile) in update.tiles.iter().enumerate() {
             let rect = tile.rect;
@@ -201,7 +214,10 @@ impl TileReceiver {
                 ));
             }
             match &tile.content {
-                TileContent::Fill(colour) => target.fill(rect, *colour),
+                TileContent::Fill(colour) => {
+                    counts.fills += 1;
+                    target.fill(rect, *colour);
+                }
                 TileContent::Cached(hash) => {
                     let Some(tile) = self.cache.touch(hash) else {
                         return Err(LinkError::malformed(
@@ -215,6 +231,7 @@ impl TileReceiver {
                             format!("tile {index}: cached tile of another size"),
                         ));
                     }
+                    counts.cached += 1;
                     target.put(rect, &tile.pixels);
                 }
                 TileContent::New(pixels) => {
@@ -231,13 +248,16 @@ impl TileReceiver {
                         height: rect.height,
                         pixels: pixels.as_slice().into(),
                     };
+                    if let Some(new_tiles) = &mut self.new_tiles {
+                        new_tiles.push(tile.clone());
+                    }
                     self.cache
                         .insert(hash, tile_cost(rect.width, rect.height), tile);
+                    counts.new += 1;
                 }
             }
-            changed.add(rect);
         }
-        Ok(changed)
+        Ok(counts)
     }
 }
 
