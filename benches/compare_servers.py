@@ -646,6 +646,8 @@ def analyse(seq, result):
         "shown": shown,
         "states": len(states),
         "latency_p50_ms": statistics.median(latencies) if latencies else None,
+        "latency_p95_ms": (latencies[round(0.95 * (len(latencies) - 1))]
+                           if latencies else None),
     })
     return result
 

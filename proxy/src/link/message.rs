@@ -52,6 +52,9 @@ pub enum TileContent {
     Cached(TileHash),
     /// Pixels the near side has not seen, native `0x00RRGGBB`, row-major.
     New(Vec<u32>),
+    /// New pixels as the exclusive-or with what the near side shows there: where little
+    /// changed (a typed character), mostly zeros, which compress to almost nothing.
+    Delta(Vec<u32>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +157,7 @@ mod tile_tag {
     pub const FILL: u8 = 0;
     pub const CACHED: u8 = 1;
     pub const NEW: u8 = 2;
+    pub const DELTA: u8 = 3;
 }
 
 impl NearMessage {
@@ -435,12 +439,29 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             }
             TileContent::New(pixels) => {
                 out.push(tile_tag::NEW);
-                for pixel in pixels {
-                    out.extend_from_slice(&pixel.to_le_bytes());
-                }
+                write_rgb(pixels, out);
+            }
+            TileContent::Delta(pixels) => {
+                out.push(tile_tag::DELTA);
+                write_rgb(pixels, out);
             }
         }
     }
+}
+
+/// Pixels as red, green and blue bytes: the fourth byte of a native pixel is always zero.
+fn write_rgb(pixels: &[u32], out: &mut Vec<u8>) {
+    out.reserve(pixels.len() * 3);
+    for pixel in pixels {
+        out.extend_from_slice(&pixel.to_be_bytes()[1..]);
+    }
+}
+
+fn read_rgb(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks_exact(3)
+        .map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]]))
+        .collect()
 }
 
 fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
@@ -477,15 +498,8 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
         let content = match r.u8(what)? {
             tile_tag::FILL => TileContent::Fill(r.u32(what)?),
             tile_tag::CACHED => TileContent::Cached(r.hash(what)?),
-            tile_tag::NEW => {
-                let bytes = r.bytes(what, rect.area() * 4)?;
-                TileContent::New(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
-                        .collect(),
-                )
-            }
+            tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
+            tile_tag::DELTA => TileContent::Delta(read_rgb(r.bytes(what, rect.area() * 3)?)),
             other => {
                 return Err(LinkError::malformed(
                     what,
@@ -614,7 +628,8 @@ mod tests {
             prop_oneof![
                 any::<u32>().prop_map(TileContent::Fill),
                 any::<[u8; TILE_HASH_LEN]>().prop_map(|h| TileContent::Cached(TileHash(h))),
-                proptest::collection::vec(any::<u32>(), area).prop_map(TileContent::New),
+                proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
+                proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::Delta),
             ]
             .prop_map(move |content| TilePlacement { rect, content })
         })

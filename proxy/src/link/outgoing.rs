@@ -114,9 +114,13 @@ impl Outgoing {
             if spent >= budget {
                 break;
             }
-            let tile = self.sender.tile(mirror, rect, &mut counts);
-            if let TileContent::New(pixels) = &tile.content {
-                spent += pixels.len() * 4;
+            let shown = self.shown.read_rect(&rect);
+            let known = !shown.contains(&UNKNOWN_PIXEL);
+            let tile = self
+                .sender
+                .tile(mirror, rect, known.then_some(&shown[..]), &mut counts);
+            if let TileContent::New(pixels) | TileContent::Delta(pixels) = &tile.content {
+                spent += pixels.len() * 3;
             }
             self.shown.put_pixels(&rect, &mirror.read_rect(&rect));
             update.tiles.push(tile);
@@ -209,6 +213,26 @@ mod tests {
             sent[0].0.tiles[0].rect,
             Rect::new(192, 192, 64, 64),
             "the small change first"
+        );
+    }
+
+    #[test]
+    fn a_small_change_crosses_as_a_delta() {
+        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = Framebuffer::new(128, 128);
+        let first = picture(128, 128, 1);
+        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let mut typed = first.clone();
+        typed.fill_rect(&Rect::new(70, 10, 6, 9), 0x000000);
+        let sent = converge(&mut outgoing, &mut receiver, &mut near, &typed, usize::MAX);
+        assert!(near == typed);
+        let tiles = &sent[0].0.tiles;
+        assert_eq!(tiles.len(), 1);
+        assert!(
+            matches!(tiles[0].content, TileContent::Delta(_)),
+            "{:?}",
+            tiles[0].rect
         );
     }
 

@@ -46,17 +46,19 @@ impl TileSender {
         let mut counts = TileCounts::default();
         let tiles = grid_tiles(framebuffer, changed)
             .into_iter()
-            .map(|rect| self.tile(framebuffer, rect, &mut counts))
+            .map(|rect| self.tile(framebuffer, rect, None, &mut counts))
             .collect();
         (tiles, counts)
     }
 
     /// How the grid tile `rect` of `framebuffer` goes: a fill, a reference, or new pixels
-    /// (which the near side holds from then on).
+    /// (which the near side holds from then on), as a delta against `shown` (what the near
+    /// side shows there, if known) when most of them did not change.
     pub fn tile(
         &mut self,
         framebuffer: &Framebuffer,
         rect: Rect,
+        shown: Option<&[u32]>,
         counts: &mut TileCounts,
     ) -> TilePlacement {
         let pixels = framebuffer.read_rect(&rect);
@@ -72,11 +74,26 @@ impl TileSender {
                 self.cache
                     .insert(hash, tile_cost(rect.width, rect.height), ());
                 counts.new += 1;
-                TileContent::New(pixels)
+                match shown {
+                    Some(shown) if mostly_unchanged(shown, &pixels) => TileContent::Delta(
+                        pixels
+                            .iter()
+                            .zip(shown)
+                            .map(|(new, old)| new ^ old)
+                            .collect(),
+                    ),
+                    _ => TileContent::New(pixels),
+                }
             }
         };
         TilePlacement { rect, content }
     }
+}
+
+/// Whether at least half the pixels are as they were.
+fn mostly_unchanged(shown: &[u32], pixels: &[u32]) -> bool {
+    let same = shown.iter().zip(pixels).filter(|(a, b)| a == b).count();
+    2 * same >= pixels.len()
 }
 
 /// The grid tiles that `changed` touches, clipped to the framebuffer, row by row.
@@ -234,13 +251,24 @@ impl TileReceiver {
                     counts.cached += 1;
                     target.put(rect, &tile.pixels);
                 }
-                TileContent::New(pixels) => {
+                TileContent::New(pixels) | TileContent::Delta(pixels) => {
                     if pixels.len() != rect.area() {
                         return Err(LinkError::malformed(
                             "update",
                             format!("tile {index}: {} pixels for {rect:?}", pixels.len()),
                         ));
                     }
+                    let pixels = match &tile.content {
+                        TileContent::Delta(delta) => {
+                            let mut shown = target.read(rect);
+                            for (pixel, change) in shown.iter_mut().zip(delta) {
+                                *pixel ^= change;
+                            }
+                            shown
+                        }
+                        _ => pixels.clone(),
+                    };
+                    let pixels = &pixels;
                     target.put(rect, pixels);
                     let hash = TileHash::of(rect.width, rect.height, pixels);
                     let tile = StoredTile {
@@ -269,6 +297,7 @@ pub trait UpdateTarget {
     fn copy(&mut self, copy: CopyOperation);
     fn fill(&mut self, rect: Rect, colour: u32);
     fn put(&mut self, rect: Rect, pixels: &[u32]);
+    fn read(&self, rect: Rect) -> Vec<u32>;
 }
 
 impl UpdateTarget for Framebuffer {
@@ -290,6 +319,10 @@ impl UpdateTarget for Framebuffer {
 
     fn put(&mut self, rect: Rect, pixels: &[u32]) {
         self.put_pixels(&rect, pixels);
+    }
+
+    fn read(&self, rect: Rect) -> Vec<u32> {
+        self.read_rect(&rect)
     }
 }
 
