@@ -13,8 +13,10 @@ use super::frame::MAX_FRAME_PAYLOAD;
 
 /// log2 of the bytes each side remembers: 16 MiB.
 pub const WINDOW_LOG: u32 = 24;
-/// zstd's level for the link: fast enough for a link of tens of Mbit/s on one core.
-pub const DEFAULT_LEVEL: i32 = 3;
+/// zstd's level for the link. On the corpus's terminal-scroll over 8 Mbit/s, levels 3, 9
+/// and 19 sent 98, 80 and 63 kB: 9 compresses a full-HD frame of new pixels in well under
+/// a frame's time on one core; 19 pays only on links slow enough to wait for it.
+pub const DEFAULT_LEVEL: i32 = 9;
 
 const CHUNK: usize = 64 * 1024;
 

@@ -24,6 +24,8 @@ pub const MAX_MOVES: usize = 4096;
 pub const MAX_TILES: usize = 256 * 256;
 /// The most hashes in one inventory message.
 pub const MAX_INVENTORY_HASHES: usize = 64 * 1024;
+/// The most colours a tile palette holds (indices are bytes).
+pub const MAX_PALETTE_COLOURS: usize = 256;
 /// The largest cursor side.
 pub const MAX_CURSOR_SIDE: u16 = 256;
 
@@ -55,6 +57,10 @@ pub enum TileContent {
     /// New pixels as the exclusive-or with what the near side shows there: where little
     /// changed (a typed character), mostly zeros, which compress to almost nothing.
     Delta(Vec<u32>),
+    /// New pixels of a tile with few colours: the colours, then one index per pixel.
+    /// Indices go three times as densely as pixels, so zstd's window reaches further back,
+    /// and a glyph drawn in the same colours gives the same bytes wherever it lands.
+    Palette { colours: Vec<u32>, indices: Vec<u8> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +164,7 @@ mod tile_tag {
     pub const CACHED: u8 = 1;
     pub const NEW: u8 = 2;
     pub const DELTA: u8 = 3;
+    pub const PALETTE: u8 = 4;
 }
 
 impl NearMessage {
@@ -445,6 +452,12 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
                 out.push(tile_tag::DELTA);
                 write_rgb(pixels, out);
             }
+            TileContent::Palette { colours, indices } => {
+                out.push(tile_tag::PALETTE);
+                out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
+                write_rgb(colours, out);
+                out.extend_from_slice(indices);
+            }
         }
     }
 }
@@ -500,6 +513,24 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
             tile_tag::CACHED => TileContent::Cached(r.hash(what)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::DELTA => TileContent::Delta(read_rgb(r.bytes(what, rect.area() * 3)?)),
+            tile_tag::PALETTE => {
+                let count = usize::from(r.u16(what)?);
+                if !(1..=MAX_PALETTE_COLOURS).contains(&count) {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("tile {index}: a palette of {count} colours"),
+                    ));
+                }
+                let colours = read_rgb(r.bytes(what, count * 3)?);
+                let indices = r.bytes(what, rect.area())?.to_vec();
+                if let Some(bad) = indices.iter().find(|&&i| usize::from(i) >= count) {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("tile {index}: colour index {bad} of {count}"),
+                    ));
+                }
+                TileContent::Palette { colours, indices }
+            }
             other => {
                 return Err(LinkError::malformed(
                     what,
@@ -630,6 +661,15 @@ mod tests {
                 any::<[u8; TILE_HASH_LEN]>().prop_map(|h| TileContent::Cached(TileHash(h))),
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::Delta),
+                proptest::collection::vec(0..=0x00ff_ffffu32, 1..4).prop_flat_map(move |colours| {
+                    let count = colours.len() as u8;
+                    proptest::collection::vec(0..count, area).prop_map(move |indices| {
+                        TileContent::Palette {
+                            colours: colours.clone(),
+                            indices,
+                        }
+                    })
+                }),
             ]
             .prop_map(move |content| TilePlacement { rect, content })
         })

@@ -119,9 +119,11 @@ impl Outgoing {
             let tile = self
                 .sender
                 .tile(mirror, rect, known.then_some(&shown[..]), &mut counts);
-            if let TileContent::New(pixels) | TileContent::Delta(pixels) = &tile.content {
-                spent += pixels.len() * 3;
-            }
+            spent += match &tile.content {
+                TileContent::New(pixels) | TileContent::Delta(pixels) => pixels.len() * 3,
+                TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
+                TileContent::Fill(_) | TileContent::Cached(_) => 0,
+            };
             self.shown.put_pixels(&rect, &mirror.read_rect(&rect));
             update.tiles.push(tile);
         }

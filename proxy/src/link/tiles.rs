@@ -9,7 +9,7 @@ use farview_protocol::encode::CopyOperation;
 use farview_protocol::{Framebuffer, Rect, Region};
 
 use super::LinkError;
-use super::message::{LinkUpdate, TileContent, TilePlacement};
+use super::message::{LinkUpdate, MAX_PALETTE_COLOURS, TileContent, TilePlacement};
 use super::tile_cache::{TILE_SIDE, TileCache, TileHash, tile_cost};
 
 /// What tiles an update carried, for the link's statistics.
@@ -82,12 +82,31 @@ impl TileSender {
                             .map(|(new, old)| new ^ old)
                             .collect(),
                     ),
-                    _ => TileContent::New(pixels),
+                    _ => palette_of(&pixels).unwrap_or(TileContent::New(pixels)),
                 }
             }
         };
         TilePlacement { rect, content }
     }
+}
+
+/// The tile as a palette and indices, if it has at most [`MAX_PALETTE_COLOURS`] colours.
+/// The colours are sorted, so that tiles with the same colours index them alike.
+fn palette_of(pixels: &[u32]) -> Option<TileContent> {
+    let mut colours: Vec<u32> = Vec::new();
+    for &pixel in pixels {
+        if let Err(at) = colours.binary_search(&pixel) {
+            if colours.len() == MAX_PALETTE_COLOURS {
+                return None;
+            }
+            colours.insert(at, pixel);
+        }
+    }
+    let indices = pixels
+        .iter()
+        .map(|pixel| colours.binary_search(pixel).unwrap_or(0) as u8)
+        .collect();
+    Some(TileContent::Palette { colours, indices })
 }
 
 /// Whether at least half the pixels are as they were.
@@ -251,23 +270,28 @@ impl TileReceiver {
                     counts.cached += 1;
                     target.put(rect, &tile.pixels);
                 }
-                TileContent::New(pixels) | TileContent::Delta(pixels) => {
-                    if pixels.len() != rect.area() {
-                        return Err(LinkError::malformed(
-                            "update",
-                            format!("tile {index}: {} pixels for {rect:?}", pixels.len()),
-                        ));
-                    }
+                TileContent::New(_) | TileContent::Delta(_) | TileContent::Palette { .. } => {
                     let pixels = match &tile.content {
-                        TileContent::Delta(delta) => {
+                        TileContent::Delta(delta) if delta.len() == rect.area() => {
                             let mut shown = target.read(rect);
                             for (pixel, change) in shown.iter_mut().zip(delta) {
                                 *pixel ^= change;
                             }
                             shown
                         }
-                        _ => pixels.clone(),
+                        TileContent::Palette { colours, indices } => indices
+                            .iter()
+                            .map(|&i| colours.get(usize::from(i)).copied().unwrap_or(0))
+                            .collect(),
+                        TileContent::New(pixels) => pixels.clone(),
+                        _ => Vec::new(),
                     };
+                    if pixels.len() != rect.area() {
+                        return Err(LinkError::malformed(
+                            "update",
+                            format!("tile {index}: {} pixels for {rect:?}", pixels.len()),
+                        ));
+                    }
                     let pixels = &pixels;
                     target.put(rect, pixels);
                     let hash = TileHash::of(rect.width, rect.height, pixels);
