@@ -1,15 +1,20 @@
 //! The `farview` command line: parses arguments and wires the crates together.
 
+mod config_dir;
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use farview_client::window::WindowedOptions;
-use farview_client::{Target, ViewerOptions, session};
+use farview_client::{Target, TlsTrust, ViewerOptions, session};
 use farview_protocol::EncodingType;
+use farview_server::plain_users::{self, PlainUsers};
+use farview_server::tls::TlsCertificate;
 use farview_server::{Server, ServerOptions, SourceOptions, SourceSpec};
 use tokio::signal::unix::SignalKind;
 
@@ -38,6 +43,20 @@ enum Command {
     /// The paired proxies that carry a session over a slow link.
     #[command(subcommand)]
     Proxy(proxy_command::ProxyCommand),
+    /// Add a user to an X509Plain users file, or change their password. The password is
+    /// read from --password-file, else from the first line of standard input.
+    Passwd(PasswdArgs),
+}
+
+#[derive(Debug, Args)]
+struct PasswdArgs {
+    /// The users file (created if missing; give it to `serve --plain-users-file`).
+    file: PathBuf,
+    /// The username.
+    user: String,
+    /// Read the new password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -65,9 +84,23 @@ struct ServeArgs {
     /// Require VNC Authentication with the password on the first line of this file.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
-    /// Allow serving without authentication on a non-loopback address.
+    /// Allow serving without authentication or TLS on a non-loopback address.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// Require TLS (VeNCrypt) with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require TLS (VeNCrypt) with a self-signed certificate, created on first run in
+    /// $XDG_CONFIG_HOME/farview (or ~/.config/farview); its SHA-256 fingerprint is printed.
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
+    /// Let in the users of this file (written by `farview passwd`) with their username and
+    /// password (VeNCrypt X509Plain; needs TLS).
+    #[arg(long, value_name = "FILE")]
+    plain_users_file: Option<PathBuf>,
     /// Replay: log every frame shown (JSON lines with its SHA-256).
     #[arg(long, value_name = "FILE")]
     frame_log: Option<PathBuf>,
@@ -92,9 +125,19 @@ struct ViewArgs {
     /// Compression level 0-9.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
     compress: Option<u8>,
-    /// The VNC password is on the first line of this file.
+    /// The password (VNC, or X509Plain with --username) is on the first line of this file.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// The username for servers that ask for one (VeNCrypt X509Plain).
+    #[arg(long)]
+    username: Option<String>,
+    /// Accept only the TLS certificate with this SHA-256 fingerprint (64 hex digits).
+    #[arg(long, value_name = "SHA256HEX", value_parser = parse_fingerprint)]
+    tls_fingerprint: Option<String>,
+    /// Where certificates trusted on first use are remembered (default:
+    /// $XDG_CONFIG_HOME/farview/known-servers, or ~/.config/farview/known-servers).
+    #[arg(long, value_name = "FILE")]
+    known_servers: Option<PathBuf>,
     /// Send no keyboard or pointer input.
     #[arg(long)]
     view_only: bool,
@@ -133,6 +176,11 @@ fn parse_size(text: &str) -> Result<(u16, u16), String> {
     }
 }
 
+fn parse_fingerprint(text: &str) -> Result<String, String> {
+    farview_client::tls::parse_fingerprint(text)
+        .ok_or_else(|| format!("{text:?} is not a SHA-256 fingerprint (64 hex digits)"))
+}
+
 fn parse_encoding(text: &str) -> Result<EncodingType, String> {
     EncodingType::from_name(text).ok_or_else(|| format!("unknown encoding {text:?}"))
 }
@@ -169,6 +217,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::View(args) => view(args),
         Command::Proxy(command) => proxy_command::run(command),
+        Command::Passwd(args) => passwd(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -195,6 +244,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     let options = ServerOptions {
         listen: args.listen,
         password,
+        tls: server_tls(&args)?,
+        plain_users: args
+            .plain_users_file
+            .as_deref()
+            .map(|path| PlainUsers::load(path).map(Arc::new))
+            .transpose()?,
         insecure_no_auth: args.insecure_no_auth,
     };
     let source_options = SourceOptions {
@@ -237,6 +292,34 @@ async fn until_stopped(work: impl Future<Output = Result<()>>) -> Result<()> {
     }
 }
 
+/// The TLS configuration the arguments ask for, with its certificate's fingerprint logged.
+fn server_tls(args: &ServeArgs) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    let certificate = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => TlsCertificate::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ if args.tls_self_signed => TlsCertificate::SelfSigned {
+            dir: config_dir::config_dir()
+                .context("--tls-self-signed: no config directory (set XDG_CONFIG_HOME or HOME)")?,
+        },
+        _ => return Ok(None),
+    };
+    let tls = farview_server::tls::server_config(&certificate)?;
+    if tls.created {
+        tracing::info!(
+            "created a self-signed TLS certificate: {}",
+            tls.cert_path.display()
+        );
+    }
+    tracing::info!(
+        "TLS certificate {} has SHA-256 fingerprint {}",
+        tls.cert_path.display(),
+        tls.fingerprint
+    );
+    Ok(Some(tls.config))
+}
+
 fn describe_source(spec: &SourceSpec) -> String {
     match spec {
         SourceSpec::Demo => "demo".into(),
@@ -264,6 +347,11 @@ fn view(args: ViewArgs) -> Result<()> {
         .transpose()?;
     let options = ViewerOptions {
         password,
+        username: args.username,
+        tls: TlsTrust {
+            fingerprint: args.tls_fingerprint,
+            known_servers: args.known_servers.or_else(config_dir::known_servers_file),
+        },
         encodings: args.encodings,
         quality: args.quality,
         compress: args.compress,
@@ -294,4 +382,32 @@ fn view(args: ViewArgs) -> Result<()> {
         session::write_snapshot(&end, args.snapshot.as_ref())?;
         Ok(())
     })
+}
+
+fn passwd(args: PasswdArgs) -> Result<()> {
+    let password = match &args.password_file {
+        Some(path) => read_password(path)?,
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!("new password for {} (shown as typed): ", args.user);
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                bail!("no password given on standard input");
+            }
+            password.as_bytes().to_vec()
+        }
+    };
+    let new = plain_users::set_password(&args.file, &args.user, &password)?;
+    let done = if new {
+        "added"
+    } else {
+        "changed the password of"
+    };
+    eprintln!("farview: {done} {} in {}", args.user, args.file.display());
+    Ok(())
 }

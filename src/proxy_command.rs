@@ -74,6 +74,7 @@ pub fn run(command: ProxyCommand) -> Result<()> {
                     listen: args.listen,
                     password,
                     insecure_no_auth: args.insecure_no_auth,
+                    ..ServerOptions::default()
                 },
                 link: args.link,
                 cache_size: args.cache_size.saturating_mul(1024 * 1024),

@@ -44,15 +44,18 @@ fn serving_off_loopback_without_authentication_is_refused() {
 }
 
 #[test]
-fn serving_off_loopback_is_allowed_with_a_password_or_an_explicit_opt_out() {
+fn serving_off_loopback_is_allowed_with_a_password_tls_or_an_explicit_opt_out() {
     let dir = TempDir::new("cli-off-loopback");
     let password = dir.write("password.txt", b"secret\n");
     for extra in [
         vec!["--password-file", password.to_str().unwrap()],
+        vec!["--tls-self-signed"],
         vec!["--insecure-no-auth"],
     ] {
         let mut command = support::farview();
         command
+            // Where --tls-self-signed keeps its certificate.
+            .env("XDG_CONFIG_HOME", dir.join("config"))
             .args(["serve", "--listen", "0.0.0.0:0"])
             .args(&extra);
         let mut server = support::Proc::spawn("farview-serve", &mut command, &dir);

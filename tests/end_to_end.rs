@@ -76,7 +76,7 @@ async fn start(source: Box<dyn Source>, password: Option<&str>) -> Target {
     let options = ServerOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         password: password.map(|p| p.as_bytes().to_vec()),
-        insecure_no_auth: false,
+        ..ServerOptions::default()
     };
     let server = Server::bind(options).await.unwrap();
     let target = Target {

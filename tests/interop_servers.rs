@@ -1,6 +1,8 @@
 //! `farview view --headless` against third-party servers: TigerVNC's Xvnc, and x11vnc sharing
 //! an Xvfb. The snapshot must equal the X server's own `xwd -root` dump pixel for pixel, with
-//! and without a VNC password; a wrong password must fail with one clear error line.
+//! and without a VNC password, and over TLS (Xvnc's VeNCrypt X509None and X509Vnc; from
+//! anonymous TLSVnc the viewer falls back to VncAuth); a wrong password must fail with one
+//! clear error line.
 
 mod support;
 
@@ -184,6 +186,66 @@ fn farview_views_xvnc_with_a_password() {
     let target = format!("127.0.0.1::{port}");
     assert_snapshot_matches_screen(&dir, &x, &target, Some(PASSWORD), &logs);
     assert_wrong_password_refused(&dir, &target, &logs);
+}
+
+/// Xvnc with a certificate farview made; our viewer pins its fingerprint. X509Plain is
+/// offered too, but Xvnc checks Plain passwords against the system's accounts (PAM), so our
+/// viewer, given no username, takes X509Vnc.
+#[test]
+fn farview_views_xvnc_over_tls() {
+    if !support::require_all(&["Xvnc", "vncpasswd", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("xvnc-tls");
+    let certificate_dir = dir.join("certificate");
+    let tls =
+        farview_server::tls::server_config(&farview_server::tls::TlsCertificate::SelfSigned {
+            dir: certificate_dir.clone(),
+        })
+        .expect("a self-signed certificate");
+    let cert = certificate_dir.join(farview_server::tls::SELF_SIGNED_CERT_FILE);
+    let key = certificate_dir.join(farview_server::tls::SELF_SIGNED_KEY_FILE);
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let pin = ["--tls-fingerprint", tls.fingerprint.as_str()];
+    let tls_options = ["-X509Cert", cert.as_str(), "-X509Key", key.as_str()];
+
+    let (x, port, _xterms) = start_xvnc(
+        &dir,
+        &[&["-SecurityTypes", "X509None"], &tls_options[..]].concat(),
+    );
+    let logs = || x.process.logs();
+    let target = format!("127.0.0.1::{port}");
+    assert_snapshot_matches_screen_with(&dir, &x, &target, None, &pin, &logs);
+    drop(x);
+
+    let file = support::vnc_password_file(&dir, PASSWORD);
+    let file = file.to_str().expect("a UTF-8 temp path");
+    let security = ["-SecurityTypes", "X509Vnc,X509Plain", "-PasswordFile", file];
+    let (x, port, _xterms) = start_xvnc(&dir, &[&security[..], &tls_options[..]].concat());
+    let logs = || x.process.logs();
+    let target = format!("127.0.0.1::{port}");
+    assert_snapshot_matches_screen_with(&dir, &x, &target, Some(PASSWORD), &pin, &logs);
+    let wrong = support::view_headless_with(&dir, "tls-wrong", &target, Some("not-it!"), 5.0, &pin);
+    assert!(!wrong.output.status.success(), "{}", wrong.stderr());
+    assert!(
+        wrong.stderr().to_lowercase().contains("authentication"),
+        "{}",
+        wrong.stderr()
+    );
+    drop(x);
+
+    // TigerVNC's usual choice: anonymous TLS, which farview cannot speak, or a password.
+    let security = ["-SecurityTypes", "TLSVnc,VncAuth", "-PasswordFile", file];
+    let (x, port, _xterms) = start_xvnc(&dir, &security);
+    let logs = || x.process.logs();
+    let target = format!("127.0.0.1::{port}");
+    assert_snapshot_matches_screen(&dir, &x, &target, Some(PASSWORD), &logs);
+    let again = support::view_headless(&dir, "fallback", &target, Some(PASSWORD), 0.5);
+    assert!(
+        again.stderr().contains("only TLSVnc") && again.stderr().contains("without VeNCrypt"),
+        "{}",
+        again.stderr()
+    );
 }
 
 #[test]

@@ -7,9 +7,11 @@ pub mod parallel_decode;
 pub mod session;
 pub mod snapshot;
 pub mod target;
+pub mod tls;
 pub mod viewer;
 pub mod window;
 
 pub use session::{SessionEnd, SharedFrame, UserInput};
 pub use target::Target;
+pub use tls::TlsTrust;
 pub use viewer::{Viewer, ViewerError, ViewerOptions};

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use crate::frame_log::FrameLog;
 use crate::parallel_decode::ThreadedExecutor;
 use crate::target::Target;
+use crate::tls::{self, TlsError, TlsTrust};
 
 /// The pixel encodings asked for when none are given, in order of preference.
 pub const DEFAULT_ENCODINGS: &[EncodingType] = &[
@@ -53,6 +54,10 @@ pub enum ViewerError {
     UnsupportedEncoding(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("the server sent data before the TLS handshake")]
+    DataBeforeTls,
 }
 
 impl From<ProtocolError> for ViewerError {
@@ -70,6 +75,10 @@ impl From<std::io::Error> for ViewerError {
 #[derive(Debug, Clone, Default)]
 pub struct ViewerOptions {
     pub password: Option<Vec<u8>>,
+    /// The username for VeNCrypt's X509Plain (with `password`).
+    pub username: Option<String>,
+    /// How to trust the server's certificate when it speaks TLS (VeNCrypt).
+    pub tls: TlsTrust,
     /// Pixel encodings in preference order; empty means [`DEFAULT_ENCODINGS`].
     pub encodings: Vec<EncodingType>,
     /// Tight JPEG quality 0-9 (the QualityLevel pseudo-encoding).
@@ -150,23 +159,58 @@ impl std::fmt::Debug for Viewer {
 
 impl Viewer {
     /// Connects and completes the handshake.
+    ///
+    /// A server that offers VeNCrypt only with subtypes farview cannot speak (anonymous TLS,
+    /// as TigerVNC's default TLSVnc) is connected to again without VeNCrypt, in case it
+    /// offers another security type too; never a server that must speak TLS
+    /// ([`TlsTrust::requires_tls`]).
     pub async fn connect(target: &Target, options: &ViewerOptions) -> Result<Viewer, ViewerError> {
         options.encoding_list()?;
-        let stream = TcpStream::connect((target.host.as_str(), target.port))
-            .await
-            .map_err(|cause| ViewerError::Connect {
-                target: target.clone(),
-                cause,
-            })?;
-        let _ = stream.set_nodelay(true);
-        Self::over_stream(Box::new(stream), options).await
+        let dial = || async {
+            let stream = TcpStream::connect((target.host.as_str(), target.port))
+                .await
+                .map_err(|cause| ViewerError::Connect {
+                    target: target.clone(),
+                    cause,
+                })?;
+            let _ = stream.set_nodelay(true);
+            Ok::<_, ViewerError>(Box::new(stream))
+        };
+        match Self::handshake(dial().await?, target, options, true).await {
+            Err(ViewerError::Protocol(ProtocolError::NoUsableSubtype(reason)))
+                if !options.tls.requires_tls(target) =>
+            {
+                warn!("{reason}; connecting again without VeNCrypt");
+                Self::handshake(dial().await?, target, options, false)
+                    .await
+                    .map_err(|retry| match retry {
+                        ViewerError::Protocol(ProtocolError::NoCommonSecurityType(_)) => {
+                            ViewerError::Protocol(ProtocolError::NoUsableSubtype(reason))
+                        }
+                        other => other,
+                    })
+            }
+            result => result,
+        }
     }
 
-    /// Completes the handshake over a stream already connected to a server (a reverse
-    /// connection, or TLS).
+    /// Completes the handshake over a stream already connected to `server` (a reverse
+    /// connection, another transport). With VeNCrypt, TLS runs over it; the server's
+    /// certificate is checked for `server`'s name and remembered under it.
     pub async fn over_stream(
         stream: Box<dyn ServerStream>,
+        server: &Target,
         options: &ViewerOptions,
+    ) -> Result<Viewer, ViewerError> {
+        Self::handshake(stream, server, options, true).await
+    }
+
+    /// The handshake; `tls` says whether to choose VeNCrypt when the server offers it.
+    async fn handshake(
+        stream: Box<dyn ServerStream>,
+        server: &Target,
+        options: &ViewerOptions,
+        tls: bool,
     ) -> Result<Viewer, ViewerError> {
         let encodings = options.encoding_list()?;
         let frame_log = match &options.frame_log {
@@ -180,6 +224,9 @@ impl Viewer {
         };
         let mut connection = ClientConnection::new(ClientConfig {
             password: options.password.clone(),
+            username: options.username.clone(),
+            tls,
+            require_tls: options.tls.requires_tls(server),
             shared: !options.exclusive,
             encodings,
             ..ClientConfig::default()
@@ -203,10 +250,27 @@ impl Viewer {
         loop {
             viewer.receive().await?;
             viewer.flush().await?;
+            if viewer.connection.is_awaiting_tls() {
+                viewer.start_tls(server, &options.tls).await?;
+            }
             if viewer.connection.is_normal() {
                 return Ok(viewer);
             }
         }
+    }
+
+    /// Runs TLS over the stream, as VeNCrypt asked, and goes on with the handshake in it.
+    async fn start_tls(&mut self, server: &Target, trust: &TlsTrust) -> Result<(), ViewerError> {
+        // Bytes past the subtype's ack would be TLS bytes already read in the clear.
+        if !self.input.is_empty() {
+            return Err(ViewerError::DataBeforeTls);
+        }
+        // A stand-in with nothing to read and nowhere to write, for the moment TLS has it.
+        let placeholder = Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
+        let plain = std::mem::replace(&mut self.stream, placeholder);
+        self.stream = tls::connect(plain, server, trust).await?;
+        self.connection.tls_started();
+        self.flush().await
     }
 
     /// Reads what the server sent and feeds it to the protocol. Cancel-safe: use it in
@@ -320,6 +384,8 @@ impl Viewer {
         let output = self.connection.take_output();
         if !output.is_empty() {
             self.stream.write_all(&output).await?;
+            // TLS holds what it was given until flushed.
+            self.stream.flush().await?;
         }
         Ok(())
     }

@@ -16,12 +16,21 @@ pub enum ProtocolError {
     },
     #[error("invalid pixel format: {0}")]
     BadPixelFormat(String),
-    #[error("security type {0} was not offered")]
-    SecurityTypeNotOffered(u8),
+    #[error(
+        "the server offers no TLS (security types {0:?}), but its certificate is pinned or \
+         known: refusing to connect without TLS"
+    )]
+    TlsRequired(Vec<u8>),
     #[error("server offered no security type we can use (offered: {0:?})")]
     NoCommonSecurityType(Vec<u8>),
     #[error("the server requires a password and none was given")]
     PasswordRequired,
+    #[error("the server requires a username (X509Plain) and none was given")]
+    UsernameRequired,
+    #[error("VeNCrypt: {0}")]
+    Vencrypt(String),
+    #[error("VeNCrypt: {0}")]
+    NoUsableSubtype(String),
     #[error("authentication failed: {0}")]
     AuthenticationFailed(String),
     #[error("server refused the connection: {0}")]

@@ -10,10 +10,7 @@ use crate::handshake::server::{ServerConfig, ServerConnection, ServerEvent};
 
 /// A server connection past its handshake, as a viewer would find it.
 pub fn server_in_normal_state() -> ServerConnection {
-    let mut server = ServerConnection::new(ServerConfig {
-        password: None,
-        challenge: [0; 16],
-    });
+    let mut server = ServerConnection::new(ServerConfig::new(None, [0; 16]));
     server.take_output();
     for step in [&b"RFB 003.008\n"[..], &[1], &[1]] {
         let _ = server.handle_input(step);
@@ -96,6 +93,65 @@ pub fn server_messages(data: &[u8]) {
     }
 }
 
+/// The VeNCrypt negotiation and what follows it inside TLS, both sides: `data[0]` picks the
+/// server's security (password, Plain users) and the viewer's credentials; the rest is fed
+/// first to a TLS server after the viewer chose VeNCrypt, then to a TLS viewer after the
+/// server offered it, with TLS taken as up whenever either asks.
+pub fn vencrypt(data: &[u8]) {
+    use crate::handshake::client::ClientEvent;
+    let Some((&pick, data)) = data.split_first() else {
+        return;
+    };
+    let mut server = ServerConnection::new(ServerConfig {
+        tls: true,
+        plain_users: pick & 1 != 0,
+        ..ServerConfig::new((pick & 2 != 0).then(|| b"secret".to_vec()), [7; 16])
+    });
+    let _ = server.handle_input(b"RFB 003.008\n\x13");
+    feed(data, |input| {
+        let result = server.handle_input(input);
+        while let Some(event) = server.poll_event() {
+            match event {
+                ServerEvent::StartTls(_) => server.tls_started(),
+                ServerEvent::CheckCredentials(credentials) => {
+                    server.credentials_checked(credentials.username == "ada");
+                }
+                _ => {}
+            }
+        }
+        server.take_output();
+        result
+    });
+
+    let mut client = ClientConnection::new(ClientConfig {
+        tls: true,
+        username: (pick & 4 != 0).then(|| "ada".to_string()),
+        password: (pick & 8 != 0).then(|| b"secret".to_vec()),
+        ..ClientConfig::default()
+    });
+    let _ = client.handle_input(b"RFB 003.008\n\x01\x13");
+    feed(data, |input| {
+        let result = client.handle_input(input);
+        if client.is_awaiting_tls() {
+            client.tls_started();
+        }
+        while let Some(ClientEvent::Connected { .. }) = client.poll_event() {}
+        client.take_output();
+        result
+    });
+}
+
+/// Feeds `data` to `consume` as a socket reader would, until it errs or stalls.
+fn feed(data: &[u8], mut consume: impl FnMut(&[u8]) -> Result<usize, crate::ProtocolError>) {
+    let mut offset = 0;
+    while offset < data.len() {
+        match consume(&data[offset..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => offset += n,
+        }
+    }
+}
+
 /// Rectangle bodies for every decoder: `data[0]` picks the encoding, `data[1..5]` the
 /// rectangle inside a 64x64 framebuffer, the rest is the body, fed twice through the same
 /// decoders (streams carry state) in 16 and 32-bit formats.
@@ -141,6 +197,29 @@ mod tests {
         #[test]
         fn decoders_never_panic(data in proptest::collection::vec(any::<u8>(), 5..400)) {
             decoders(&data);
+        }
+
+        #[test]
+        fn vencrypt_never_panics(data in proptest::collection::vec(any::<u8>(), 0..128)) {
+            vencrypt(&data);
+        }
+
+        /// Plausible negotiations: the version, then a subtype list or choice, then random
+        /// bytes where the credentials or the rest of the handshake go.
+        #[test]
+        fn plausible_vencrypt_never_panics(
+            pick: u8,
+            count in 0u8..4,
+            subtypes in proptest::collection::vec(prop_oneof![256u32..=262, any::<u32>()], 4),
+            rest in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut data = vec![pick, 0, 2, 0, count];
+            for subtype in &subtypes[..usize::from(count)] {
+                data.extend_from_slice(&subtype.to_be_bytes());
+            }
+            data.push(1);
+            data.extend_from_slice(&rest);
+            vencrypt(&data);
         }
 
         #[test]

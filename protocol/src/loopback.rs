@@ -14,15 +14,11 @@ pub fn connected_pair(
     format: PixelFormat,
     encodings: Vec<EncodingType>,
 ) -> (ServerConnection, ClientConnection) {
-    let mut server = ServerConnection::new(ServerConfig {
-        password: None,
-        challenge: [0; 16],
-    });
+    let mut server = ServerConnection::new(ServerConfig::new(None, [0; 16]));
     let mut client = ClientConnection::new(ClientConfig {
-        password: None,
-        shared: true,
         encodings,
         pixel_format: format,
+        ..ClientConfig::default()
     });
     for _ in 0..8 {
         let to_client = server.take_output();

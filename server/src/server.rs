@@ -1,22 +1,29 @@
 //! The listener: accepts viewers and runs a session for each, next to the source's task.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use farview_protocol::security::vnc_auth;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::access::Access;
 use crate::desktop::Desktop;
+use crate::plain_users::PlainUsers;
 use crate::session;
 use crate::source::{Source, SourceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(
-        "refusing to serve {0} without authentication: give --password-file, listen on a \
-         loopback address, or pass --insecure-no-auth"
+        "refusing to serve {0} without authentication or TLS: give --password-file or a TLS \
+         certificate (--tls-cert/--tls-key or --tls-self-signed), listen on a loopback \
+         address, or pass --insecure-no-auth"
     )]
     UnauthenticatedOffLoopback(SocketAddr),
+    #[error(
+        "usernames and passwords (--plain-users-file) are only taken over TLS: give a TLS certificate"
+    )]
+    PlainUsersWithoutTls,
     #[error("cannot listen on {addr}: {cause}")]
     Listen {
         addr: SocketAddr,
@@ -31,9 +38,13 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub listen: SocketAddr,
-    /// VNC Authentication password; `None` serves without authentication.
+    /// VNC Authentication password (inside TLS when there is TLS).
     pub password: Option<Vec<u8>>,
-    /// Allows serving without authentication on a non-loopback address.
+    /// TLS: viewers must use VeNCrypt (see [`crate::tls::server_config`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Usernames and passwords for VeNCrypt's X509Plain (needs `tls`).
+    pub plain_users: Option<Arc<PlainUsers>>,
+    /// Allows serving without authentication or TLS on a non-loopback address.
     pub insecure_no_auth: bool,
 }
 
@@ -42,6 +53,8 @@ impl Default for ServerOptions {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5900)),
             password: None,
+            tls: None,
+            plain_users: None,
             insecure_no_auth: false,
         }
     }
@@ -51,13 +64,18 @@ impl Default for ServerOptions {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
-    options: ServerOptions,
+    listen: SocketAddr,
+    access: Arc<Access>,
 }
 
 impl Server {
     /// Checks the security policy and binds the listening socket.
     pub async fn bind(options: ServerOptions) -> Result<Server, ServerError> {
+        if options.plain_users.is_some() && options.tls.is_none() {
+            return Err(ServerError::PlainUsersWithoutTls);
+        }
         if options.password.is_none()
+            && options.tls.is_none()
             && !options.listen.ip().is_loopback()
             && !options.insecure_no_auth
         {
@@ -70,11 +88,15 @@ impl Server {
                     addr: options.listen,
                     cause,
                 })?;
-        Ok(Server { listener, options })
+        Ok(Server {
+            listener,
+            listen: options.listen,
+            access: Arc::new(Access::new(&options)),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.options.listen)
+        self.listener.local_addr().unwrap_or(self.listen)
     }
 
     /// Runs `source` and serves it until the source fails (an error) or ends (`Ok`).
@@ -82,11 +104,7 @@ impl Server {
         let (width, height) = source.size();
         let (desktop, input) = Desktop::new(width, height, &source.name());
         let mut source_task = tokio::spawn(source.run(desktop.clone(), input));
-        let auth = if self.options.password.is_some() {
-            "VNC password"
-        } else {
-            "no authentication"
-        };
+        let auth = self.access.describe();
         info!(
             "serving {:?} ({width}x{height}) on {} with {auth}",
             desktop.name(),
@@ -103,14 +121,10 @@ impl Server {
                             continue;
                         }
                     };
-                    let config = farview_protocol::ServerConfig {
-                        password: self.options.password.clone(),
-                        challenge: random_challenge(),
-                    };
                     session::tune_socket(&stream);
                     let id = next_id;
                     next_id += 1;
-                    tokio::spawn(session::run(id, stream, peer, config, desktop.clone()));
+                    tokio::spawn(session::run(id, stream, peer, self.access.clone(), desktop.clone()));
                 }
                 ended = &mut source_task => {
                     return match ended {
@@ -128,11 +142,4 @@ impl Server {
             }
         }
     }
-}
-
-fn random_challenge() -> [u8; vnc_auth::CHALLENGE_LEN] {
-    let mut challenge = [0u8; vnc_auth::CHALLENGE_LEN];
-    // Without the OS's randomness there is no safe challenge; that is not recoverable.
-    getrandom::fill(&mut challenge).expect("the operating system's random source failed");
-    challenge
 }

@@ -30,12 +30,13 @@ use farview_protocol::encode::{CopyOperation, Update, UpdateStats};
 use farview_protocol::encodings::extended_desktop_size::{
     DesktopLayout, DesktopSizeChange, ResizeReason, ResizeStatus,
 };
-use farview_protocol::{EncodingType, Rect, Region, ServerConfig, ServerConnection, ServerEvent};
+use farview_protocol::{EncodingType, Rect, Region, ServerConnection, ServerEvent};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use crate::access::Access;
 use crate::desktop::{Catchup, Desktop, DesktopEvent, InputEvent, ResizeRequest, ViewerId};
 
 /// Unsent bytes the kernel may hold for one viewer before the socket stops being writable.
@@ -149,10 +150,10 @@ pub(crate) async fn run<S: ViewerStream>(
     id: u64,
     stream: S,
     peer: SocketAddr,
-    config: ServerConfig,
+    access: Arc<Access>,
     desktop: Arc<Desktop>,
 ) {
-    match serve(id, stream, peer, config, &desktop).await {
+    match serve(id, stream, peer, &access, &desktop).await {
         Ok(reason) => info!("viewer {id} ({peer}) disconnected: {reason}"),
         Err(reason) => warn!("viewer {id} ({peer}) dropped: {reason}"),
     }
@@ -175,12 +176,14 @@ async fn serve<S: ViewerStream>(
     id: u64,
     stream: S,
     peer: SocketAddr,
-    config: ServerConfig,
+    access: &Access,
     desktop: &Desktop,
 ) -> Result<&'static str, String> {
     debug!("viewer {id} ({peer}) connecting");
+    // Boxed: VeNCrypt replaces the stream with TLS over it during the handshake.
+    let stream: Box<dyn ViewerStream> = Box::new(stream);
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut connection = ServerConnection::new(config);
+    let mut connection = ServerConnection::new(access.config_for(peer));
     let mut changes = desktop.subscribe();
     let mut claims = desktop.sole_access_claims();
     let mut sequence = 0u64;
@@ -188,6 +191,9 @@ async fn serve<S: ViewerStream>(
     let mut input = Vec::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::new();
     let mut written = 0usize;
+    // Written but maybe still held by a transport that buffers (TLS keeps records until
+    // flushed).
+    let mut unflushed = false;
 
     loop {
         output.extend_from_slice(&connection.take_output());
@@ -203,8 +209,22 @@ async fn serve<S: ViewerStream>(
             read = reader.read_buf(&mut input),
                 if pending.resize_answers.len() < MAX_PENDING_RESIZES => {
                 match read {
+                    // Past the version exchange (port probes end there), a viewer that leaves
+                    // mid-handshake is worth a warning naming where.
+                    Ok(0) if connection.version().is_some()
+                        && !connection.is_normal()
+                        && !connection.is_closed() => {
+                        return Err(format!(
+                            "the viewer went away during the {}",
+                            connection.stage()
+                        ));
+                    }
                     Ok(0) => return Ok("viewer closed the connection"),
                     Ok(_) => {}
+                    // TLS viewers often just close the socket (no close_notify).
+                    Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return Ok("viewer closed the connection");
+                    }
                     Err(error) => return Err(format!("read failed: {error}")),
                 }
                 let used = connection.handle_input(&input).map_err(|e| e.to_string())?;
@@ -212,9 +232,37 @@ async fn serve<S: ViewerStream>(
                 while let Some(event) = connection.poll_event() {
                     match event {
                         ServerEvent::AuthenticationFailed { reason } => {
+                            access.failed(id, peer, &reason);
+                        }
+                        ServerEvent::SecurityRefused { reason } => {
                             warn!("viewer {id} ({peer}): {reason}");
                         }
+                        ServerEvent::StartTls(subtype) => {
+                            debug!("viewer {id}: VeNCrypt {subtype}, starting TLS");
+                            // What the protocol said so far goes in the clear; anything the
+                            // viewer sent past it would be TLS bytes we have already read.
+                            output.extend_from_slice(&connection.take_output());
+                            writer.write_all(&output[written..]).await
+                                .map_err(|error| format!("write failed: {error}"))?;
+                            output.clear();
+                            written = 0;
+                            if !input.is_empty() {
+                                return Err("the viewer sent data before the TLS handshake".into());
+                            }
+                            let stream = access.start_tls(reader.unsplit(writer)).await?;
+                            (reader, writer) = tokio::io::split(stream);
+                            connection.tls_started();
+                        }
+                        ServerEvent::CheckCredentials(credentials) => {
+                            let username = credentials.username.clone();
+                            let accepted = access.check(credentials).await;
+                            if accepted {
+                                info!("viewer {id} ({peer}): signed in as {username:?}");
+                            }
+                            connection.credentials_checked(accepted);
+                        }
                         ServerEvent::ClientInit { shared } => {
+                            access.succeeded(peer);
                             let (width, height) = desktop.size();
                             sequence = desktop.sequence();
                             connection.send_server_init(width, height, &desktop.name());
@@ -300,10 +348,15 @@ async fn serve<S: ViewerStream>(
                     }
                 }
             }
-            sent = writer.write(&output[written..]), if written < output.len() => {
+            sent = write_or_flush(&mut writer, &output[written..]),
+                if written < output.len() || unflushed => {
                 match sent {
-                    Ok(0) => return Err("the viewer's socket closed".into()),
-                    Ok(n) => written += n,
+                    Ok(Some(0)) => return Err("the viewer's socket closed".into()),
+                    Ok(Some(n)) => {
+                        written += n;
+                        unflushed = true;
+                    }
+                    Ok(None) => unflushed = false,
                     Err(error) => return Err(format!("write failed: {error}")),
                 }
             }
@@ -311,6 +364,18 @@ async fn serve<S: ViewerStream>(
         if connection.is_normal() && written == output.len() {
             send_pending(id, &mut connection, &mut pending, desktop);
         }
+    }
+}
+
+/// Writes some of `bytes` (`Some(n)`), or with nothing left to write, flushes (`None`).
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+) -> std::io::Result<Option<usize>> {
+    if bytes.is_empty() {
+        writer.flush().await.map(|()| None)
+    } else {
+        writer.write(bytes).await.map(Some)
     }
 }
 

@@ -609,6 +609,10 @@ pub fn farview() -> Command {
     // Without DISPLAY `serve` defaults to the demo, whatever desktop the tests run in; tests
     // that share an X display say so with --source.
     command.env("FARVIEW_LOG", "info").env_remove("DISPLAY");
+    // Never the user's own config directory (TLS certificates, known servers): a folder of
+    // this test process, created only if something is written there.
+    let config = std::env::temp_dir().join(format!("farview-test-config-{}", std::process::id()));
+    command.env("XDG_CONFIG_HOME", config);
     command
 }
 

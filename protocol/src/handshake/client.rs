@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use super::{MAX_NAME_LEN, MAX_REASON_LEN, ProtocolVersion};
+use super::{MAX_NAME_LEN, ProtocolVersion, read_reason};
 use crate::encodings::batch::{self, DecodeBatch, DecodeExecutor};
 use crate::encodings::cursor::{self, Cursor};
 use crate::encodings::extended_desktop_size::{
@@ -24,12 +24,21 @@ use crate::messages::{
     ClientMessage, EncodingType, RectangleHeader, ServerMessage, from_latin1, to_latin1,
 };
 use crate::pixel::PixelFormat;
+use crate::security::plain::PlainCredentials;
+use crate::security::vencrypt::{self, SubType, ViewerCredentials};
 use crate::security::{SecurityType, vnc_auth};
 use crate::wire::Reader;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub password: Option<Vec<u8>>,
+    /// The username for VeNCrypt's X509Plain (with `password`).
+    pub username: Option<String>,
+    /// The caller can run TLS: VeNCrypt is chosen whenever the server offers it (without,
+    /// VeNCrypt is never chosen).
+    pub tls: bool,
+    /// Refuse a server that does not offer VeNCrypt (one whose certificate is expected).
+    pub require_tls: bool,
     /// The ClientInit shared flag: leave other viewers connected.
     pub shared: bool,
     /// Encodings to ask for, in preference order, sent right after ServerInit.
@@ -42,6 +51,9 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             password: None,
+            username: None,
+            tls: false,
+            require_tls: false,
             shared: true,
             encodings: vec![
                 EncodingType::COPY_RECT,
@@ -99,6 +111,14 @@ enum State {
         version: ProtocolVersion,
     },
     ExpectSecurityType33,
+    Vencrypt {
+        version: ProtocolVersion,
+        negotiation: vencrypt::ClientNegotiation,
+    },
+    AwaitTls {
+        version: ProtocolVersion,
+        subtype: SubType,
+    },
     ExpectChallenge {
         version: ProtocolVersion,
     },
@@ -195,7 +215,7 @@ impl ClientConnection {
 
     fn step(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
         let mut reader = Reader::new(input);
-        match self.state {
+        match &mut self.state {
             State::ExpectVersion => {
                 let Some(bytes) = input.first_chunk::<12>() else {
                     return Ok(None);
@@ -210,7 +230,7 @@ impl ClientConnection {
                 };
                 Ok(Some(12))
             }
-            State::ExpectSecurityTypes { version } => {
+            &mut State::ExpectSecurityTypes { version } => {
                 let Some(count) = reader.u8() else {
                     return Ok(None);
                 };
@@ -243,7 +263,20 @@ impl ClientConnection {
                 self.state = self.after_security_type(chosen, ProtocolVersion::V3_3);
                 Ok(Some(4))
             }
-            State::ExpectChallenge { version } => {
+            State::Vencrypt {
+                version,
+                negotiation,
+            } => {
+                let version = *version;
+                let Some(step) = negotiation.step(input, &mut self.output)? else {
+                    return Ok(None);
+                };
+                if let Some(subtype) = step.agreed {
+                    self.state = State::AwaitTls { version, subtype };
+                }
+                Ok(Some(step.consumed))
+            }
+            &mut State::ExpectChallenge { version } => {
                 let Some(challenge) = input.first_chunk::<16>() else {
                     return Ok(None);
                 };
@@ -253,7 +286,7 @@ impl ClientConnection {
                 self.state = State::ExpectSecurityResult { version };
                 Ok(Some(16))
             }
-            State::ExpectSecurityResult { version } => {
+            &mut State::ExpectSecurityResult { version } => {
                 let Some(result) = reader.u32() else {
                     return Ok(None);
                 };
@@ -300,11 +333,17 @@ impl ClientConnection {
                 self.read_rectangle_deferred(input)
             }
             State::InUpdate { .. } => self.read_rectangle(input),
-            State::Closed => Ok(None),
+            State::AwaitTls { .. } | State::Closed => Ok(None),
         }
     }
 
     fn choose_security(&self, offered: &[u8]) -> Result<SecurityType, ProtocolError> {
+        if self.config.tls && offered.contains(&SecurityType::VENCRYPT.0) {
+            return Ok(SecurityType::VENCRYPT);
+        }
+        if self.config.require_tls {
+            return Err(ProtocolError::TlsRequired(offered.to_vec()));
+        }
         if offered.contains(&SecurityType::NONE.0) {
             return Ok(SecurityType::NONE);
         }
@@ -318,6 +357,15 @@ impl ClientConnection {
     }
 
     fn after_security_type(&mut self, chosen: SecurityType, version: ProtocolVersion) -> State {
+        if chosen == SecurityType::VENCRYPT {
+            return State::Vencrypt {
+                version,
+                negotiation: vencrypt::ClientNegotiation::new(ViewerCredentials {
+                    password: self.config.password.is_some(),
+                    username: self.config.username.is_some(),
+                }),
+            };
+        }
         if chosen == SecurityType::VNC_AUTH {
             return State::ExpectChallenge { version };
         }
@@ -675,26 +723,34 @@ impl ClientConnection {
         self.version
     }
 
+    /// Whether the connection waits for the TLS handshake (VeNCrypt agreed on a subtype): send
+    /// the output so far in the clear, run TLS as the client, then call
+    /// [`ClientConnection::tls_started`]. Nothing more is consumed until then.
+    pub fn is_awaiting_tls(&self) -> bool {
+        matches!(self.state, State::AwaitTls { .. })
+    }
+
+    /// Says the TLS handshake is done: the subtype's authentication goes on inside TLS.
+    pub fn tls_started(&mut self) {
+        let State::AwaitTls { version, subtype } = self.state else {
+            return;
+        };
+        self.state = match subtype {
+            SubType::X509_VNC => State::ExpectChallenge { version },
+            SubType::X509_PLAIN => {
+                PlainCredentials {
+                    username: self.config.username.clone().unwrap_or_default(),
+                    password: self.config.password.clone().unwrap_or_default(),
+                }
+                .write(&mut self.output);
+                State::ExpectSecurityResult { version }
+            }
+            _ => State::ExpectSecurityResult { version },
+        };
+    }
+
     /// Whether the handshake is done (and no update is being read right now).
     pub fn is_normal(&self) -> bool {
         matches!(self.state, State::Normal | State::InUpdate { .. })
     }
-}
-
-fn read_reason(reader: &mut Reader<'_>) -> Result<Option<String>, ProtocolError> {
-    let Some(len) = reader.u32() else {
-        return Ok(None);
-    };
-    let len = len as usize;
-    if len > MAX_REASON_LEN {
-        return Err(ProtocolError::TooLong {
-            what: "reason string",
-            len,
-            limit: MAX_REASON_LEN,
-        });
-    }
-    let Some(text) = reader.take(len) else {
-        return Ok(None);
-    };
-    Ok(Some(String::from_utf8_lossy(text).into_owned()))
 }

@@ -12,10 +12,10 @@ use crate::pixel::PixelFormat;
 const CHALLENGE: [u8; 16] = *b"challenge-bytes!";
 
 fn server(password: Option<&str>) -> ServerConnection {
-    ServerConnection::new(ServerConfig {
-        password: password.map(|p| p.as_bytes().to_vec()),
-        challenge: CHALLENGE,
-    })
+    ServerConnection::new(ServerConfig::new(
+        password.map(|p| p.as_bytes().to_vec()),
+        CHALLENGE,
+    ))
 }
 
 fn client(password: Option<&str>) -> ClientConnection {
@@ -41,9 +41,12 @@ fn feed(
     Ok(())
 }
 
-struct Pair {
-    server: ServerConnection,
-    client: ClientConnection,
+/// The only X509Plain user the pair's server knows.
+pub(super) const PLAIN_USER: (&str, &[u8]) = ("ada", b"secret");
+
+pub(super) struct Pair {
+    pub(super) server: ServerConnection,
+    pub(super) client: ClientConnection,
     to_server: Vec<u8>,
     to_client: Vec<u8>,
     chunk: usize,
@@ -51,7 +54,7 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(server: ServerConnection, client: ClientConnection, chunk: usize) -> Self {
+    pub(super) fn new(server: ServerConnection, client: ClientConnection, chunk: usize) -> Self {
         Self {
             server,
             client,
@@ -62,8 +65,9 @@ impl Pair {
         }
     }
 
-    /// Moves bytes both ways until neither side has anything to say.
-    fn pump(&mut self) -> Result<(), ProtocolError> {
+    /// Moves bytes both ways until neither side has anything to say. TLS is taken as started
+    /// as soon as either side asks for it; the server knows one Plain user, [`PLAIN_USER`].
+    pub(super) fn pump(&mut self) -> Result<(), ProtocolError> {
         loop {
             let for_client = self.server.take_output();
             let for_server = self.client.take_output();
@@ -74,12 +78,31 @@ impl Pair {
             feed(&mut self.to_client, for_client, self.chunk, |b| {
                 client.handle_input(b)
             })?;
+            // What came after the ack stays unconsumed until TLS is up; in memory, TLS is
+            // up at once, and those bytes are the first ones through it.
+            if self.client.is_awaiting_tls() {
+                self.client.tls_started();
+                let used = self.client.handle_input(&self.to_client)?;
+                self.to_client.drain(..used);
+            }
             let result = feed(&mut self.to_server, for_server, self.chunk, |b| {
                 server.handle_input(b)
             });
             while let Some(event) = self.server.poll_event() {
-                if let ServerEvent::ClientInit { .. } = event {
-                    self.server.send_server_init(64, 48, "test desktop");
+                match &event {
+                    ServerEvent::ClientInit { .. } => {
+                        self.server.send_server_init(64, 48, "test desktop");
+                    }
+                    ServerEvent::StartTls(_) => self.server.tls_started(),
+                    ServerEvent::CheckCredentials(credentials) => {
+                        self.server.credentials_checked(
+                            (
+                                credentials.username.as_str(),
+                                credentials.password.as_slice(),
+                            ) == PLAIN_USER,
+                        );
+                    }
+                    _ => {}
                 }
                 self.seen_by_server.push(event);
             }
@@ -87,11 +110,11 @@ impl Pair {
         }
     }
 
-    fn server_events(&mut self) -> Vec<ServerEvent> {
+    pub(super) fn server_events(&mut self) -> Vec<ServerEvent> {
         std::mem::take(&mut self.seen_by_server)
     }
 
-    fn client_events(&mut self) -> Vec<ClientEvent> {
+    pub(super) fn client_events(&mut self) -> Vec<ClientEvent> {
         std::iter::from_fn(|| self.client.poll_event()).collect()
     }
 }

@@ -6,11 +6,32 @@ pub mod client;
 pub mod server;
 
 use crate::error::ProtocolError;
+use crate::wire::Reader;
 
 /// The longest reason string (failed security, refused connection) a peer may send.
 pub const MAX_REASON_LEN: usize = 64 * 1024;
 /// The longest desktop name a peer may send.
 pub const MAX_NAME_LEN: usize = 64 * 1024;
+
+/// Reads a reason string (a U32 length and that many bytes), checked against
+/// [`MAX_REASON_LEN`]; `Ok(None)` until it is all there.
+pub(crate) fn read_reason(reader: &mut Reader<'_>) -> Result<Option<String>, ProtocolError> {
+    let Some(len) = reader.u32() else {
+        return Ok(None);
+    };
+    let len = len as usize;
+    if len > MAX_REASON_LEN {
+        return Err(ProtocolError::TooLong {
+            what: "reason string",
+            len,
+            limit: MAX_REASON_LEN,
+        });
+    }
+    let Some(text) = reader.take(len) else {
+        return Ok(None);
+    };
+    Ok(Some(String::from_utf8_lossy(text).into_owned()))
+}
 
 /// The protocol versions farview speaks. Other 3.x minor versions are read as 3.3 (below 7)
 /// or 3.8 (above 8), as the spec advises.
@@ -105,3 +126,5 @@ mod tests {
 mod connection_tests;
 #[cfg(test)]
 mod deferred_tests;
+#[cfg(test)]
+mod vencrypt_tests;

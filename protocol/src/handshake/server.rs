@@ -12,25 +12,78 @@ use crate::error::ProtocolError;
 use crate::framebuffer::Framebuffer;
 use crate::messages::{ClientMessage, EncodingType, ServerMessage, from_latin1, to_latin1};
 use crate::pixel::{self, PixelFormat};
+use crate::security::plain::PlainCredentials;
+use crate::security::vencrypt::{self, SubType};
 use crate::security::{SecurityType, vnc_auth};
 use crate::wire::Writer;
 
 /// How the server authenticates viewers.
+///
+/// Without TLS: VNC Authentication with a password, else security type None. With TLS, only
+/// VeNCrypt is offered, with X509Plain when Plain users are configured, X509Vnc with a
+/// password, and X509None when neither is.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// With a password, VNC Authentication is required; without, security type None.
+    /// The VNC Authentication password.
     pub password: Option<Vec<u8>>,
     /// The VNC Authentication challenge: random bytes from the caller (no RNG in here).
     pub challenge: [u8; vnc_auth::CHALLENGE_LEN],
+    /// The caller can run TLS with a certificate: offer VeNCrypt (and nothing without TLS).
+    pub tls: bool,
+    /// The caller checks usernames and passwords ([`ServerEvent::CheckCredentials`]).
+    pub plain_users: bool,
+    /// Refuse this viewer with this reason, right after the version exchange.
+    pub refusal: Option<String>,
+}
+
+impl ServerConfig {
+    /// A server without TLS, with VNC Authentication if `password` is set.
+    pub fn new(password: Option<Vec<u8>>, challenge: [u8; vnc_auth::CHALLENGE_LEN]) -> Self {
+        Self {
+            password,
+            challenge,
+            tls: false,
+            plain_users: false,
+            refusal: None,
+        }
+    }
+
+    /// The VeNCrypt subtypes offered with TLS, strongest first.
+    pub fn vencrypt_subtypes(&self) -> Vec<SubType> {
+        let mut subtypes = Vec::new();
+        if self.plain_users {
+            subtypes.push(SubType::X509_PLAIN);
+        }
+        if self.password.is_some() {
+            subtypes.push(SubType::X509_VNC);
+        }
+        if subtypes.is_empty() {
+            subtypes.push(SubType::X509_NONE);
+        }
+        subtypes
+    }
 }
 
 /// What the viewer said or did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerEvent {
-    /// Authentication failed; the failure has been written and the connection is closed.
+    /// Authentication failed (wrong password, username or response); the failure has been
+    /// written and the connection is closed.
     AuthenticationFailed {
         reason: String,
     },
+    /// The viewer asked for security that is not offered, or the connection was refused
+    /// ([`ServerConfig::refusal`]); the reason has been written and the connection is closed.
+    SecurityRefused {
+        reason: String,
+    },
+    /// TLS starts now: send the output so far in the clear, run the TLS handshake as the
+    /// server on the stream, then call [`ServerConnection::tls_started`]. Nothing more is
+    /// consumed until then. The agreed subtype says what follows inside TLS.
+    StartTls(SubType),
+    /// The viewer sent a username and password (X509Plain): answer with
+    /// [`ServerConnection::credentials_checked`].
+    CheckCredentials(PlainCredentials),
     /// The handshake reached ClientInit; answer with [`ServerConnection::send_server_init`].
     ClientInit {
         shared: bool,
@@ -62,8 +115,26 @@ pub enum ServerEvent {
 #[derive(Debug)]
 enum State {
     ExpectVersion,
-    ExpectSecurityType { version: ProtocolVersion },
-    ExpectVncAuthResponse { version: ProtocolVersion },
+    ExpectSecurityType {
+        version: ProtocolVersion,
+    },
+    Vencrypt {
+        version: ProtocolVersion,
+        negotiation: vencrypt::ServerNegotiation,
+    },
+    AwaitTls {
+        version: ProtocolVersion,
+        subtype: SubType,
+    },
+    ExpectVncAuthResponse {
+        version: ProtocolVersion,
+    },
+    ExpectPlainCredentials {
+        version: ProtocolVersion,
+    },
+    AwaitCredentialCheck {
+        version: ProtocolVersion,
+    },
     ExpectClientInit,
     AwaitServerInit,
     Normal,
@@ -101,7 +172,9 @@ impl ServerConnection {
     }
 
     fn security_type(&self) -> SecurityType {
-        if self.config.password.is_some() {
+        if self.config.tls {
+            SecurityType::VENCRYPT
+        } else if self.config.password.is_some() {
             SecurityType::VNC_AUTH
         } else {
             SecurityType::NONE
@@ -127,14 +200,22 @@ impl ServerConnection {
     /// Handles one unit of input; `Ok(None)` when more bytes are needed or the state waits
     /// for the application.
     fn step(&mut self, input: &[u8]) -> Result<Option<usize>, ProtocolError> {
-        match self.state {
+        match &mut self.state {
             State::ExpectVersion => {
                 let Some(bytes) = input.first_chunk::<12>() else {
                     return Ok(None);
                 };
                 let version = ProtocolVersion::parse(bytes)?;
                 self.version = Some(version);
-                if version == ProtocolVersion::V3_3 {
+                let refusal = self.config.refusal.clone().or_else(|| {
+                    (self.config.tls && version == ProtocolVersion::V3_3).then(|| {
+                        "this server requires TLS (VeNCrypt), which needs RFB 3.7 or later"
+                            .to_string()
+                    })
+                });
+                if let Some(reason) = refusal {
+                    self.refuse_connection(version, reason);
+                } else if version == ProtocolVersion::V3_3 {
                     // 3.3: the server chooses the security type.
                     self.output.put_u32(u32::from(self.security_type().0));
                     self.state = self.after_security_type(version);
@@ -144,18 +225,58 @@ impl ServerConnection {
                 }
                 Ok(Some(12))
             }
-            State::ExpectSecurityType { version } => {
+            &mut State::ExpectSecurityType { version } => {
                 let Some(&chosen) = input.first() else {
                     return Ok(None);
                 };
-                if chosen != self.security_type().0 {
-                    self.fail_security(version, &format!("security type {chosen} was not offered"));
-                    return Err(ProtocolError::SecurityTypeNotOffered(chosen));
+                let offered = self.security_type();
+                if chosen != offered.0 {
+                    let reason = format!(
+                        "{} was not offered; this server offers {offered}",
+                        SecurityType(chosen)
+                    );
+                    self.fail_security(version, &reason);
+                    self.events
+                        .push_back(ServerEvent::SecurityRefused { reason });
+                } else {
+                    self.state = self.after_security_type(version);
                 }
-                self.state = self.after_security_type(version);
                 Ok(Some(1))
             }
-            State::ExpectVncAuthResponse { version } => {
+            State::Vencrypt {
+                version,
+                negotiation,
+            } => {
+                let version = *version;
+                match negotiation.step(input, &mut self.output) {
+                    Ok(None) => Ok(None),
+                    Ok(Some(step)) => {
+                        if let Some(subtype) = step.agreed {
+                            self.state = State::AwaitTls { version, subtype };
+                            self.events.push_back(ServerEvent::StartTls(subtype));
+                        }
+                        Ok(Some(step.consumed))
+                    }
+                    Err(refusal) => {
+                        self.state = State::Closed;
+                        self.events.push_back(ServerEvent::SecurityRefused {
+                            reason: refusal.reason,
+                        });
+                        Ok(Some(refusal.consumed))
+                    }
+                }
+            }
+            State::ExpectPlainCredentials { version } => {
+                let version = *version;
+                let Some((credentials, n)) = PlainCredentials::parse(input)? else {
+                    return Ok(None);
+                };
+                self.state = State::AwaitCredentialCheck { version };
+                self.events
+                    .push_back(ServerEvent::CheckCredentials(credentials));
+                Ok(Some(n))
+            }
+            &mut State::ExpectVncAuthResponse { version } => {
                 let Some(answer) = input.first_chunk::<16>() else {
                     return Ok(None);
                 };
@@ -181,7 +302,10 @@ impl ServerConnection {
                 self.state = State::AwaitServerInit;
                 Ok(Some(1))
             }
-            State::AwaitServerInit | State::Closed => Ok(None),
+            State::AwaitTls { .. }
+            | State::AwaitCredentialCheck { .. }
+            | State::AwaitServerInit
+            | State::Closed => Ok(None),
             State::Normal => {
                 let Some((message, n)) = ClientMessage::parse(input)? else {
                     return Ok(None);
@@ -193,16 +317,76 @@ impl ServerConnection {
     }
 
     fn after_security_type(&mut self, version: ProtocolVersion) -> State {
-        if self.security_type() == SecurityType::VNC_AUTH {
-            self.output.extend_from_slice(&self.config.challenge);
-            State::ExpectVncAuthResponse { version }
-        } else {
-            // SecurityResult for None exists only from 3.8 on.
-            if version == ProtocolVersion::V3_8 {
-                self.output.put_u32(0);
+        match self.security_type() {
+            SecurityType::VENCRYPT => State::Vencrypt {
+                version,
+                negotiation: vencrypt::ServerNegotiation::new(
+                    self.config.vencrypt_subtypes(),
+                    &mut self.output,
+                ),
+            },
+            SecurityType::VNC_AUTH => self.start_vnc_auth(version),
+            _ => {
+                // SecurityResult for None exists only from 3.8 on.
+                if version == ProtocolVersion::V3_8 {
+                    self.output.put_u32(0);
+                }
+                State::ExpectClientInit
             }
-            State::ExpectClientInit
         }
+    }
+
+    fn start_vnc_auth(&mut self, version: ProtocolVersion) -> State {
+        self.output.extend_from_slice(&self.config.challenge);
+        State::ExpectVncAuthResponse { version }
+    }
+
+    /// Says the TLS handshake asked for by [`ServerEvent::StartTls`] is done: the subtype's
+    /// authentication goes on inside TLS.
+    pub fn tls_started(&mut self) {
+        let State::AwaitTls { version, subtype } = self.state else {
+            return;
+        };
+        self.state = match subtype {
+            SubType::X509_VNC => self.start_vnc_auth(version),
+            SubType::X509_PLAIN => State::ExpectPlainCredentials { version },
+            _ => {
+                // X509None: TLS is all; SecurityResult follows (3.7 too, as for any type
+                // other than None).
+                self.output.put_u32(0);
+                State::ExpectClientInit
+            }
+        };
+    }
+
+    /// Answers [`ServerEvent::CheckCredentials`]: whether the username and password are right.
+    pub fn credentials_checked(&mut self, accepted: bool) {
+        let State::AwaitCredentialCheck { version } = self.state else {
+            return;
+        };
+        if accepted {
+            self.output.put_u32(0);
+            self.state = State::ExpectClientInit;
+        } else {
+            let reason = "authentication failed: wrong username or password".to_string();
+            self.fail_security(version, &reason);
+            self.events
+                .push_back(ServerEvent::AuthenticationFailed { reason });
+        }
+    }
+
+    /// Refuses the connection right after the version exchange, with a reason.
+    fn refuse_connection(&mut self, version: ProtocolVersion, reason: String) {
+        if version == ProtocolVersion::V3_3 {
+            self.output.put_u32(0);
+        } else {
+            self.output.push(0);
+        }
+        self.output.put_u32(reason.len() as u32);
+        self.output.extend_from_slice(reason.as_bytes());
+        self.state = State::Closed;
+        self.events
+            .push_back(ServerEvent::SecurityRefused { reason });
     }
 
     fn fail_security(&mut self, version: ProtocolVersion, reason: &str) {
@@ -312,6 +496,26 @@ impl ServerConnection {
 
     pub fn is_normal(&self) -> bool {
         matches!(self.state, State::Normal)
+    }
+
+    /// Where the handshake stands, for a log line when the viewer goes away in it.
+    pub fn stage(&self) -> String {
+        match &self.state {
+            State::ExpectVersion => "protocol version exchange".into(),
+            State::ExpectSecurityType { .. } => "choice of security type".into(),
+            State::Vencrypt { .. } => format!(
+                "VeNCrypt negotiation (offered: {})",
+                vencrypt::names(&self.config.vencrypt_subtypes())
+            ),
+            State::AwaitTls { .. } => "TLS handshake".into(),
+            State::ExpectVncAuthResponse { .. } => "VNC authentication".into(),
+            State::ExpectPlainCredentials { .. } | State::AwaitCredentialCheck { .. } => {
+                "username and password check".into()
+            }
+            State::ExpectClientInit | State::AwaitServerInit => "initialisation".into(),
+            State::Normal => "session".into(),
+            State::Closed => "closing".into(),
+        }
     }
 
     pub fn is_closed(&self) -> bool {

@@ -1,6 +1,20 @@
-//! Security types (RFC 6143 §7.1.2, §7.2).
+//! Security types (RFC 6143 §7.1.2, §7.2), and the certificate fingerprints both sides of
+//! VeNCrypt show and compare.
 
+pub mod plain;
+pub mod vencrypt;
 pub mod vnc_auth;
+
+use sha2::{Digest, Sha256};
+
+/// The SHA-256 of a certificate (its DER bytes) as 64 lowercase hex digits: what the server
+/// prints and the viewer pins.
+pub fn certificate_fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
 
 /// A security type number. Open: unknown numbers from a peer survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
