@@ -22,21 +22,45 @@ struct ProxyPair {
     near: Option<Proc>,
     far_port: u16,
     near_port: u16,
+    /// The far proxy's certificate, which the near one pins.
+    fingerprint: String,
+    key_file: String,
+}
+
+/// The link key both proxies of a test share.
+const LINK_KEY: &str = "a link key for the tests, long enough";
+
+fn link_key_file(dir: &TempDir, key: &str) -> String {
+    dir.write(&format!("link-key-{}.txt", key.len()), key.as_bytes())
+        .display()
+        .to_string()
 }
 
 impl ProxyPair {
     /// Starts the far proxy for the server on `server_port`.
     fn far(dir: &TempDir, server_port: u16) -> ProxyPair {
+        let key_file = link_key_file(dir, LINK_KEY);
         let mut command = farview();
         command.args(["proxy", "far", "--listen", "127.0.0.1:0", "--server"]);
         command.arg(format!("127.0.0.1::{server_port}"));
+        command.args(["--link-key-file", &key_file, "--link-cert-dir"]);
+        command.arg(dir.join("far-cert"));
         let far = Proc::spawn("proxy-far", &mut command, dir);
         let far_port = logged_port(&far, "far: waiting for the near proxy");
+        let log = far.stderr();
+        let fingerprint = log
+            .split("SHA-256 fingerprint ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("the far proxy logs its fingerprint\n{log}"))
+            .to_string();
         ProxyPair {
             far,
             near: None,
             far_port,
             near_port: 0,
+            fingerprint,
+            key_file,
         }
     }
 
@@ -46,12 +70,26 @@ impl ProxyPair {
     }
 
     fn near_with(&mut self, dir: &TempDir, link_port: u16, extra: &[&str]) {
-        let mut command = farview();
-        command.args(["proxy", "near", "--listen", "127.0.0.1:0", "--link"]);
-        command.arg(format!("127.0.0.1:{link_port}")).args(extra);
+        let mut command = self.near_command(link_port, &self.key_file, &self.fingerprint);
+        command.args(extra);
         let near = Proc::spawn("proxy-near", &mut command, dir);
         self.near_port = logged_port(&near, "serving ");
         self.near = Some(near);
+    }
+
+    /// `farview proxy near` linking to `link_port` with the key in `key_file`, pinning the
+    /// certificate `fingerprint`.
+    fn near_command(&self, link_port: u16, key_file: &str, fingerprint: &str) -> Command {
+        let mut command = farview();
+        command.args(["proxy", "near", "--listen", "127.0.0.1:0", "--link"]);
+        command.arg(format!("127.0.0.1:{link_port}"));
+        command.args([
+            "--link-key-file",
+            key_file,
+            "--link-fingerprint",
+            fingerprint,
+        ]);
+        command
     }
 
     fn logs(&self) -> String {
@@ -156,7 +194,7 @@ fn garbage_on_the_link_is_refused_with_a_reason_and_harms_nothing() {
     let dir = TempDir::new("proxy-garbage");
     let server = FarviewServer::replay(&dir, &fixture("desktop"), None, &[]);
     let mut pair = ProxyPair::far(&dir, server.port);
-    // A frame whose length is far over the limit, then one of an unknown kind.
+    // Not TLS: a link frame whose length is far over the limit, then one of an unknown kind.
     for garbage in [
         &b"\x01\xff\xff\xff\xffxxxx"[..],
         &b"\xee\x00\x00\x00\x01\x00"[..],
@@ -165,7 +203,7 @@ fn garbage_on_the_link_is_refused_with_a_reason_and_harms_nothing() {
         stream.write_all(garbage).expect("write");
         let _ = stream.shutdown(std::net::Shutdown::Write);
     }
-    wait_for_log(&pair.far, "larger than the limit");
+    wait_for_log(&pair.far, "refused: TLS");
     assert!(pair.far.exited().is_none(), "{}", pair.far.logs());
     // A real near proxy is still served.
     pair.near(&dir, pair.far_port);
@@ -247,6 +285,35 @@ fn a_restarted_near_proxy_starts_warm_from_its_disk_cache() {
         "the second run gets only references: (new, cached) {tiles_new:?}\n{}",
         pair.logs()
     );
+}
+
+#[test]
+fn a_near_proxy_with_the_wrong_key_or_certificate_is_refused() {
+    let dir = TempDir::new("proxy-wrong-key");
+    let server = FarviewServer::replay(&dir, &fixture("desktop"), None, &[]);
+    let pair = ProxyPair::far(&dir, server.port);
+    let wrong_key = link_key_file(&dir, "another key, of another length");
+    let mut command = pair.near_command(pair.far_port, &wrong_key, &pair.fingerprint);
+    let near = Proc::spawn("near-wrong-key", &mut command, &dir);
+    let status = near
+        .wait_exit(STARTUP_TIMEOUT)
+        .expect("the near proxy gives up");
+    assert!(!status.success());
+    assert!(near.stderr().contains("wrong link key"), "{}", near.logs());
+    wait_for_log(&pair.far, "refused: wrong link key");
+    // A far proxy with another certificate than the one pinned.
+    let mut command = pair.near_command(pair.far_port, &pair.key_file, &"ab".repeat(32));
+    let near = Proc::spawn("near-wrong-certificate", &mut command, &dir);
+    let status = near
+        .wait_exit(STARTUP_TIMEOUT)
+        .expect("the near proxy gives up");
+    assert!(!status.success());
+    assert!(
+        near.stderr().contains("is not the pinned one"),
+        "{}",
+        near.logs()
+    );
+    assert!(pair.far.exited().is_none(), "{}", pair.far.logs());
 }
 
 fn xvnc_tools_present() -> bool {

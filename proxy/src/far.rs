@@ -14,17 +14,19 @@ use farview_client::{Target, Viewer, ViewerOptions};
 use farview_protocol::encodings::cursor::Cursor;
 use farview_protocol::{ClientEvent, Framebuffer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::ProxyError;
 use crate::link::LinkError;
+use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
 use crate::link::message::{FarMessage, LINK_VERSION, NearMessage};
 use crate::link::outgoing::Outgoing;
 use crate::link::pacing::Pacer;
 use crate::link::tile_cache::TileHash;
+use crate::link_io::{self, LinkStream};
 use crate::stats::{LinkStats, STATUS_INTERVAL};
 
 /// The largest tile cache a near side may ask the far side to mirror.
@@ -43,6 +45,9 @@ const PLAIN_PER_WIRE_BYTE: usize = 4;
 #[derive(Debug, Clone)]
 pub struct FarOptions {
     pub listen: SocketAddr,
+    /// TLS for the link (the near side pins this certificate).
+    pub tls: Arc<rustls::ServerConfig>,
+    pub key: LinkKey,
     pub server: Target,
     pub server_password: Option<Vec<u8>>,
     pub stats_json: Option<PathBuf>,
@@ -117,7 +122,7 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
     let mut server_task = tokio::spawn(follow_server(viewer, shared.clone(), input_receiver));
     let session: Arc<tokio::sync::Mutex<Option<LinkSession>>> = Arc::default();
     // Each new link connection takes over from the one before it.
-    let (takeover, _) = watch::channel(0u64);
+    let takeover = Arc::new(watch::channel(0u64).0);
     let stats = Arc::new(Mutex::new(LinkStats::new("far")));
     loop {
         tokio::select! {
@@ -130,19 +135,29 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let epoch = *takeover.borrow() + 1;
-                takeover.send_replace(epoch);
                 let link = LinkTask {
                     shared: shared.clone(),
                     session: session.clone(),
-                    takeover: takeover.subscribe(),
-                    epoch,
+                    takeover: takeover.clone(),
                     stats: stats.clone(),
                     stats_json: options.stats_json.clone(),
+                    key: options.key.clone(),
                 };
+                let acceptor = tokio_rustls::TlsAcceptor::from(options.tls.clone());
                 tokio::spawn(async move {
+                    let tls = tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream)).await;
+                    let stream = match tls {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            return warn!("far: link from {peer} refused: TLS: {error}");
+                        }
+                        Err(_) => return warn!("far: link from {peer} refused: TLS timed out"),
+                    };
                     match link.run(stream).await {
                         Ok(()) => info!("far: link from {peer} replaced by a newer one"),
+                        Err(error @ ProxyError::WrongKey(_)) => {
+                            warn!("far: link from {peer} refused: {error}");
+                        }
                         Err(error) => warn!("far: link from {peer} ended: {error}"),
                     }
                 });
@@ -222,32 +237,42 @@ async fn follow_server(
 struct LinkTask {
     shared: Arc<Shared>,
     session: Arc<tokio::sync::Mutex<Option<LinkSession>>>,
-    takeover: watch::Receiver<u64>,
-    epoch: u64,
+    /// Bumped by each link that proves the key: the link before it then lets go.
+    takeover: Arc<watch::Sender<u64>>,
     stats: Arc<Mutex<LinkStats>>,
     stats_json: Option<PathBuf>,
+    key: LinkKey,
 }
 
 impl LinkTask {
-    async fn run(mut self, mut stream: TcpStream) -> Result<(), ProxyError> {
+    async fn run(self, mut stream: impl LinkStream) -> Result<(), ProxyError> {
         let mut codec = LinkCodec::new().map_err(ProxyError::Io)?;
-        let mut input = vec![0u8; 64 * 1024];
+        let mut output = Vec::new();
+        let challenge = auth::nonce();
+        codec.encode(
+            FarMessage::Challenge { nonce: challenge }.encode(),
+            &mut output,
+        )?;
+        link_io::send(&mut stream, &mut output).await?;
         let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
-            loop {
-                if let Some((kind, payload)) = codec.next_message()? {
-                    return match NearMessage::decode(kind, &payload)? {
-                        NearMessage::Hello(hello) => Ok(hello),
-                        other => Err(ProxyError::Link(LinkError::malformed(
-                            "hello",
-                            format!("expected a hello, got {other:?}"),
-                        ))),
-                    };
-                }
-                let read = stream.read(&mut input).await?;
-                if read == 0 {
-                    return Err(ProxyError::LinkClosed);
-                }
-                codec.feed(&input[..read]);
+            let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
+            let NearMessage::Auth { nonce, proof } = NearMessage::decode(kind, &payload)? else {
+                return Err(ProxyError::WrongKey("no proof of the link key"));
+            };
+            if !auth::proofs_match(&proof, &self.key.near_proof(&challenge, &nonce)) {
+                return Err(ProxyError::WrongKey(
+                    "the near proxy holds another link key",
+                ));
+            }
+            let proof = self.key.far_proof(&challenge, &nonce);
+            codec.encode(FarMessage::Auth { proof }.encode(), &mut output)?;
+            let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
+            match NearMessage::decode(kind, &payload)? {
+                NearMessage::Hello(hello) => Ok(hello),
+                other => Err(ProxyError::Link(LinkError::malformed(
+                    "hello",
+                    format!("expected a hello, got {other:?}"),
+                ))),
             }
         })
         .await
@@ -258,12 +283,20 @@ impl LinkTask {
                 theirs: hello.version,
             });
         }
+        // The inventory always follows the hello; it matters only if there is no resuming.
+        let inventory =
+            tokio::time::timeout(HELLO_TIMEOUT, read_inventory(&mut stream, &mut codec))
+                .await
+                .map_err(|_| ProxyError::Timeout("the near proxy's inventory"))??;
+        let mut takeover = self.takeover.subscribe();
+        let epoch = *takeover.borrow_and_update() + 1;
+        self.takeover.send_replace(epoch);
+        takeover.borrow_and_update();
         // The link before this one lets go of the session when it sees the takeover.
         let mut session = self.session.clone().lock_owned().await;
-        if *self.takeover.borrow() != self.epoch {
+        if *takeover.borrow() != epoch {
             return Ok(());
         }
-        let mut output = Vec::new();
         let resumed = match (hello.resume, session.as_mut()) {
             (Some(resume), Some(current)) if resume.session == current.id => {
                 current.outgoing.resume(resume.sequence)
@@ -290,7 +323,6 @@ impl LinkTask {
                 Some(missed)
             }
             None => {
-                let inventory = read_inventory(&mut stream, &mut codec, &mut input).await?;
                 let limit = hello.cache_limit.min(MAX_CACHE_LIMIT) as usize;
                 let id = random_session_id();
                 info!(
@@ -332,20 +364,29 @@ impl LinkTask {
                 }
             }
         }
-        self.serve(stream, codec, output, pacer, &mut current.outgoing)
-            .await
+        let mut task = self;
+        task.serve(
+            stream,
+            codec,
+            output,
+            pacer,
+            takeover,
+            &mut current.outgoing,
+        )
+        .await
     }
 
     /// The link's main loop: updates out as the window allows, input and acks in.
     async fn serve(
         &mut self,
-        mut stream: TcpStream,
+        stream: impl LinkStream,
         mut codec: LinkCodec,
         mut output: Vec<u8>,
         mut pacer: Pacer,
+        mut takeover: watch::Receiver<u64>,
         outgoing: &mut Outgoing,
     ) -> Result<(), ProxyError> {
-        let (mut reader, mut writer) = stream.split();
+        let (mut reader, mut writer) = tokio::io::split(stream);
         let mut changes = self.shared.changed.subscribe();
         let mut events = self.shared.events.subscribe();
         let started = Instant::now();
@@ -423,6 +464,8 @@ impl LinkTask {
                 sent = writer.write(&output[written..]), if written < output.len() => {
                     written += sent?;
                     if written == output.len() {
+                        // TLS may hold the last record until flushed.
+                        writer.flush().await?;
                         output.clear();
                         written = 0;
                     }
@@ -456,7 +499,7 @@ impl LinkTask {
                         warn!("far: --stats-json {}: {error}", path.display());
                     }
                 }
-                _ = self.takeover.changed() => return Ok(()),
+                _ = takeover.changed() => return Ok(()),
             }
         }
     }
@@ -464,39 +507,32 @@ impl LinkTask {
 
 /// Reads the near side's inventory: the tiles its cache holds, least recently used first.
 async fn read_inventory(
-    stream: &mut TcpStream,
+    stream: &mut impl LinkStream,
     codec: &mut LinkCodec,
-    input: &mut [u8],
 ) -> Result<Vec<(TileHash, u16, u16)>, ProxyError> {
     let mut tiles = Vec::new();
     loop {
-        while let Some((kind, payload)) = codec.next_message()? {
-            match NearMessage::decode(kind, &payload)? {
-                NearMessage::Inventory { tiles: more, last } => {
-                    if tiles.len() + more.len() > MAX_INVENTORY_TILES {
-                        return Err(ProxyError::Link(LinkError::malformed(
-                            "inventory",
-                            format!("more than {MAX_INVENTORY_TILES} tiles"),
-                        )));
-                    }
-                    tiles.extend(more);
-                    if last {
-                        return Ok(tiles);
-                    }
-                }
-                other => {
+        let (kind, payload) = link_io::read_message(stream, codec).await?;
+        match NearMessage::decode(kind, &payload)? {
+            NearMessage::Inventory { tiles: more, last } => {
+                if tiles.len() + more.len() > MAX_INVENTORY_TILES {
                     return Err(ProxyError::Link(LinkError::malformed(
                         "inventory",
-                        format!("expected the inventory, got {other:?}"),
+                        format!("more than {MAX_INVENTORY_TILES} tiles"),
                     )));
                 }
+                tiles.extend(more);
+                if last {
+                    return Ok(tiles);
+                }
+            }
+            other => {
+                return Err(ProxyError::Link(LinkError::malformed(
+                    "inventory",
+                    format!("expected the inventory, got {other:?}"),
+                )));
             }
         }
-        let read = stream.read(input).await?;
-        if read == 0 {
-            return Err(ProxyError::LinkClosed);
-        }
-        codec.feed(&input[..read]);
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod disk_cache;
 pub mod far;
 pub mod link;
+pub mod link_io;
 pub mod near;
 pub mod stats;
 
@@ -24,7 +25,7 @@ pub enum ProxyError {
         address: String,
         cause: std::io::Error,
     },
-    #[error("link: {0}")]
+    #[error(transparent)]
     Link(#[from] link::LinkError),
     #[error("the link protocol versions differ (ours {ours}, theirs {theirs})")]
     VersionMismatch { ours: u16, theirs: u16 },
@@ -33,16 +34,40 @@ pub enum ProxyError {
         dir: std::path::PathBuf,
         cause: std::io::Error,
     },
+    #[error("wrong link key: {0}")]
+    WrongKey(&'static str),
+    #[error(transparent)]
+    Tls(#[from] farview_client::tls::TlsError),
     #[error("the link closed")]
     LinkClosed,
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
     #[error("link I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("the VNC server: {0}")]
-    Server(#[from] farview_client::ViewerError),
+    Server(farview_client::ViewerError),
     #[error("serving viewers: {0}")]
-    Serve(#[from] farview_server::ServerError),
+    Serve(farview_server::ServerError),
     #[error("{0}")]
     Task(String),
+}
+
+// By hand rather than `#[from]`: the message already carries the cause, and a source would
+// print it twice in a chain of errors.
+impl From<std::io::Error> for ProxyError {
+    fn from(error: std::io::Error) -> Self {
+        ProxyError::Io(error)
+    }
+}
+
+impl From<farview_client::ViewerError> for ProxyError {
+    fn from(error: farview_client::ViewerError) -> Self {
+        ProxyError::Server(error)
+    }
+}
+
+impl From<farview_server::ServerError> for ProxyError {
+    fn from(error: farview_server::ServerError) -> Self {
+        ProxyError::Serve(error)
+    }
 }

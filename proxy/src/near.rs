@@ -23,12 +23,17 @@ use tracing::{debug, info, warn};
 use crate::ProxyError;
 use crate::disk_cache::DiskCache;
 use crate::link::LinkError;
+use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
 use crate::link::message::{
     FarMessage, Hello, LINK_VERSION, MAX_INVENTORY_HASHES, NearMessage, Resume,
 };
 use crate::link::tiles::{StoredTile, TileReceiver, UpdateTarget};
+use crate::link_io;
 use crate::stats::{LinkStats, STATUS_INTERVAL};
+use farview_client::Target;
+use farview_client::tls::TlsTrust;
+use farview_client::viewer::ServerStream;
 
 /// The first wait before reconnecting a dropped link; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -42,8 +47,11 @@ const LINK_SILENCE_LIMIT: Duration = Duration::from_secs(15);
 pub struct NearOptions {
     /// Where viewers connect.
     pub server: ServerOptions,
-    /// The far proxy, `HOST:PORT`.
-    pub link: String,
+    /// The far proxy.
+    pub link: Target,
+    pub key: LinkKey,
+    /// How the far proxy's certificate is checked (pinned, or known from first use).
+    pub trust: TlsTrust,
     /// The tile cache's size in bytes.
     pub cache_size: usize,
     /// Where the tile cache is kept between runs, if anywhere.
@@ -53,7 +61,7 @@ pub struct NearOptions {
 
 /// An established link, welcomed by the far side.
 struct Link {
-    stream: TcpStream,
+    stream: Box<dyn ServerStream>,
     codec: LinkCodec,
     session: u64,
     resumed: bool,
@@ -66,7 +74,7 @@ pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
         Some(dir) => Some(open_disk_cache(dir, &mut receiver, options.cache_size)?),
         None => None,
     };
-    let (link, width, height, name) = connect(&options.link, None, &receiver).await?;
+    let (link, width, height, name) = connect(&options, None, &receiver).await?;
     info!(
         "near: linked to {} (session {:016x})",
         options.link, link.session
@@ -123,19 +131,36 @@ fn open_disk_cache(
 /// Connects to the far side and says hello: a resume of `resume`, or a new session with
 /// our cache's inventory. Returns the link and the desktop's size and name.
 async fn connect(
-    address: &str,
+    options: &NearOptions,
     resume: Option<Resume>,
     receiver: &TileReceiver,
 ) -> Result<(Link, u16, u16, String), ProxyError> {
-    let mut stream = TcpStream::connect(address)
+    let address = &options.link;
+    let tcp = TcpStream::connect((address.host.as_str(), address.port))
         .await
         .map_err(|cause| ProxyError::Connect {
             address: address.to_string(),
             cause,
         })?;
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let mut stream = farview_client::tls::connect(Box::new(tcp), address, &options.trust).await?;
     let mut codec = LinkCodec::new()?;
     let mut output = Vec::new();
+    let (kind, payload) = tokio::time::timeout(
+        WELCOME_TIMEOUT,
+        link_io::read_message(&mut stream, &mut codec),
+    )
+    .await
+    .map_err(|_| ProxyError::Timeout("the far proxy's challenge"))??;
+    let FarMessage::Challenge { nonce: challenge } = FarMessage::decode(kind, &payload)? else {
+        return Err(ProxyError::Link(LinkError::malformed(
+            "link",
+            "no challenge first",
+        )));
+    };
+    let nonce = auth::nonce();
+    let proof = options.key.near_proof(&challenge, &nonce);
+    codec.encode(NearMessage::Auth { nonce, proof }.encode(), &mut output)?;
     let hello = Hello {
         version: LINK_VERSION,
         cache_limit: receiver.cache().limit() as u64,
@@ -166,19 +191,22 @@ async fn connect(
             &mut output,
         )?;
     }
-    stream.write_all(&output).await?;
-    let mut input = vec![0u8; 64 * 1024];
+    link_io::send(&mut stream, &mut output).await?;
     let welcome = tokio::time::timeout(WELCOME_TIMEOUT, async {
-        loop {
-            if let Some((kind, payload)) = codec.next_message()? {
-                return Ok::<_, ProxyError>(FarMessage::decode(kind, &payload)?);
+        // The far side closes a link whose key it does not share.
+        let (kind, payload) = link_io::read_message(&mut stream, &mut codec)
+            .await
+            .map_err(|_| ProxyError::WrongKey("the far proxy closed the link at the key check"))?;
+        match FarMessage::decode(kind, &payload)? {
+            FarMessage::Auth { proof: theirs }
+                if auth::proofs_match(&theirs, &options.key.far_proof(&challenge, &nonce)) => {}
+            FarMessage::Auth { .. } => {
+                return Err(ProxyError::WrongKey("the far proxy holds another link key"));
             }
-            let read = stream.read(&mut input).await?;
-            if read == 0 {
-                return Err(ProxyError::LinkClosed);
-            }
-            codec.feed(&input[..read]);
+            _ => return Err(ProxyError::WrongKey("the far proxy did not prove the key")),
         }
+        let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
+        Ok::<_, ProxyError>(FarMessage::decode(kind, &payload)?)
     })
     .await
     .map_err(|_| ProxyError::Timeout("the far proxy's welcome"))??;
@@ -302,7 +330,7 @@ impl LinkSource {
     /// Reconnects with growing waits; input that comes meanwhile is dropped (the viewers
     /// see the last picture and nothing they do can reach the desktop).
     async fn reconnect(
-        &self,
+        &mut self,
         input: &mut mpsc::Receiver<InputEvent>,
         position: Position,
     ) -> Option<Link> {
@@ -324,7 +352,7 @@ impl LinkSource {
                 session: position.session,
                 sequence: position.applied,
             };
-            match connect(&self.options.link, Some(resume), &self.receiver).await {
+            match connect(&self.options, Some(resume), &self.receiver).await {
                 Ok((link, ..)) => return Some(link),
                 Err(error) => debug!("near: reconnecting failed: {error}"),
             }
@@ -341,11 +369,9 @@ impl LinkSource {
         stats: &mut LinkStats,
     ) -> Result<(), ProxyError> {
         let Link {
-            mut stream,
-            mut codec,
-            ..
+            stream, mut codec, ..
         } = link;
-        let (mut reader, mut writer) = stream.split();
+        let (mut reader, mut writer) = tokio::io::split(stream);
         let mut buffer = vec![0u8; 256 * 1024];
         let mut output = Vec::new();
         let mut written = 0;
@@ -393,14 +419,23 @@ impl LinkSource {
                                 codec.encode(NearMessage::Pong { id }.encode(), &mut output)?;
                             }
                             FarMessage::Pong { .. } => {}
-                            FarMessage::Welcome { .. } => {
-                                return Err(ProxyError::Link(LinkError::malformed("link", "a second welcome")));
+                            FarMessage::Welcome { .. }
+                            | FarMessage::Challenge { .. }
+                            | FarMessage::Auth { .. } => {
+                                return Err(ProxyError::Link(LinkError::malformed(
+                                    "link",
+                                    "a second start of the link",
+                                )));
                             }
                         }
                     }
                 }
                 sent = writer.write(&output[written..]), if written < output.len() => {
                     written += sent?;
+                    if written == output.len() {
+                        // TLS may hold the last record until flushed.
+                        writer.flush().await?;
+                    }
                 }
                 event = input.recv() => {
                     let Some(event) = event else { return Ok(()) };

@@ -12,6 +12,7 @@ use farview_protocol::encode::CopyOperation;
 use farview_protocol::encodings::cursor::Cursor;
 
 use super::LinkError;
+use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash};
 
 /// The link protocol's version; both ends must speak the same one.
@@ -80,6 +81,11 @@ pub struct LinkUpdate {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NearMessage {
+    /// The near side's nonce and its proof of the link key ([`super::auth`]).
+    Auth {
+        nonce: [u8; NONCE_LEN],
+        proof: [u8; PROOF_LEN],
+    },
     Hello(Hello),
     /// Tiles the near side holds (hash, width, height), least recently used first; `last`
     /// ends the inventory.
@@ -115,6 +121,14 @@ pub enum NearMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FarMessage {
+    /// The far side's nonce, the first message on a link.
+    Challenge {
+        nonce: [u8; NONCE_LEN],
+    },
+    /// The far side's proof of the link key.
+    Auth {
+        proof: [u8; PROOF_LEN],
+    },
     Welcome {
         version: u16,
         session: u64,
@@ -148,6 +162,7 @@ mod kind {
     pub const ACK: u8 = 7;
     pub const NEAR_PING: u8 = 8;
     pub const NEAR_PONG: u8 = 9;
+    pub const NEAR_AUTH: u8 = 10;
 
     pub const WELCOME: u8 = 64;
     pub const UPDATE: u8 = 65;
@@ -157,6 +172,8 @@ mod kind {
     pub const DESKTOP_NAME: u8 = 69;
     pub const FAR_PING: u8 = 70;
     pub const FAR_PONG: u8 = 71;
+    pub const CHALLENGE: u8 = 72;
+    pub const FAR_AUTH: u8 = 73;
 }
 
 mod tile_tag {
@@ -172,6 +189,11 @@ impl NearMessage {
     pub fn encode(&self) -> (u8, Vec<u8>) {
         let mut out = Vec::new();
         let kind = match self {
+            NearMessage::Auth { nonce, proof } => {
+                out.extend_from_slice(nonce);
+                out.extend_from_slice(proof);
+                kind::NEAR_AUTH
+            }
             NearMessage::Hello(hello) => {
                 out.extend_from_slice(&hello.version.to_be_bytes());
                 out.extend_from_slice(&hello.cache_limit.to_be_bytes());
@@ -234,6 +256,10 @@ impl NearMessage {
     pub fn decode(kind: u8, payload: &[u8]) -> Result<NearMessage, LinkError> {
         let mut r = Reader::new(payload);
         let message = match kind {
+            kind::NEAR_AUTH => NearMessage::Auth {
+                nonce: r.array("auth")?,
+                proof: r.array("auth")?,
+            },
             kind::HELLO => {
                 let what = "hello";
                 let version = r.u16(what)?;
@@ -303,6 +329,14 @@ impl FarMessage {
     pub fn encode(&self) -> (u8, Vec<u8>) {
         let mut out = Vec::new();
         let kind = match self {
+            FarMessage::Challenge { nonce } => {
+                out.extend_from_slice(nonce);
+                kind::CHALLENGE
+            }
+            FarMessage::Auth { proof } => {
+                out.extend_from_slice(proof);
+                kind::FAR_AUTH
+            }
             FarMessage::Welcome {
                 version,
                 session,
@@ -359,6 +393,12 @@ impl FarMessage {
     pub fn decode(kind: u8, payload: &[u8]) -> Result<FarMessage, LinkError> {
         let mut r = Reader::new(payload);
         let message = match kind {
+            kind::CHALLENGE => FarMessage::Challenge {
+                nonce: r.array("challenge")?,
+            },
+            kind::FAR_AUTH => FarMessage::Auth {
+                proof: r.array("auth")?,
+            },
             kind::WELCOME => {
                 let what = "welcome";
                 FarMessage::Welcome {
@@ -728,6 +768,8 @@ mod tests {
                 })
             }),
             Just(FarMessage::Bell),
+            any::<[u8; NONCE_LEN]>().prop_map(|nonce| FarMessage::Challenge { nonce }),
+            any::<[u8; PROOF_LEN]>().prop_map(|proof| FarMessage::Auth { proof }),
             ".{0,40}".prop_map(FarMessage::CutText),
             ".{0,40}".prop_map(FarMessage::DesktopName),
             any::<u64>().prop_map(|id| FarMessage::Ping { id }),
@@ -768,6 +810,8 @@ mod tests {
             (any::<u16>(), any::<u16>())
                 .prop_map(|(width, height)| NearMessage::SetDesktopSize { width, height }),
             any::<u64>().prop_map(|sequence| NearMessage::Ack { sequence }),
+            (any::<[u8; NONCE_LEN]>(), any::<[u8; PROOF_LEN]>())
+                .prop_map(|(nonce, proof)| NearMessage::Auth { nonce, proof }),
             any::<u64>().prop_map(|id| NearMessage::Ping { id }),
             any::<u64>().prop_map(|id| NearMessage::Pong { id }),
         ]
