@@ -68,14 +68,21 @@ def start_pair(ctx, server_port, folder, cache_dir, label):
     """far -> wanlink -> near; returns (procs, near port, wanlink stats path, far stats)."""
     far_port = cs.free_port()
     far_stats = os.path.join(folder, f"{label}-far.json")
+    key = os.path.join(folder, "link.key")
+    with open(key, "w") as f:
+        f.write("a link key for the benchmark\n")
     far = cs.Proc(label + "-far", [ctx.farview, "proxy", "far", "--listen", f"127.0.0.1:{far_port}",
                                    "--server", f"127.0.0.1::{server_port}",
+                                   "--link-key-file", key,
+                                   "--link-cert-dir", os.path.join(folder, "far-cert"),
                                    "--stats-json", far_stats], folder)
     cs.wait_until("the far proxy to listen", lambda: cs.listening(far_port), 30, [far])
     link, link_port, link_stats = wanlink(ctx, label, far_port, folder)
     near_port = cs.free_port()
     near = cs.Proc(label + "-near", [ctx.farview, "proxy", "near", "--listen", f"127.0.0.1:{near_port}",
-                                     "--link", f"127.0.0.1:{link_port}", "--cache-dir", cache_dir],
+                                     "--link", f"127.0.0.1:{link_port}", "--cache-dir", cache_dir,
+                                     "--link-key-file", key,
+                                     "--link-known-file", os.path.join(folder, "known-far")],
                    folder)
     cs.wait_until("the near proxy to listen", lambda: cs.listening(near_port), 60, [near, far, link])
     return [near, link, far], near_port, link_stats, far_stats

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod codec;
 pub mod compress;
 pub mod frame;
+pub mod fuzzing;
 pub mod message;
 pub mod outgoing;
 pub mod pacing;
