@@ -74,7 +74,7 @@ pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
         Some(dir) => Some(open_disk_cache(dir, &mut receiver, options.cache_size)?),
         None => None,
     };
-    let (link, width, height, name) = connect(&options, None, &receiver).await?;
+    let (link, width, height, name) = connect(&options, None, &mut receiver).await?;
     info!(
         "near: linked to {} (session {:016x})",
         options.link, link.session
@@ -133,7 +133,7 @@ fn open_disk_cache(
 async fn connect(
     options: &NearOptions,
     resume: Option<Resume>,
-    receiver: &TileReceiver,
+    receiver: &mut TileReceiver,
 ) -> Result<(Link, u16, u16, String), ProxyError> {
     let address = &options.link;
     let tcp = TcpStream::connect((address.host.as_str(), address.port))
@@ -229,6 +229,10 @@ async fn connect(
             ours: LINK_VERSION,
             theirs: version,
         });
+    }
+    if !resumed {
+        // The far side numbered our inventory in the order we sent it; so do we.
+        receiver.renumber();
     }
     Ok((
         Link {
@@ -352,7 +356,7 @@ impl LinkSource {
                 session: position.session,
                 sequence: position.applied,
             };
-            match connect(&self.options, Some(resume), &self.receiver).await {
+            match connect(&self.options, Some(resume), &mut self.receiver).await {
                 Ok((link, ..)) => return Some(link),
                 Err(error) => debug!("near: reconnecting failed: {error}"),
             }

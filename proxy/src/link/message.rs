@@ -13,7 +13,7 @@ use farview_protocol::encodings::cursor::Cursor;
 
 use super::LinkError;
 use super::auth::{NONCE_LEN, PROOF_LEN};
-use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash};
+use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
 
 /// The link protocol's version; both ends must speak the same one.
 pub const LINK_VERSION: u16 = 1;
@@ -51,8 +51,8 @@ pub struct Resume {
 pub enum TileContent {
     /// One colour.
     Fill(u32),
-    /// A tile the near side holds.
-    Cached(TileHash),
+    /// A tile the near side holds, by its number in both caches.
+    Cached(TileId),
     /// Pixels the near side has not seen, native `0x00RRGGBB`, row-major.
     New(Vec<u32>),
     /// New pixels as the exclusive-or with what the near side shows there: where little
@@ -480,9 +480,9 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
                 out.push(tile_tag::FILL);
                 out.extend_from_slice(&colour.to_be_bytes());
             }
-            TileContent::Cached(hash) => {
+            TileContent::Cached(id) => {
                 out.push(tile_tag::CACHED);
-                out.extend_from_slice(&hash.0);
+                write_varint(*id, out);
             }
             TileContent::New(pixels) => {
                 out.push(tile_tag::NEW);
@@ -500,6 +500,15 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// An unsigned number in 7-bit groups, low first (LEB128): tile numbers take 2-3 bytes.
+fn write_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 /// Pixels as red, green and blue bytes: the fourth byte of a native pixel is always zero.
@@ -550,7 +559,7 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
         }
         let content = match r.u8(what)? {
             tile_tag::FILL => TileContent::Fill(r.u32(what)?),
-            tile_tag::CACHED => TileContent::Cached(r.hash(what)?),
+            tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::DELTA => TileContent::Delta(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::PALETTE => {
@@ -651,6 +660,18 @@ impl<'a> Reader<'a> {
         Ok(count)
     }
 
+    fn varint(&mut self, what: &'static str) -> Result<u64, LinkError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8(what)?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(LinkError::malformed(what, "a number longer than 64 bits"))
+    }
+
     fn hash(&mut self, what: &'static str) -> Result<TileHash, LinkError> {
         Ok(TileHash(self.array::<TILE_HASH_LEN>(what)?))
     }
@@ -698,7 +719,7 @@ mod tests {
             let area = rect.area();
             prop_oneof![
                 any::<u32>().prop_map(TileContent::Fill),
-                any::<[u8; TILE_HASH_LEN]>().prop_map(|h| TileContent::Cached(TileHash(h))),
+                any::<u64>().prop_map(TileContent::Cached),
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::Delta),
                 proptest::collection::vec(0..=0x00ff_ffffu32, 1..4).prop_flat_map(move |colours| {

@@ -40,8 +40,12 @@ pub fn tile_cost(width: u16, height: u16) -> usize {
     usize::from(width) * usize::from(height) * 4
 }
 
+/// A tile's number in a cache: both ends give the same tile the same number.
+pub type TileId = u64;
+
 #[derive(Debug)]
 struct Entry<T> {
+    id: TileId,
     last_used: u64,
     cost: usize,
     value: T,
@@ -52,6 +56,8 @@ struct Entry<T> {
 pub struct TileCache<T> {
     entries: HashMap<TileHash, Entry<T>>,
     by_use: BTreeMap<u64, TileHash>,
+    by_id: HashMap<TileId, TileHash>,
+    next_id: TileId,
     clock: u64,
     bytes: usize,
     limit: usize,
@@ -62,6 +68,8 @@ impl<T> TileCache<T> {
         Self {
             entries: HashMap::new(),
             by_use: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_id: 0,
             clock: 0,
             bytes: 0,
             limit,
@@ -88,14 +96,34 @@ impl<T> TileCache<T> {
         self.entries.contains_key(hash)
     }
 
-    /// Looks a tile up and marks it as just used.
-    pub fn touch(&mut self, hash: &TileHash) -> Option<&T> {
+    /// Looks a tile up and marks it as just used; returns its number too.
+    pub fn touch(&mut self, hash: &TileHash) -> Option<(TileId, &T)> {
         let entry = self.entries.get_mut(hash)?;
         self.by_use.remove(&entry.last_used);
         self.clock += 1;
         entry.last_used = self.clock;
         self.by_use.insert(self.clock, *hash);
-        Some(&entry.value)
+        Some((entry.id, &entry.value))
+    }
+
+    /// Looks a tile up by its number and marks it as just used.
+    pub fn touch_id(&mut self, id: TileId) -> Option<&T> {
+        let hash = *self.by_id.get(&id)?;
+        self.touch(&hash).map(|(_, value)| value)
+    }
+
+    /// Numbers the tiles afresh, least recently used first, as a cache built from the
+    /// inventory ([`TileCache::hashes_by_use`]) numbers them.
+    pub fn renumber(&mut self) {
+        self.by_id.clear();
+        self.next_id = 0;
+        for hash in self.by_use.values() {
+            if let Some(entry) = self.entries.get_mut(hash) {
+                entry.id = self.next_id;
+                self.by_id.insert(self.next_id, *hash);
+                self.next_id += 1;
+            }
+        }
     }
 
     /// Adds a tile as just used, evicting the least recently used ones to make room. A tile
@@ -113,13 +141,18 @@ impl<T> TileCache<T> {
             };
             if let Some(evicted) = self.entries.remove(&oldest) {
                 self.bytes -= evicted.cost;
+                self.by_id.remove(&evicted.id);
             }
         }
         self.clock += 1;
         self.by_use.insert(self.clock, hash);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_id.insert(id, hash);
         self.entries.insert(
             hash,
             Entry {
+                id,
                 last_used: self.clock,
                 cost,
                 value,
@@ -202,6 +235,9 @@ mod tests {
                         copy.insert(*hash, near.entries[hash].cost, ());
                     }
                     rebuilt = Some(copy);
+                    // A new link session: both ends number from the inventory.
+                    near.renumber();
+                    far.renumber();
                 }
                 let caches: Vec<&mut TileCache<()>> =
                     std::iter::once(&mut far).chain(rebuilt.as_mut()).collect();
@@ -215,8 +251,14 @@ mod tests {
                 prop_assert!(held.iter().all(|&h| h == near_held));
                 let near_hashes: Vec<_> = near.hashes_by_use().collect();
                 prop_assert_eq!(far.hashes_by_use().collect::<Vec<_>>(), near_hashes.clone());
+                for hash in &near_hashes {
+                    prop_assert_eq!(far.entries[*hash].id, near.entries[*hash].id);
+                }
                 if let Some(copy) = &rebuilt {
-                    prop_assert_eq!(copy.hashes_by_use().collect::<Vec<_>>(), near_hashes);
+                    prop_assert_eq!(copy.hashes_by_use().collect::<Vec<_>>(), near_hashes.clone());
+                    for hash in &near_hashes {
+                        prop_assert_eq!(copy.entries[*hash].id, near.entries[*hash].id);
+                    }
                 }
             }
         }

@@ -67,9 +67,9 @@ impl TileSender {
             TileContent::Fill(pixels[0])
         } else {
             let hash = TileHash::of(rect.width, rect.height, &pixels);
-            if self.cache.touch(&hash).is_some() {
+            if let Some((id, _)) = self.cache.touch(&hash) {
                 counts.cached += 1;
-                TileContent::Cached(hash)
+                TileContent::Cached(id)
             } else {
                 self.cache
                     .insert(hash, tile_cost(rect.width, rect.height), ());
@@ -195,6 +195,11 @@ impl TileReceiver {
         &self.cache
     }
 
+    /// A new link session starts from our inventory: number the tiles as the far side does.
+    pub fn renumber(&mut self) {
+        self.cache.renumber();
+    }
+
     /// The tiles held (hash, width, height), least recently used first: what the far side
     /// is told at the start of a new link session.
     pub fn inventory(&self) -> Vec<(TileHash, u16, u16)> {
@@ -254,8 +259,8 @@ impl TileReceiver {
                     counts.fills += 1;
                     target.fill(rect, *colour);
                 }
-                TileContent::Cached(hash) => {
-                    let Some(tile) = self.cache.touch(hash) else {
+                TileContent::Cached(id) => {
+                    let Some(tile) = self.cache.touch_id(*id) else {
                         return Err(LinkError::malformed(
                             "update",
                             format!("tile {index} refers to a tile not held"),
@@ -391,7 +396,7 @@ mod tests {
         let unknown = LinkUpdate {
             tiles: vec![TilePlacement {
                 rect: Rect::new(0, 0, 64, 64),
-                content: TileContent::Cached(TileHash([7; 16])),
+                content: TileContent::Cached(7),
             }],
             ..LinkUpdate::default()
         };
