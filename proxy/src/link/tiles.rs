@@ -232,12 +232,7 @@ impl TileReceiver {
         }
         let bounds = target.bounds();
         for copy in &update.moves {
-            let source = Rect::new(
-                copy.source_x,
-                copy.source_y,
-                copy.destination.width,
-                copy.destination.height,
-            );
+            let source = copy.source();
             if !bounds.contains(&copy.destination) || !bounds.contains(&source) {
                 return Err(LinkError::malformed(
                     "update",
