@@ -21,6 +21,8 @@ use farview_server::{
 };
 use tokio::signal::unix::SignalKind;
 
+mod proxy_command;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "farview",
@@ -41,6 +43,9 @@ enum Command {
     Serve(ServeArgs),
     /// View a remote desktop.
     View(ViewArgs),
+    /// The paired proxies that carry a session over a slow link.
+    #[command(subcommand)]
+    Proxy(proxy_command::ProxyCommand),
     /// Add a user to an X509Plain users file, or change their password. The password is
     /// read from --password-file, else from the first line of standard input.
     Passwd(PasswdArgs),
@@ -186,7 +191,7 @@ struct ViewArgs {
     no_continuous_updates: bool,
 }
 
-fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = text.parse::<u16>() {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
@@ -216,7 +221,7 @@ fn parse_encoding(text: &str) -> Result<EncodingType, String> {
 }
 
 /// Reads a password file: the password is the first line, without its line ending.
-fn read_password(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_password(path: &Path) -> Result<Vec<u8>> {
     let content =
         std::fs::read(path).with_context(|| format!("password file {}", path.display()))?;
     let line = content.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -246,6 +251,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::View(args) => view(args),
+        Command::Proxy(command) => proxy_command::run(command),
         Command::Passwd(args) => passwd(args),
     };
     match result {
@@ -257,7 +263,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -315,21 +321,26 @@ fn serve(args: ServeArgs) -> Result<()> {
         let server = Server::bind(options).await?;
         tracing::info!("source: {}", describe_source(&spec));
         let source = farview_server::source::open(&spec, &source_options)?;
-        let mut terminate =
-            tokio::signal::unix::signal(SignalKind::terminate()).context("SIGTERM handler")?;
         // Returning drops the source, which stops what it started (Xvfb, the session).
-        tokio::select! {
-            result = server.run(source) => result.map_err(|e| anyhow!(e)),
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("interrupted, shutting down");
-                Ok(())
-            }
-            _ = terminate.recv() => {
-                tracing::info!("terminated, shutting down");
-                Ok(())
-            }
-        }
+        until_stopped(async move { server.run(source).await.map_err(|e| anyhow!(e)) }).await
     })
+}
+
+/// Runs `work` until it ends or the process is interrupted or terminated.
+async fn until_stopped(work: impl Future<Output = Result<()>>) -> Result<()> {
+    let mut terminate =
+        tokio::signal::unix::signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted, shutting down");
+            Ok(())
+        }
+        _ = terminate.recv() => {
+            tracing::info!("terminated, shutting down");
+            Ok(())
+        }
+    }
 }
 
 /// The TLS configuration the arguments ask for, with its certificate's fingerprint logged.

@@ -329,12 +329,7 @@ mod tests {
             }
             let area = Rect::new(0, 0, 128, 80);
             if let Some(copy) = detect_move(&old, &new, &area) {
-                let source = Rect::new(
-                    copy.source_x,
-                    copy.source_y,
-                    copy.destination.width,
-                    copy.destination.height,
-                );
+                let source = copy.source();
                 proptest::prop_assert!(area.contains(&copy.destination));
                 proptest::prop_assert!(old.bounds().contains(&source));
                 let mut shown = old.clone();

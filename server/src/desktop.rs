@@ -225,12 +225,7 @@ impl Canvas<'_> {
 
     fn record_copy(&mut self, copy: CopyOperation, differs: Vec<Rect>) {
         let bounds = self.framebuffer.bounds();
-        let source = Rect::new(
-            copy.source_x,
-            copy.source_y,
-            copy.destination.width,
-            copy.destination.height,
-        );
+        let source = copy.source();
         if !bounds.contains(&copy.destination) || !bounds.contains(&source) {
             return;
         }

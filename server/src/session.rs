@@ -103,12 +103,7 @@ impl Pending {
         match event {
             DesktopEvent::Changed(rect) => self.changed.add(rect),
             DesktopEvent::Copied { copy, differs } => {
-                let source = Rect::new(
-                    copy.source_x,
-                    copy.source_y,
-                    copy.destination.width,
-                    copy.destination.height,
-                );
+                let source = copy.source();
                 // A copy is only valid from pixels the viewer already has: with changes
                 // pending at the source, send the pixels that differ instead. Queued copies
                 // are replayed in order, so a copy may read what an earlier one wrote.

@@ -9,6 +9,7 @@
 
 pub mod certificate;
 pub mod desktop_peers;
+pub mod relay;
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -631,6 +632,31 @@ pub fn fixture_frame(name: &str, index: usize) -> Image {
     Image::read_png(&fixture(name).join(format!("frame-{index:05}.png")))
 }
 
+/// The loopback port a farview process says it listens on, in a log line containing
+/// `marker` and then `127.0.0.1:PORT` (it was started with port 0, so that two tests can
+/// never race for one port).
+pub fn logged_port(process: &Proc, marker: &str) -> u16 {
+    poll(
+        &format!("{} to log its port", process.name()),
+        STARTUP_TIMEOUT,
+        Duration::from_millis(20),
+        || {
+            if let Some(status) = process.exited() {
+                return Ok(Err(format!("{} exited ({status})", process.name())));
+            }
+            let log = process.stderr();
+            let port = log
+                .lines()
+                .filter(|line| line.contains(marker))
+                .find_map(|line| line.rsplit_once(" on 127.0.0.1:"))
+                .and_then(|(_, rest)| rest.split_whitespace().next()?.parse::<u16>().ok());
+            port.map(Ok).ok_or_else(|| "not yet".to_string())
+        },
+        String::new,
+    )
+    .unwrap_or_else(|e: String| panic!("{e}\n{}", process.logs()))
+}
+
 /// `farview serve` with the replay source, on a free loopback port.
 #[derive(Debug)]
 pub struct FarviewServer {
@@ -664,25 +690,7 @@ impl FarviewServer {
             .args(["serve", "--listen", "127.0.0.1:0", "--source", source])
             .args(extra);
         let process = Proc::spawn("farview-serve", &mut command, dir);
-        let port = poll(
-            "farview serve to say its port",
-            STARTUP_TIMEOUT,
-            Duration::from_millis(20),
-            || {
-                if let Some(status) = process.exited() {
-                    return Ok(Err(format!("farview serve exited ({status})")));
-                }
-                let log = process.stderr();
-                let port = log
-                    .lines()
-                    .filter(|line| line.contains("serving "))
-                    .find_map(|line| line.rsplit_once(" on 127.0.0.1:"))
-                    .and_then(|(_, rest)| rest.split_whitespace().next()?.parse::<u16>().ok());
-                port.map(Ok).ok_or_else(|| "not yet".to_string())
-            },
-            String::new,
-        )
-        .unwrap_or_else(|e: String| panic!("{e}\n{}", process.logs()));
+        let port = logged_port(&process, "serving ");
         if let Err(error) = wait_for_rfb(port, &process, STARTUP_TIMEOUT) {
             panic!("farview serve: {error}\n{}", process.logs());
         }

@@ -53,6 +53,18 @@ pub struct CopyOperation {
     pub source_y: u16,
 }
 
+impl CopyOperation {
+    /// Where the block was before the move.
+    pub fn source(&self) -> Rect {
+        Rect::new(
+            self.source_x,
+            self.source_y,
+            self.destination.width,
+            self.destination.height,
+        )
+    }
+}
+
 /// What one FramebufferUpdate has to tell the viewer, in the order it is applied: a new
 /// desktop size, then moves, then changed pixels (taken from the framebuffer as it is now).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -333,12 +345,7 @@ impl EncodeManager {
 
     /// Lossy pixels that moved stay lossy at their new place.
     fn move_lossy(&mut self, copy: &CopyOperation) {
-        let source = Rect::new(
-            copy.source_x,
-            copy.source_y,
-            copy.destination.width,
-            copy.destination.height,
-        );
+        let source = copy.source();
         let moved: Vec<Rect> = self
             .lossy
             .rects()

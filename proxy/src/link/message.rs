@@ -1,0 +1,893 @@
+//! The messages of the link, each carried in one frame (kind byte = message kind). Integers
+//! are big-endian; text is UTF-8 with a 32-bit length; every count and length from the peer
+//! is checked against a named limit before anything is allocated.
+//!
+//! Near to far: the hello (protocol version, cache limit, the session to resume), the near
+//! side's cache inventory, the viewers' input, acknowledgements and pings. Far to near: the
+//! welcome, updates (moves, then tiles by hash, as fills, or as new pixels), the cursor, the
+//! bell, clipboard text, the desktop's name, pings and pongs.
+
+use farview_protocol::Rect;
+use farview_protocol::encode::CopyOperation;
+use farview_protocol::encodings::cursor::Cursor;
+
+use super::LinkError;
+use super::auth::{NONCE_LEN, PROOF_LEN};
+use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
+
+/// The link protocol's version; both ends must speak the same one.
+pub const LINK_VERSION: u16 = 1;
+/// The longest text (clipboard, desktop name) a message may carry.
+pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
+/// The most moves in one update.
+pub const MAX_MOVES: usize = 4096;
+/// The most tiles in one update: a whole 16384x16384 desktop.
+pub const MAX_TILES: usize = 256 * 256;
+/// The most hashes in one inventory message.
+pub const MAX_INVENTORY_HASHES: usize = 64 * 1024;
+/// The most colours a tile palette holds (indices are bytes).
+pub const MAX_PALETTE_COLOURS: usize = 256;
+/// The largest cursor side.
+pub const MAX_CURSOR_SIDE: u16 = 256;
+
+/// What the near side asks for when the link starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub version: u16,
+    /// The byte limit of the near side's tile cache; the far side mirrors it.
+    pub cache_limit: u64,
+    /// The far session this near side was attached to, and the last update it applied.
+    pub resume: Option<Resume>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub session: u64,
+    pub sequence: u64,
+}
+
+/// How one tile of an update is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TileContent {
+    /// One colour.
+    Fill(u32),
+    /// A tile the near side holds, by its number in both caches.
+    Cached(TileId),
+    /// Pixels the near side has not seen, native `0x00RRGGBB`, row-major.
+    New(Vec<u32>),
+    /// New pixels as the exclusive-or with what the near side shows there: where little
+    /// changed (a typed character), mostly zeros, which compress to almost nothing.
+    Delta(Vec<u32>),
+    /// New pixels of a tile with few colours: the colours, then one index per pixel.
+    /// Indices go three times as densely as pixels, so zstd's window reaches further back,
+    /// and a glyph drawn in the same colours gives the same bytes wherever it lands.
+    Palette { colours: Vec<u32>, indices: Vec<u8> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TilePlacement {
+    pub rect: Rect,
+    pub content: TileContent,
+}
+
+/// A change of the far side's mirror, applied in order: the new size, the moves, the tiles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkUpdate {
+    pub sequence: u64,
+    pub size: Option<(u16, u16)>,
+    pub moves: Vec<CopyOperation>,
+    pub tiles: Vec<TilePlacement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NearMessage {
+    /// The near side's nonce and its proof of the link key ([`super::auth`]).
+    Auth {
+        nonce: [u8; NONCE_LEN],
+        proof: [u8; PROOF_LEN],
+    },
+    Hello(Hello),
+    /// Tiles the near side holds (hash, width, height), least recently used first; `last`
+    /// ends the inventory.
+    Inventory {
+        tiles: Vec<(TileHash, u16, u16)>,
+        last: bool,
+    },
+    Key {
+        down: bool,
+        keysym: u32,
+    },
+    Pointer {
+        buttons: u8,
+        x: u16,
+        y: u16,
+    },
+    CutText(String),
+    SetDesktopSize {
+        width: u16,
+        height: u16,
+    },
+    /// Every update up to `sequence` has been applied.
+    Ack {
+        sequence: u64,
+    },
+    Ping {
+        id: u64,
+    },
+    Pong {
+        id: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FarMessage {
+    /// The far side's nonce, the first message on a link.
+    Challenge {
+        nonce: [u8; NONCE_LEN],
+    },
+    /// The far side's proof of the link key.
+    Auth {
+        proof: [u8; PROOF_LEN],
+    },
+    Welcome {
+        version: u16,
+        session: u64,
+        /// The session asked for was still there: updates continue after the last one
+        /// acknowledged, and the cache is as the near side left it.
+        resumed: bool,
+        width: u16,
+        height: u16,
+        name: String,
+    },
+    Update(LinkUpdate),
+    Cursor(Cursor),
+    Bell,
+    CutText(String),
+    DesktopName(String),
+    Ping {
+        id: u64,
+    },
+    Pong {
+        id: u64,
+    },
+}
+
+mod kind {
+    pub const HELLO: u8 = 1;
+    pub const INVENTORY: u8 = 2;
+    pub const KEY: u8 = 3;
+    pub const POINTER: u8 = 4;
+    pub const NEAR_CUT_TEXT: u8 = 5;
+    pub const SET_DESKTOP_SIZE: u8 = 6;
+    pub const ACK: u8 = 7;
+    pub const NEAR_PING: u8 = 8;
+    pub const NEAR_PONG: u8 = 9;
+    pub const NEAR_AUTH: u8 = 10;
+
+    pub const WELCOME: u8 = 64;
+    pub const UPDATE: u8 = 65;
+    pub const CURSOR: u8 = 66;
+    pub const BELL: u8 = 67;
+    pub const FAR_CUT_TEXT: u8 = 68;
+    pub const DESKTOP_NAME: u8 = 69;
+    pub const FAR_PING: u8 = 70;
+    pub const FAR_PONG: u8 = 71;
+    pub const CHALLENGE: u8 = 72;
+    pub const FAR_AUTH: u8 = 73;
+}
+
+mod tile_tag {
+    pub const FILL: u8 = 0;
+    pub const CACHED: u8 = 1;
+    pub const NEW: u8 = 2;
+    pub const DELTA: u8 = 3;
+    pub const PALETTE: u8 = 4;
+}
+
+impl NearMessage {
+    /// The frame kind and payload of this message.
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut out = Vec::new();
+        let kind = match self {
+            NearMessage::Auth { nonce, proof } => {
+                out.extend_from_slice(nonce);
+                out.extend_from_slice(proof);
+                kind::NEAR_AUTH
+            }
+            NearMessage::Hello(hello) => {
+                out.extend_from_slice(&hello.version.to_be_bytes());
+                out.extend_from_slice(&hello.cache_limit.to_be_bytes());
+                match hello.resume {
+                    None => out.push(0),
+                    Some(resume) => {
+                        out.push(1);
+                        out.extend_from_slice(&resume.session.to_be_bytes());
+                        out.extend_from_slice(&resume.sequence.to_be_bytes());
+                    }
+                }
+                kind::HELLO
+            }
+            NearMessage::Inventory { tiles, last } => {
+                out.push(u8::from(*last));
+                out.extend_from_slice(&(tiles.len() as u32).to_be_bytes());
+                for (hash, width, height) in tiles {
+                    out.extend_from_slice(&hash.0);
+                    out.extend_from_slice(&width.to_be_bytes());
+                    out.extend_from_slice(&height.to_be_bytes());
+                }
+                kind::INVENTORY
+            }
+            NearMessage::Key { down, keysym } => {
+                out.push(u8::from(*down));
+                out.extend_from_slice(&keysym.to_be_bytes());
+                kind::KEY
+            }
+            NearMessage::Pointer { buttons, x, y } => {
+                out.push(*buttons);
+                out.extend_from_slice(&x.to_be_bytes());
+                out.extend_from_slice(&y.to_be_bytes());
+                kind::POINTER
+            }
+            NearMessage::CutText(text) => {
+                write_text(text, &mut out);
+                kind::NEAR_CUT_TEXT
+            }
+            NearMessage::SetDesktopSize { width, height } => {
+                out.extend_from_slice(&width.to_be_bytes());
+                out.extend_from_slice(&height.to_be_bytes());
+                kind::SET_DESKTOP_SIZE
+            }
+            NearMessage::Ack { sequence } => {
+                out.extend_from_slice(&sequence.to_be_bytes());
+                kind::ACK
+            }
+            NearMessage::Ping { id } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                kind::NEAR_PING
+            }
+            NearMessage::Pong { id } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                kind::NEAR_PONG
+            }
+        };
+        (kind, out)
+    }
+
+    pub fn decode(kind: u8, payload: &[u8]) -> Result<NearMessage, LinkError> {
+        let mut r = Reader::new(payload);
+        let message = match kind {
+            kind::NEAR_AUTH => NearMessage::Auth {
+                nonce: r.array("auth")?,
+                proof: r.array("auth")?,
+            },
+            kind::HELLO => {
+                let what = "hello";
+                let version = r.u16(what)?;
+                let cache_limit = r.u64(what)?;
+                let resume = match r.u8(what)? {
+                    0 => None,
+                    1 => Some(Resume {
+                        session: r.u64(what)?,
+                        sequence: r.u64(what)?,
+                    }),
+                    other => {
+                        return Err(LinkError::malformed(what, format!("resume flag {other}")));
+                    }
+                };
+                NearMessage::Hello(Hello {
+                    version,
+                    cache_limit,
+                    resume,
+                })
+            }
+            kind::INVENTORY => {
+                let what = "inventory";
+                let last = r.flag(what)?;
+                let count = r.count(what, MAX_INVENTORY_HASHES)?;
+                let mut tiles = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let hash = r.hash(what)?;
+                    let (width, height) = (r.u16(what)?, r.u16(what)?);
+                    if width > TILE_SIDE || height > TILE_SIDE {
+                        return Err(LinkError::malformed(
+                            what,
+                            format!("a {width}x{height} tile"),
+                        ));
+                    }
+                    tiles.push((hash, width, height));
+                }
+                NearMessage::Inventory { tiles, last }
+            }
+            kind::KEY => NearMessage::Key {
+                down: r.flag("key")?,
+                keysym: r.u32("key")?,
+            },
+            kind::POINTER => NearMessage::Pointer {
+                buttons: r.u8("pointer")?,
+                x: r.u16("pointer")?,
+                y: r.u16("pointer")?,
+            },
+            kind::NEAR_CUT_TEXT => NearMessage::CutText(r.text("clipboard text")?),
+            kind::SET_DESKTOP_SIZE => NearMessage::SetDesktopSize {
+                width: r.u16("desktop size")?,
+                height: r.u16("desktop size")?,
+            },
+            kind::ACK => NearMessage::Ack {
+                sequence: r.u64("ack")?,
+            },
+            kind::NEAR_PING => NearMessage::Ping { id: r.u64("ping")? },
+            kind::NEAR_PONG => NearMessage::Pong { id: r.u64("pong")? },
+            kind => return Err(LinkError::UnknownKind { kind }),
+        };
+        r.finish(kind)?;
+        Ok(message)
+    }
+}
+
+impl FarMessage {
+    /// The frame kind and payload of this message.
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut out = Vec::new();
+        let kind = match self {
+            FarMessage::Challenge { nonce } => {
+                out.extend_from_slice(nonce);
+                kind::CHALLENGE
+            }
+            FarMessage::Auth { proof } => {
+                out.extend_from_slice(proof);
+                kind::FAR_AUTH
+            }
+            FarMessage::Welcome {
+                version,
+                session,
+                resumed,
+                width,
+                height,
+                name,
+            } => {
+                out.extend_from_slice(&version.to_be_bytes());
+                out.extend_from_slice(&session.to_be_bytes());
+                out.push(u8::from(*resumed));
+                out.extend_from_slice(&width.to_be_bytes());
+                out.extend_from_slice(&height.to_be_bytes());
+                write_text(name, &mut out);
+                kind::WELCOME
+            }
+            FarMessage::Update(update) => {
+                write_update(update, &mut out);
+                kind::UPDATE
+            }
+            FarMessage::Cursor(cursor) => {
+                for value in [
+                    cursor.hotspot_x,
+                    cursor.hotspot_y,
+                    cursor.width,
+                    cursor.height,
+                ] {
+                    out.extend_from_slice(&value.to_be_bytes());
+                }
+                out.extend_from_slice(&cursor.rgba);
+                kind::CURSOR
+            }
+            FarMessage::Bell => kind::BELL,
+            FarMessage::CutText(text) => {
+                write_text(text, &mut out);
+                kind::FAR_CUT_TEXT
+            }
+            FarMessage::DesktopName(name) => {
+                write_text(name, &mut out);
+                kind::DESKTOP_NAME
+            }
+            FarMessage::Ping { id } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                kind::FAR_PING
+            }
+            FarMessage::Pong { id } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                kind::FAR_PONG
+            }
+        };
+        (kind, out)
+    }
+
+    pub fn decode(kind: u8, payload: &[u8]) -> Result<FarMessage, LinkError> {
+        let mut r = Reader::new(payload);
+        let message = match kind {
+            kind::CHALLENGE => FarMessage::Challenge {
+                nonce: r.array("challenge")?,
+            },
+            kind::FAR_AUTH => FarMessage::Auth {
+                proof: r.array("auth")?,
+            },
+            kind::WELCOME => {
+                let what = "welcome";
+                FarMessage::Welcome {
+                    version: r.u16(what)?,
+                    session: r.u64(what)?,
+                    resumed: r.flag(what)?,
+                    width: r.u16(what)?,
+                    height: r.u16(what)?,
+                    name: r.text(what)?,
+                }
+            }
+            kind::UPDATE => FarMessage::Update(read_update(&mut r)?),
+            kind::CURSOR => {
+                let what = "cursor";
+                let hotspot_x = r.u16(what)?;
+                let hotspot_y = r.u16(what)?;
+                let width = r.u16(what)?;
+                let height = r.u16(what)?;
+                if width > MAX_CURSOR_SIDE || height > MAX_CURSOR_SIDE {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("{width}x{height} is larger than {MAX_CURSOR_SIDE} a side"),
+                    ));
+                }
+                let rgba = r.bytes(what, usize::from(width) * usize::from(height) * 4)?;
+                FarMessage::Cursor(Cursor {
+                    hotspot_x,
+                    hotspot_y,
+                    width,
+                    height,
+                    rgba: rgba.to_vec(),
+                })
+            }
+            kind::BELL => FarMessage::Bell,
+            kind::FAR_CUT_TEXT => FarMessage::CutText(r.text("clipboard text")?),
+            kind::DESKTOP_NAME => FarMessage::DesktopName(r.text("desktop name")?),
+            kind::FAR_PING => FarMessage::Ping { id: r.u64("ping")? },
+            kind::FAR_PONG => FarMessage::Pong { id: r.u64("pong")? },
+            kind => return Err(LinkError::UnknownKind { kind }),
+        };
+        r.finish(kind)?;
+        Ok(message)
+    }
+}
+
+fn write_text(text: &str, out: &mut Vec<u8>) {
+    debug_assert!(text.len() <= MAX_TEXT_LEN, "link text over the limit");
+    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn write_rect(rect: &Rect, out: &mut Vec<u8>) {
+    for value in [rect.x, rect.y, rect.width, rect.height] {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+}
+
+fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
+    out.extend_from_slice(&update.sequence.to_be_bytes());
+    match update.size {
+        None => out.push(0),
+        Some((width, height)) => {
+            out.push(1);
+            out.extend_from_slice(&width.to_be_bytes());
+            out.extend_from_slice(&height.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&(update.moves.len() as u32).to_be_bytes());
+    for copy in &update.moves {
+        write_rect(&copy.destination, out);
+        out.extend_from_slice(&copy.source_x.to_be_bytes());
+        out.extend_from_slice(&copy.source_y.to_be_bytes());
+    }
+    out.extend_from_slice(&(update.tiles.len() as u32).to_be_bytes());
+    for tile in &update.tiles {
+        write_rect(&tile.rect, out);
+        match &tile.content {
+            TileContent::Fill(colour) => {
+                out.push(tile_tag::FILL);
+                out.extend_from_slice(&colour.to_be_bytes());
+            }
+            TileContent::Cached(id) => {
+                out.push(tile_tag::CACHED);
+                write_varint(*id, out);
+            }
+            TileContent::New(pixels) => {
+                out.push(tile_tag::NEW);
+                write_rgb(pixels, out);
+            }
+            TileContent::Delta(pixels) => {
+                out.push(tile_tag::DELTA);
+                write_rgb(pixels, out);
+            }
+            TileContent::Palette { colours, indices } => {
+                out.push(tile_tag::PALETTE);
+                out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
+                write_rgb(colours, out);
+                out.extend_from_slice(indices);
+            }
+        }
+    }
+}
+
+/// An unsigned number in 7-bit groups, low first (LEB128): tile numbers take 2-3 bytes.
+fn write_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Pixels as red, green and blue bytes: the fourth byte of a native pixel is always zero.
+fn write_rgb(pixels: &[u32], out: &mut Vec<u8>) {
+    out.reserve(pixels.len() * 3);
+    for pixel in pixels {
+        out.extend_from_slice(&pixel.to_be_bytes()[1..]);
+    }
+}
+
+fn read_rgb(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks_exact(3)
+        .map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]]))
+        .collect()
+}
+
+fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
+    let what = "update";
+    let sequence = r.u64(what)?;
+    let size = match r.u8(what)? {
+        0 => None,
+        1 => Some((r.u16(what)?, r.u16(what)?)),
+        other => return Err(LinkError::malformed(what, format!("size flag {other}"))),
+    };
+    let count = r.count("update moves", MAX_MOVES)?;
+    let mut moves = Vec::with_capacity(count);
+    for _ in 0..count {
+        moves.push(CopyOperation {
+            destination: r.rect("update move")?,
+            source_x: r.u16("update move")?,
+            source_y: r.u16("update move")?,
+        });
+    }
+    let count = r.count("update tiles", MAX_TILES)?;
+    let mut tiles = Vec::with_capacity(count);
+    for index in 0..count {
+        let what = "update tile";
+        let rect = r.rect(what)?;
+        if rect.width > TILE_SIDE || rect.height > TILE_SIDE {
+            return Err(LinkError::malformed(
+                what,
+                format!(
+                    "tile {index} is {}x{}, over {TILE_SIDE} a side",
+                    rect.width, rect.height
+                ),
+            ));
+        }
+        let content = match r.u8(what)? {
+            tile_tag::FILL => TileContent::Fill(r.u32(what)?),
+            tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
+            tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
+            tile_tag::DELTA => TileContent::Delta(read_rgb(r.bytes(what, rect.area() * 3)?)),
+            tile_tag::PALETTE => {
+                let count = usize::from(r.u16(what)?);
+                if !(1..=MAX_PALETTE_COLOURS).contains(&count) {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("tile {index}: a palette of {count} colours"),
+                    ));
+                }
+                let colours = read_rgb(r.bytes(what, count * 3)?);
+                let indices = r.bytes(what, rect.area())?.to_vec();
+                if let Some(bad) = indices.iter().find(|&&i| usize::from(i) >= count) {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("tile {index}: colour index {bad} of {count}"),
+                    ));
+                }
+                TileContent::Palette { colours, indices }
+            }
+            other => {
+                return Err(LinkError::malformed(
+                    what,
+                    format!("tile {index}: unknown content tag {other}"),
+                ));
+            }
+        };
+        tiles.push(TilePlacement { rect, content });
+    }
+    Ok(LinkUpdate {
+        sequence,
+        size,
+        moves,
+        tiles,
+    })
+}
+
+/// Reads a payload front to back; running short is an error naming the message.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(payload: &'a [u8]) -> Self {
+        Self { rest: payload }
+    }
+
+    fn bytes(&mut self, what: &'static str, len: usize) -> Result<&'a [u8], LinkError> {
+        if self.rest.len() < len {
+            return Err(LinkError::malformed(
+                what,
+                format!("{len} bytes needed, {} left", self.rest.len()),
+            ));
+        }
+        let (taken, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], LinkError> {
+        let mut array = [0; N];
+        array.copy_from_slice(self.bytes(what, N)?);
+        Ok(array)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, LinkError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn flag(&mut self, what: &'static str) -> Result<bool, LinkError> {
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(LinkError::malformed(what, format!("flag byte {other}"))),
+        }
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, LinkError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, LinkError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, LinkError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
+    }
+
+    fn count(&mut self, what: &'static str, limit: usize) -> Result<usize, LinkError> {
+        let count = self.u32(what)? as usize;
+        if count > limit {
+            return Err(LinkError::malformed(
+                what,
+                format!("count {count} over the limit of {limit}"),
+            ));
+        }
+        Ok(count)
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64, LinkError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8(what)?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(LinkError::malformed(what, "a number longer than 64 bits"))
+    }
+
+    fn hash(&mut self, what: &'static str) -> Result<TileHash, LinkError> {
+        Ok(TileHash(self.array::<TILE_HASH_LEN>(what)?))
+    }
+
+    fn rect(&mut self, what: &'static str) -> Result<Rect, LinkError> {
+        Ok(Rect::new(
+            self.u16(what)?,
+            self.u16(what)?,
+            self.u16(what)?,
+            self.u16(what)?,
+        ))
+    }
+
+    fn text(&mut self, what: &'static str) -> Result<String, LinkError> {
+        let len = self.count(what, MAX_TEXT_LEN)?;
+        let bytes = self.bytes(what, len)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| LinkError::malformed(what, "text is not UTF-8"))
+    }
+
+    fn finish(&self, kind: u8) -> Result<(), LinkError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(LinkError::Malformed {
+                what: "message",
+                problem: format!("kind {kind}: {} bytes left over", self.rest.len()),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rect() -> impl Strategy<Value = Rect> {
+        (any::<u16>(), any::<u16>(), 0..=TILE_SIDE, 0..=TILE_SIDE)
+            .prop_map(|(x, y, w, h)| Rect::new(x, y, w, h))
+    }
+
+    fn tile() -> impl Strategy<Value = TilePlacement> {
+        rect().prop_flat_map(|rect| {
+            let area = rect.area();
+            prop_oneof![
+                any::<u32>().prop_map(TileContent::Fill),
+                any::<u64>().prop_map(TileContent::Cached),
+                proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
+                proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::Delta),
+                proptest::collection::vec(0..=0x00ff_ffffu32, 1..4).prop_flat_map(move |colours| {
+                    let count = colours.len() as u8;
+                    proptest::collection::vec(0..count, area).prop_map(move |indices| {
+                        TileContent::Palette {
+                            colours: colours.clone(),
+                            indices,
+                        }
+                    })
+                }),
+            ]
+            .prop_map(move |content| TilePlacement { rect, content })
+        })
+    }
+
+    fn far_message() -> impl Strategy<Value = FarMessage> {
+        let update = (
+            any::<u64>(),
+            proptest::option::of((any::<u16>(), any::<u16>())),
+            proptest::collection::vec(
+                (rect(), any::<u16>(), any::<u16>()).prop_map(
+                    |(destination, source_x, source_y)| CopyOperation {
+                        destination,
+                        source_x,
+                        source_y,
+                    },
+                ),
+                0..4,
+            ),
+            proptest::collection::vec(tile(), 0..4),
+        )
+            .prop_map(|(sequence, size, moves, tiles)| {
+                FarMessage::Update(LinkUpdate {
+                    sequence,
+                    size,
+                    moves,
+                    tiles,
+                })
+            });
+        prop_oneof![
+            update,
+            (
+                any::<u64>(),
+                any::<bool>(),
+                any::<u16>(),
+                any::<u16>(),
+                ".{0,20}"
+            )
+                .prop_map(|(session, resumed, width, height, name)| {
+                    FarMessage::Welcome {
+                        version: LINK_VERSION,
+                        session,
+                        resumed,
+                        width,
+                        height,
+                        name,
+                    }
+                }),
+            (0u16..8, 0u16..8, any::<u8>()).prop_map(|(width, height, shade)| {
+                FarMessage::Cursor(Cursor {
+                    hotspot_x: 0,
+                    hotspot_y: 0,
+                    width,
+                    height,
+                    rgba: vec![shade; usize::from(width) * usize::from(height) * 4],
+                })
+            }),
+            Just(FarMessage::Bell),
+            any::<[u8; NONCE_LEN]>().prop_map(|nonce| FarMessage::Challenge { nonce }),
+            any::<[u8; PROOF_LEN]>().prop_map(|proof| FarMessage::Auth { proof }),
+            ".{0,40}".prop_map(FarMessage::CutText),
+            ".{0,40}".prop_map(FarMessage::DesktopName),
+            any::<u64>().prop_map(|id| FarMessage::Ping { id }),
+            any::<u64>().prop_map(|id| FarMessage::Pong { id }),
+        ]
+    }
+
+    fn near_message() -> impl Strategy<Value = NearMessage> {
+        prop_oneof![
+            (
+                any::<u64>(),
+                proptest::option::of((any::<u64>(), any::<u64>()))
+            )
+                .prop_map(|(cache_limit, resume)| NearMessage::Hello(Hello {
+                    version: LINK_VERSION,
+                    cache_limit,
+                    resume: resume.map(|(session, sequence)| Resume { session, sequence }),
+                })),
+            (
+                proptest::collection::vec(
+                    (any::<[u8; TILE_HASH_LEN]>(), 0..=TILE_SIDE, 0..=TILE_SIDE),
+                    0..5
+                ),
+                any::<bool>()
+            )
+                .prop_map(|(tiles, last)| NearMessage::Inventory {
+                    tiles: tiles
+                        .into_iter()
+                        .map(|(hash, width, height)| (TileHash(hash), width, height))
+                        .collect(),
+                    last
+                }),
+            (any::<bool>(), any::<u32>())
+                .prop_map(|(down, keysym)| NearMessage::Key { down, keysym }),
+            (any::<u8>(), any::<u16>(), any::<u16>())
+                .prop_map(|(buttons, x, y)| NearMessage::Pointer { buttons, x, y }),
+            ".{0,40}".prop_map(NearMessage::CutText),
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(width, height)| NearMessage::SetDesktopSize { width, height }),
+            any::<u64>().prop_map(|sequence| NearMessage::Ack { sequence }),
+            (any::<[u8; NONCE_LEN]>(), any::<[u8; PROOF_LEN]>())
+                .prop_map(|(nonce, proof)| NearMessage::Auth { nonce, proof }),
+            any::<u64>().prop_map(|id| NearMessage::Ping { id }),
+            any::<u64>().prop_map(|id| NearMessage::Pong { id }),
+        ]
+    }
+
+    #[test]
+    fn a_tile_over_the_side_limit_is_refused() {
+        let update = LinkUpdate {
+            tiles: vec![TilePlacement {
+                rect: Rect::new(0, 0, TILE_SIDE + 1, 1),
+                content: TileContent::Fill(0),
+            }],
+            ..LinkUpdate::default()
+        };
+        let (kind, payload) = FarMessage::Update(update).encode();
+        let error = FarMessage::decode(kind, &payload).unwrap_err();
+        assert!(error.to_string().contains("over 64 a side"), "{error}");
+    }
+
+    #[test]
+    fn a_huge_count_is_refused_without_allocating() {
+        let mut payload = vec![0u8; 8 + 1];
+        payload.extend_from_slice(&u32::MAX.to_be_bytes());
+        let error = FarMessage::decode(kind::UPDATE, &payload).unwrap_err();
+        assert!(error.to_string().contains("over the limit"), "{error}");
+    }
+
+    proptest! {
+        #[test]
+        fn far_messages_round_trip(message in far_message()) {
+            let (kind, payload) = message.encode();
+            prop_assert_eq!(FarMessage::decode(kind, &payload).unwrap(), message);
+        }
+
+        #[test]
+        fn near_messages_round_trip(message in near_message()) {
+            let (kind, payload) = message.encode();
+            prop_assert_eq!(NearMessage::decode(kind, &payload).unwrap(), message);
+        }
+
+        /// Whatever the bytes, decoding gives a message or an error, never a panic.
+        #[test]
+        fn arbitrary_payloads_never_panic(kind in any::<u8>(), payload in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = FarMessage::decode(kind, &payload);
+            let _ = NearMessage::decode(kind, &payload);
+        }
+
+        /// A message cut short is an error, not a shorter message.
+        #[test]
+        fn truncated_messages_are_errors(message in far_message(), cut in any::<prop::sample::Index>()) {
+            let (kind, payload) = message.encode();
+            if !payload.is_empty() {
+                let cut = cut.index(payload.len());
+                prop_assert!(FarMessage::decode(kind, &payload[..cut]).is_err());
+            }
+        }
+    }
+}

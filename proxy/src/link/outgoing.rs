@@ -1,0 +1,293 @@
+//! The far side's record of what the near side shows, and the updates that bring it to the
+//! mirror of the server. Latest state wins: an update is made only when the link can take
+//! one, from the difference between the mirror as it is then and what the near side has, so
+//! frames that came and went in between never cross.
+//!
+//! Sent updates are kept until acknowledged, so that when the link drops and the near side
+//! comes back saying which update it applied last, the rest are sent again and the tile
+//! caches stay in step.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use farview_protocol::diff::TileDiff;
+use farview_protocol::{Framebuffer, Rect, Region, moves};
+
+use super::message::{LinkUpdate, TileContent};
+use super::tile_cache::TileHash;
+use super::tiles::{TileCounts, TileSender, UpdateTarget, grid_tiles};
+
+/// Updates sent and not yet acknowledged, at most.
+pub const MAX_UNACKED_UPDATES: usize = 64;
+/// A value no real pixel has (pixels are `0x00RRGGBB`): what the near side shows is unknown
+/// there, so every tile differs until sent.
+const UNKNOWN_PIXEL: u32 = 0xff00_0000;
+
+#[derive(Debug)]
+pub struct Outgoing {
+    shown: Framebuffer,
+    sender: TileSender,
+    sequence: u64,
+    unacked: VecDeque<LinkUpdate>,
+    size_changed: bool,
+}
+
+impl Outgoing {
+    /// For a near side whose picture is unknown and whose cache holds `inventory` under
+    /// `cache_limit` bytes.
+    pub fn new(
+        width: u16,
+        height: u16,
+        cache_limit: usize,
+        inventory: &[(TileHash, u16, u16)],
+    ) -> Self {
+        let mut shown = Framebuffer::new(width, height);
+        shown.pixels_mut().fill(UNKNOWN_PIXEL);
+        Self {
+            shown,
+            sender: TileSender::new(cache_limit, inventory),
+            sequence: 0,
+            unacked: VecDeque::new(),
+            // The near side learns the size from the first update.
+            size_changed: true,
+        }
+    }
+
+    /// The last update made.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// The near side applied every update up to `sequence`.
+    pub fn acknowledge(&mut self, sequence: u64) {
+        while self.unacked.front().is_some_and(|u| u.sequence <= sequence) {
+            self.unacked.pop_front();
+        }
+    }
+
+    /// The near side comes back having applied updates up to `applied`: the ones after it,
+    /// to send again in order, or `None` if they are no longer known (start afresh).
+    pub fn resume(&mut self, applied: u64) -> Option<Vec<LinkUpdate>> {
+        if applied > self.sequence {
+            return None;
+        }
+        self.acknowledge(applied);
+        let missing = (self.sequence - applied) as usize;
+        if self.unacked.len() != missing {
+            return None;
+        }
+        Some(self.unacked.iter().cloned().collect())
+    }
+
+    /// The next update towards `mirror`, with new pixels worth about `budget` bytes at most
+    /// (at least one tile, so that it always makes progress); `None` when the near side
+    /// already shows the mirror or too many updates await acknowledgement.
+    pub fn next_update(
+        &mut self,
+        mirror: &Framebuffer,
+        budget: usize,
+    ) -> Option<(LinkUpdate, TileCounts)> {
+        if self.unacked.len() >= MAX_UNACKED_UPDATES {
+            return None;
+        }
+        let mut update = LinkUpdate::default();
+        if (mirror.width(), mirror.height()) != (self.shown.width(), self.shown.height()) {
+            self.shown.resize(mirror.width(), mirror.height());
+            self.size_changed = true;
+        }
+        if self.size_changed {
+            update.size = Some((mirror.width(), mirror.height()));
+        } else {
+            for area in TileDiff::compare(&self.shown, mirror).areas() {
+                if let Some(copy) = moves::detect_move(&self.shown, mirror, &area) {
+                    self.shown.copy(copy);
+                    update.moves.push(copy);
+                }
+            }
+        }
+        let mut counts = TileCounts::default();
+        let mut spent = 0;
+        for rect in tiles_smallest_change_first(&self.shown, mirror) {
+            if spent >= budget {
+                break;
+            }
+            let shown = self.shown.read_rect(&rect);
+            let known = !shown.contains(&UNKNOWN_PIXEL);
+            let tile = self
+                .sender
+                .tile(mirror, rect, known.then_some(&shown[..]), &mut counts);
+            spent += match &tile.content {
+                TileContent::New(pixels) | TileContent::Delta(pixels) => pixels.len() * 3,
+                TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
+                TileContent::Fill(_) | TileContent::Cached(_) => 0,
+            };
+            self.shown.put_pixels(&rect, &mirror.read_rect(&rect));
+            update.tiles.push(tile);
+        }
+        if update.size.is_none() && update.moves.is_empty() && update.tiles.is_empty() {
+            return None;
+        }
+        self.size_changed = false;
+        self.sequence += 1;
+        update.sequence = self.sequence;
+        self.unacked.push_back(update.clone());
+        Some((update, counts))
+    }
+}
+
+/// The grid tiles where `shown` and `mirror` differ, those of small changes (a typed
+/// character, a pointer) before those of large ones (a new window), so that what a user
+/// waits for is not held back behind a large transfer.
+fn tiles_smallest_change_first(shown: &Framebuffer, mirror: &Framebuffer) -> Vec<Rect> {
+    let mut areas = TileDiff::compare(shown, mirror).areas();
+    areas.sort_by_key(Rect::area);
+    let mut seen = BTreeSet::new();
+    let mut tiles = Vec::new();
+    for area in areas {
+        for tile in grid_tiles(mirror, &Region::from_rect(area)) {
+            if seen.insert((tile.y, tile.x)) {
+                tiles.push(tile);
+            }
+        }
+    }
+    tiles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::tiles::TileReceiver;
+
+    const LIMIT: usize = 64 * 1024 * 1024;
+
+    fn picture(width: u16, height: u16, seed: u32) -> Framebuffer {
+        let pixels = (0..u32::from(width) * u32::from(height))
+            .map(|i| (i / 5).wrapping_mul(2_654_435_761).wrapping_add(seed) & 0x00ff_ffff)
+            .collect();
+        Framebuffer::from_pixels(width, height, pixels).unwrap()
+    }
+
+    /// Sends updates with `budget` until there are none; the near side applies each.
+    fn converge(
+        outgoing: &mut Outgoing,
+        receiver: &mut TileReceiver,
+        near: &mut Framebuffer,
+        mirror: &Framebuffer,
+        budget: usize,
+    ) -> Vec<(LinkUpdate, TileCounts)> {
+        let mut sent = Vec::new();
+        while let Some((update, counts)) = outgoing.next_update(mirror, budget) {
+            receiver.apply(&update, near).unwrap();
+            outgoing.acknowledge(update.sequence);
+            sent.push((update, counts));
+        }
+        sent
+    }
+
+    #[test]
+    fn the_first_update_paints_everything_even_black_areas() {
+        let mut outgoing = Outgoing::new(100, 70, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = picture(100, 70, 9); // stale content from an earlier session
+        let mirror = Framebuffer::new(100, 70);
+        let sent = converge(&mut outgoing, &mut receiver, &mut near, &mirror, usize::MAX);
+        assert_eq!(sent.len(), 1);
+        assert!(near == mirror);
+    }
+
+    #[test]
+    fn a_small_budget_sends_progressively_and_small_changes_first() {
+        let mut outgoing = Outgoing::new(256, 256, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = Framebuffer::new(256, 256);
+        let first = picture(256, 256, 1);
+        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let mut next = first.clone();
+        next.put_pixels(&Rect::new(0, 0, 256, 192), picture(256, 192, 2).pixels());
+        next.put_pixels(&Rect::new(200, 230, 3, 3), &[0x123456; 9]);
+        let sent = converge(&mut outgoing, &mut receiver, &mut near, &next, 1);
+        assert!(near == next);
+        assert_eq!(sent.len(), 13, "one tile per update");
+        assert_eq!(
+            sent[0].0.tiles[0].rect,
+            Rect::new(192, 192, 64, 64),
+            "the small change first"
+        );
+    }
+
+    #[test]
+    fn a_small_change_crosses_as_a_delta() {
+        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = Framebuffer::new(128, 128);
+        let first = picture(128, 128, 1);
+        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let mut typed = first.clone();
+        typed.fill_rect(&Rect::new(70, 10, 6, 9), 0x000000);
+        let sent = converge(&mut outgoing, &mut receiver, &mut near, &typed, usize::MAX);
+        assert!(near == typed);
+        let tiles = &sent[0].0.tiles;
+        assert_eq!(tiles.len(), 1);
+        assert!(
+            matches!(tiles[0].content, TileContent::Delta(_)),
+            "{:?}",
+            tiles[0].rect
+        );
+    }
+
+    #[test]
+    fn moves_cross_as_moves() {
+        let mut outgoing = Outgoing::new(320, 240, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = Framebuffer::new(320, 240);
+        let first = picture(320, 240, 1);
+        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let mut scrolled = first.clone();
+        scrolled.copy_rect(&Rect::new(0, 0, 320, 200), 0, 40);
+        scrolled.put_pixels(&Rect::new(0, 200, 320, 40), picture(320, 40, 3).pixels());
+        let sent = converge(
+            &mut outgoing,
+            &mut receiver,
+            &mut near,
+            &scrolled,
+            usize::MAX,
+        );
+        assert!(near == scrolled);
+        assert_eq!(sent[0].0.moves.len(), 1, "{:?}", sent[0].0.moves);
+    }
+
+    #[test]
+    fn a_resumed_link_gets_what_it_missed_and_stays_in_step() {
+        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = Framebuffer::new(128, 128);
+        converge(
+            &mut outgoing,
+            &mut receiver,
+            &mut near,
+            &picture(128, 128, 1),
+            usize::MAX,
+        );
+        let applied = outgoing.sequence();
+        // Two updates go out and are lost with the link.
+        outgoing
+            .next_update(&picture(128, 128, 2), usize::MAX)
+            .unwrap();
+        outgoing
+            .next_update(&picture(128, 128, 1), usize::MAX)
+            .unwrap();
+        let missed = outgoing.resume(applied).expect("still known");
+        assert_eq!(missed.len(), 2);
+        for update in &missed {
+            receiver.apply(update, &mut near).unwrap();
+        }
+        assert!(near == picture(128, 128, 1));
+        assert!(
+            outgoing.resume(applied + 5).is_none(),
+            "a future sequence cannot resume"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The tile cache both ends of the link keep. The desktop is cut into tiles of
+//! [`TILE_SIDE`] pixels; a tile is named by a hash of its size and pixels. The far side sends a
+//! tile's pixels only when the near side does not hold it, and otherwise just its hash.
+//!
+//! Nothing is said about what either end evicts: both apply the same operations in the same
+//! order (each tile an update names is looked up, or inserted when new, in the order the
+//! update names them) to caches of the same byte limit, so they evict the same tiles. The far
+//! side keeps only the hashes ([`TileCache<()>`]), the near side the pixels too.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// The side of a tile, in pixels; tiles at the right and bottom edges are smaller.
+pub const TILE_SIDE: u16 = 64;
+/// Bytes a hash takes on the link.
+pub const TILE_HASH_LEN: usize = 16;
+
+/// A tile's name: the first 128 bits of BLAKE3 over its size and pixels. A keyed-free
+/// cryptographic hash, so that a server cannot make its tile stand for another server's in a
+/// shared persistent cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TileHash(pub [u8; TILE_HASH_LEN]);
+
+impl TileHash {
+    /// The hash of a `width` x `height` tile whose pixels are `pixels`, row-major.
+    pub fn of(width: u16, height: u16, pixels: &[u32]) -> TileHash {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&width.to_be_bytes());
+        hasher.update(&height.to_be_bytes());
+        for pixel in pixels {
+            hasher.update(&pixel.to_le_bytes());
+        }
+        let mut hash = [0; TILE_HASH_LEN];
+        hash.copy_from_slice(&hasher.finalize().as_bytes()[..TILE_HASH_LEN]);
+        TileHash(hash)
+    }
+}
+
+/// What a tile counts against the cache's limit: its pixels at 4 bytes each.
+pub fn tile_cost(width: u16, height: u16) -> usize {
+    usize::from(width) * usize::from(height) * 4
+}
+
+/// A tile's number in a cache: both ends give the same tile the same number.
+pub type TileId = u64;
+
+#[derive(Debug)]
+struct Entry<T> {
+    id: TileId,
+    last_used: u64,
+    cost: usize,
+    value: T,
+}
+
+/// Tiles held, evicted least recently used first to stay within a byte limit.
+#[derive(Debug)]
+pub struct TileCache<T> {
+    entries: HashMap<TileHash, Entry<T>>,
+    by_use: BTreeMap<u64, TileHash>,
+    by_id: HashMap<TileId, TileHash>,
+    next_id: TileId,
+    clock: u64,
+    bytes: usize,
+    limit: usize,
+}
+
+impl<T> TileCache<T> {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            by_use: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_id: 0,
+            clock: 0,
+            bytes: 0,
+            limit,
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn contains(&self, hash: &TileHash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    /// Looks a tile up and marks it as just used; returns its number too.
+    pub fn touch(&mut self, hash: &TileHash) -> Option<(TileId, &T)> {
+        let entry = self.entries.get_mut(hash)?;
+        self.by_use.remove(&entry.last_used);
+        self.clock += 1;
+        entry.last_used = self.clock;
+        self.by_use.insert(self.clock, *hash);
+        Some((entry.id, &entry.value))
+    }
+
+    /// Looks a tile up by its number and marks it as just used.
+    pub fn touch_id(&mut self, id: TileId) -> Option<&T> {
+        let hash = *self.by_id.get(&id)?;
+        self.touch(&hash).map(|(_, value)| value)
+    }
+
+    /// Numbers the tiles afresh, least recently used first, as a cache built from the
+    /// inventory ([`TileCache::hashes_by_use`]) numbers them.
+    pub fn renumber(&mut self) {
+        self.by_id.clear();
+        self.next_id = 0;
+        for hash in self.by_use.values() {
+            if let Some(entry) = self.entries.get_mut(hash) {
+                entry.id = self.next_id;
+                self.by_id.insert(self.next_id, *hash);
+                self.next_id += 1;
+            }
+        }
+    }
+
+    /// Adds a tile as just used, evicting the least recently used ones to make room. A tile
+    /// already held is only touched; one larger than the whole cache is not kept (false).
+    pub fn insert(&mut self, hash: TileHash, cost: usize, value: T) -> bool {
+        if self.touch(&hash).is_some() {
+            return true;
+        }
+        if cost > self.limit {
+            return false;
+        }
+        while self.bytes + cost > self.limit {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some(evicted) = self.entries.remove(&oldest) {
+                self.bytes -= evicted.cost;
+                self.by_id.remove(&evicted.id);
+            }
+        }
+        self.clock += 1;
+        self.by_use.insert(self.clock, hash);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_id.insert(id, hash);
+        self.entries.insert(
+            hash,
+            Entry {
+                id,
+                last_used: self.clock,
+                cost,
+                value,
+            },
+        );
+        self.bytes += cost;
+        true
+    }
+
+    /// The hashes held, least recently used first: inserted in this order into an empty
+    /// cache of the same limit, they give a cache that evicts the same way.
+    pub fn hashes_by_use(&self) -> impl Iterator<Item = &TileHash> {
+        self.by_use.values()
+    }
+
+    /// A tile held, without marking it used.
+    pub fn peek(&self, hash: &TileHash) -> Option<&T> {
+        self.entries.get(hash).map(|entry| &entry.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hash(n: u8) -> TileHash {
+        TileHash([n; TILE_HASH_LEN])
+    }
+
+    #[test]
+    fn the_least_recently_used_tile_goes_first() {
+        let mut cache = TileCache::new(3 * 100);
+        for n in 0..3 {
+            cache.insert(hash(n), 100, n);
+        }
+        cache.touch(&hash(0));
+        cache.insert(hash(3), 100, 3);
+        assert!(!cache.contains(&hash(1)), "1 was the least recently used");
+        assert!(cache.contains(&hash(0)) && cache.contains(&hash(2)) && cache.contains(&hash(3)));
+        assert_eq!(cache.bytes(), 300);
+    }
+
+    #[test]
+    fn a_tile_larger_than_the_cache_is_not_kept() {
+        let mut cache = TileCache::new(100);
+        cache.insert(hash(0), 60, ());
+        assert!(!cache.insert(hash(1), 101, ()));
+        assert!(cache.contains(&hash(0)), "nothing was evicted for it");
+    }
+
+    #[test]
+    fn hashes_depend_on_size_and_every_pixel() {
+        let pixels = vec![0x00ff_0000; 64];
+        let base = TileHash::of(8, 8, &pixels);
+        assert_ne!(base, TileHash::of(16, 4, &pixels));
+        let mut changed = pixels.clone();
+        changed[63] = 0x00ff_0001;
+        assert_ne!(base, TileHash::of(8, 8, &changed));
+        assert_eq!(base, TileHash::of(8, 8, &pixels));
+    }
+
+    proptest! {
+        /// The far side's hash-only cache and the near side's full one, fed the same
+        /// lookups and inserts, hold the same tiles; and a cache rebuilt from the near
+        /// side's inventory keeps agreeing with it afterwards.
+        #[test]
+        fn two_ends_fed_the_same_operations_agree(
+            operations in proptest::collection::vec((0u8..40, 1usize..5, any::<bool>()), 0..300),
+            limit in 1usize..20,
+        ) {
+            let mut far: TileCache<()> = TileCache::new(limit * 10);
+            let mut near: TileCache<Vec<u8>> = TileCache::new(limit * 10);
+            let mut rebuilt: Option<TileCache<()>> = None;
+            for (index, (n, cost, lookup_first)) in operations.into_iter().enumerate() {
+                let cost = cost * 10;
+                if index == 150 {
+                    let mut copy = TileCache::new(limit * 10);
+                    for hash in near.hashes_by_use() {
+                        copy.insert(*hash, near.entries[hash].cost, ());
+                    }
+                    rebuilt = Some(copy);
+                    // A new link session: both ends number from the inventory.
+                    near.renumber();
+                    far.renumber();
+                }
+                let caches: Vec<&mut TileCache<()>> =
+                    std::iter::once(&mut far).chain(rebuilt.as_mut()).collect();
+                let mut held = Vec::new();
+                for cache in caches {
+                    held.push(lookup_first && cache.touch(&hash(n)).is_some()
+                        || cache.insert(hash(n), cost, ()));
+                }
+                let near_held = lookup_first && near.touch(&hash(n)).is_some()
+                    || near.insert(hash(n), cost, vec![n]);
+                prop_assert!(held.iter().all(|&h| h == near_held));
+                let near_hashes: Vec<_> = near.hashes_by_use().collect();
+                prop_assert_eq!(far.hashes_by_use().collect::<Vec<_>>(), near_hashes.clone());
+                for hash in &near_hashes {
+                    prop_assert_eq!(far.entries[*hash].id, near.entries[*hash].id);
+                }
+                if let Some(copy) = &rebuilt {
+                    prop_assert_eq!(copy.hashes_by_use().collect::<Vec<_>>(), near_hashes.clone());
+                    for hash in &near_hashes {
+                        prop_assert_eq!(copy.entries[*hash].id, near.entries[*hash].id);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! The near proxy: an RFB server for any viewer whose desktop is a mirror fed by the link.
+//! Viewers are answered from that mirror at once (farview's own server does the serving);
+//! the link brings its changes and takes the viewers' input to the far side.
+//!
+//! When the link drops, viewers stay connected and keep the last picture; the near side
+//! reconnects with backoff, naming its session and the last update it applied, so that only
+//! what it missed crosses again.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use farview_protocol::Rect;
+use farview_protocol::encode::CopyOperation;
+use farview_protocol::encodings::extended_desktop_size::ResizeStatus;
+use farview_server::source::SourceFuture;
+use farview_server::{Canvas, Desktop, InputEvent, Server, ServerOptions, Source};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::ProxyError;
+use crate::disk_cache::DiskCache;
+use crate::link::LinkError;
+use crate::link::auth::{self, LinkKey};
+use crate::link::codec::LinkCodec;
+use crate::link::message::{
+    FarMessage, Hello, LINK_VERSION, MAX_INVENTORY_HASHES, NearMessage, Resume,
+};
+use crate::link::tiles::{StoredTile, TileReceiver, UpdateTarget};
+use crate::link_io;
+use crate::stats::{LinkStats, STATUS_INTERVAL};
+use farview_client::Target;
+use farview_client::tls::TlsTrust;
+use farview_client::viewer::ServerStream;
+
+/// The first wait before reconnecting a dropped link; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long the far side has to welcome us.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
+/// A link silent this long is taken for dead (the far side pings every second).
+const LINK_SILENCE_LIMIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+pub struct NearOptions {
+    /// Where viewers connect.
+    pub server: ServerOptions,
+    /// The far proxy.
+    pub link: Target,
+    pub key: LinkKey,
+    /// How the far proxy's certificate is checked (pinned, or known from first use).
+    pub trust: TlsTrust,
+    /// The tile cache's size in bytes.
+    pub cache_size: usize,
+    /// Where the tile cache is kept between runs, if anywhere.
+    pub cache_dir: Option<PathBuf>,
+    pub stats_json: Option<PathBuf>,
+}
+
+/// An established link, welcomed by the far side.
+struct Link {
+    stream: Box<dyn ServerStream>,
+    codec: LinkCodec,
+    session: u64,
+    resumed: bool,
+}
+
+/// Connects the link, then serves viewers until the far side's server goes away.
+pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
+    let mut receiver = TileReceiver::new(options.cache_size);
+    let disk = match &options.cache_dir {
+        Some(dir) => Some(open_disk_cache(dir, &mut receiver, options.cache_size)?),
+        None => None,
+    };
+    let (link, width, height, name) = connect(&options, None, &mut receiver).await?;
+    info!(
+        "near: linked to {} (session {:016x})",
+        options.link, link.session
+    );
+    let server = Server::bind(options.server.clone()).await?;
+    let source = LinkSource {
+        options,
+        width,
+        height,
+        name,
+        link: Some(link),
+        receiver,
+        disk,
+    };
+    server.run(Box::new(source)).await?;
+    Ok(())
+}
+
+/// Loads the disk cache in `dir` into `receiver` and starts the thread that appends new
+/// tiles to it; returns the way to that thread.
+fn open_disk_cache(
+    dir: &std::path::Path,
+    receiver: &mut TileReceiver,
+    limit: usize,
+) -> Result<std::sync::mpsc::Sender<Vec<StoredTile>>, ProxyError> {
+    let (mut cache, tiles) = DiskCache::open(dir, limit).map_err(|cause| ProxyError::Cache {
+        dir: dir.to_path_buf(),
+        cause,
+    })?;
+    info!(
+        "near: {} tile(s) in the cache at {}",
+        tiles.len(),
+        cache.path().display()
+    );
+    for tile in tiles {
+        receiver.preload(tile);
+    }
+    receiver.keep_new_tiles();
+    let (sender, tiles) = std::sync::mpsc::channel::<Vec<StoredTile>>();
+    std::thread::spawn(move || {
+        for batch in tiles {
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(error) = cache.append(&batch) {
+                warn!("near: the tile cache on disk stops here: {error}");
+                return;
+            }
+        }
+    });
+    Ok(sender)
+}
+
+/// Connects to the far side and says hello: a resume of `resume`, or a new session with
+/// our cache's inventory. Returns the link and the desktop's size and name.
+async fn connect(
+    options: &NearOptions,
+    resume: Option<Resume>,
+    receiver: &mut TileReceiver,
+) -> Result<(Link, u16, u16, String), ProxyError> {
+    let address = &options.link;
+    let tcp = TcpStream::connect((address.host.as_str(), address.port))
+        .await
+        .map_err(|cause| ProxyError::Connect {
+            address: address.to_string(),
+            cause,
+        })?;
+    let _ = tcp.set_nodelay(true);
+    let mut stream = farview_client::tls::connect(Box::new(tcp), address, &options.trust).await?;
+    let mut codec = LinkCodec::new()?;
+    let mut output = Vec::new();
+    let (kind, payload) = tokio::time::timeout(
+        WELCOME_TIMEOUT,
+        link_io::read_message(&mut stream, &mut codec),
+    )
+    .await
+    .map_err(|_| ProxyError::Timeout("the far proxy's challenge"))??;
+    let FarMessage::Challenge { nonce: challenge } = FarMessage::decode(kind, &payload)? else {
+        return Err(ProxyError::Link(LinkError::malformed(
+            "link",
+            "no challenge first",
+        )));
+    };
+    let nonce = auth::nonce();
+    let proof = options.key.near_proof(&challenge, &nonce);
+    codec.encode(NearMessage::Auth { nonce, proof }.encode(), &mut output)?;
+    let hello = Hello {
+        version: LINK_VERSION,
+        cache_limit: receiver.cache().limit() as u64,
+        resume,
+    };
+    codec.encode(NearMessage::Hello(hello).encode(), &mut output)?;
+    // The inventory follows in case the far side cannot resume; it ignores it otherwise.
+    let tiles = receiver.inventory();
+    let mut chunks = tiles.chunks(MAX_INVENTORY_HASHES).peekable();
+    if chunks.peek().is_none() {
+        codec.encode(
+            NearMessage::Inventory {
+                tiles: Vec::new(),
+                last: true,
+            }
+            .encode(),
+            &mut output,
+        )?;
+    }
+    while let Some(chunk) = chunks.next() {
+        let last = chunks.peek().is_none();
+        codec.encode(
+            NearMessage::Inventory {
+                tiles: chunk.to_vec(),
+                last,
+            }
+            .encode(),
+            &mut output,
+        )?;
+    }
+    link_io::send(&mut stream, &mut output).await?;
+    let welcome = tokio::time::timeout(WELCOME_TIMEOUT, async {
+        // The far side closes a link whose key it does not share.
+        let (kind, payload) = link_io::read_message(&mut stream, &mut codec)
+            .await
+            .map_err(|_| ProxyError::WrongKey("the far proxy closed the link at the key check"))?;
+        match FarMessage::decode(kind, &payload)? {
+            FarMessage::Auth { proof: theirs }
+                if auth::proofs_match(&theirs, &options.key.far_proof(&challenge, &nonce)) => {}
+            FarMessage::Auth { .. } => {
+                return Err(ProxyError::WrongKey("the far proxy holds another link key"));
+            }
+            _ => return Err(ProxyError::WrongKey("the far proxy did not prove the key")),
+        }
+        let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
+        Ok::<_, ProxyError>(FarMessage::decode(kind, &payload)?)
+    })
+    .await
+    .map_err(|_| ProxyError::Timeout("the far proxy's welcome"))??;
+    let FarMessage::Welcome {
+        version,
+        session,
+        resumed,
+        width,
+        height,
+        name,
+    } = welcome
+    else {
+        return Err(ProxyError::Link(LinkError::malformed(
+            "welcome",
+            format!("expected a welcome, got {welcome:?}"),
+        )));
+    };
+    if version != LINK_VERSION {
+        return Err(ProxyError::VersionMismatch {
+            ours: LINK_VERSION,
+            theirs: version,
+        });
+    }
+    if !resumed {
+        // The far side numbered our inventory in the order we sent it; so do we.
+        receiver.renumber();
+    }
+    Ok((
+        Link {
+            stream,
+            codec,
+            session,
+            resumed,
+        },
+        width,
+        height,
+        name,
+    ))
+}
+
+/// The desktop the near side serves: what the link brings.
+struct LinkSource {
+    options: NearOptions,
+    width: u16,
+    height: u16,
+    name: String,
+    link: Option<Link>,
+    receiver: TileReceiver,
+    /// New tiles go here, to be written to the disk cache by its own thread.
+    disk: Option<std::sync::mpsc::Sender<Vec<StoredTile>>>,
+}
+
+impl Source for LinkSource {
+    fn size(&self) -> (u16, u16) {
+        (self.width, self.height)
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn run(
+        self: Box<Self>,
+        desktop: Arc<Desktop>,
+        input: mpsc::Receiver<InputEvent>,
+    ) -> SourceFuture {
+        Box::pin(self.follow(desktop, input))
+    }
+}
+
+/// Where the link session stands: the session and the last update applied.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    session: u64,
+    applied: u64,
+}
+
+impl LinkSource {
+    async fn follow(
+        mut self: Box<Self>,
+        desktop: Arc<Desktop>,
+        mut input: mpsc::Receiver<InputEvent>,
+    ) -> Result<(), farview_server::SourceError> {
+        let mut stats = LinkStats::new("near");
+        let Some(first) = self.link.take() else {
+            return Ok(());
+        };
+        let mut position = Position {
+            session: first.session,
+            applied: 0,
+        };
+        let mut link = Some(first);
+        loop {
+            if let Some(current) = link.take() {
+                match self
+                    .serve(current, &desktop, &mut input, &mut position, &mut stats)
+                    .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(error) => warn!("near: link lost: {error}; reconnecting, viewers stay"),
+                }
+            }
+            link = self.reconnect(&mut input, position).await;
+            if let Some(current) = &link {
+                if current.resumed {
+                    info!(
+                        "near: link resumed (session {:016x}, after update {})",
+                        current.session, position.applied
+                    );
+                    stats.resumes += 1;
+                } else {
+                    info!(
+                        "near: new link session {:016x}: the far side repaints from our cache",
+                        current.session
+                    );
+                    position = Position {
+                        session: current.session,
+                        applied: 0,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Reconnects with growing waits; input that comes meanwhile is dropped (the viewers
+    /// see the last picture and nothing they do can reach the desktop).
+    async fn reconnect(
+        &mut self,
+        input: &mut mpsc::Receiver<InputEvent>,
+        position: Position,
+    ) -> Option<Link> {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let wait = tokio::time::sleep(backoff);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    () = &mut wait => break,
+                    event = input.recv() => match event {
+                        Some(InputEvent::SetDesktopSize(request)) => request.answer(ResizeStatus::OUT_OF_RESOURCES),
+                        Some(_) => debug!("near: input dropped while the link is down"),
+                        None => return None,
+                    },
+                }
+            }
+            let resume = Resume {
+                session: position.session,
+                sequence: position.applied,
+            };
+            match connect(&self.options, Some(resume), &mut self.receiver).await {
+                Ok((link, ..)) => return Some(link),
+                Err(error) => debug!("near: reconnecting failed: {error}"),
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        link: Link,
+        desktop: &Desktop,
+        input: &mut mpsc::Receiver<InputEvent>,
+        position: &mut Position,
+        stats: &mut LinkStats,
+    ) -> Result<(), ProxyError> {
+        let Link {
+            stream, mut codec, ..
+        } = link;
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut output = Vec::new();
+        let mut written = 0;
+        // Pointer motion waits here while the link is busy; only the newest position goes.
+        let mut pending_pointer: Option<(u8, u16, u16)> = None;
+        let mut last_buttons = 0u8;
+        let mut status = tokio::time::interval(STATUS_INTERVAL);
+        let mut silence = tokio::time::interval(LINK_SILENCE_LIMIT);
+        let mut last_heard = Instant::now();
+        loop {
+            if written == output.len() {
+                output.clear();
+                written = 0;
+                if let Some((buttons, x, y)) = pending_pointer.take() {
+                    codec.encode(NearMessage::Pointer { buttons, x, y }.encode(), &mut output)?;
+                }
+            }
+            tokio::select! {
+                read = reader.read(&mut buffer) => {
+                    let read = read?;
+                    if read == 0 {
+                        return Err(ProxyError::LinkClosed);
+                    }
+                    last_heard = Instant::now();
+                    codec.feed(&buffer[..read]);
+                    while let Some((kind, payload)) = codec.next_message()? {
+                        match FarMessage::decode(kind, &payload)? {
+                            FarMessage::Update(update) => {
+                                let counts = desktop.draw(|canvas| {
+                                    self.receiver.apply(&update, &mut CanvasTarget(canvas))
+                                })?;
+                                stats.add_tiles(counts);
+                                if let Some(disk) = &self.disk {
+                                    let _ = disk.send(self.receiver.take_new_tiles());
+                                }
+                                position.applied = update.sequence;
+                                stats.updates += 1;
+                                codec.encode(NearMessage::Ack { sequence: update.sequence }.encode(), &mut output)?;
+                            }
+                            FarMessage::Cursor(cursor) => desktop.set_cursor(cursor),
+                            FarMessage::Bell => desktop.bell(),
+                            FarMessage::CutText(text) => desktop.set_clipboard(&text),
+                            FarMessage::DesktopName(name) => desktop.set_name(&name),
+                            FarMessage::Ping { id } => {
+                                codec.encode(NearMessage::Pong { id }.encode(), &mut output)?;
+                            }
+                            FarMessage::Pong { .. } => {}
+                            FarMessage::Welcome { .. }
+                            | FarMessage::Challenge { .. }
+                            | FarMessage::Auth { .. } => {
+                                return Err(ProxyError::Link(LinkError::malformed(
+                                    "link",
+                                    "a second start of the link",
+                                )));
+                            }
+                        }
+                    }
+                }
+                sent = writer.write(&output[written..]), if written < output.len() => {
+                    written += sent?;
+                    if written == output.len() {
+                        // TLS may hold the last record until flushed.
+                        writer.flush().await?;
+                    }
+                }
+                event = input.recv() => {
+                    let Some(event) = event else { return Ok(()) };
+                    let message = match event {
+                        // The link carries keysyms only: scancodes stay on the near side.
+                        InputEvent::Key { down, keysym, .. } => {
+                            Some(NearMessage::Key { down, keysym })
+                        }
+                        InputEvent::Pointer { buttons, x, y } => {
+                            let busy = written < output.len();
+                            if busy && buttons == last_buttons {
+                                pending_pointer = Some((buttons, x, y));
+                                None
+                            } else {
+                                pending_pointer = None;
+                                last_buttons = buttons;
+                                Some(NearMessage::Pointer { buttons, x, y })
+                            }
+                        }
+                        InputEvent::CutText(text) => Some(NearMessage::CutText(text)),
+                        InputEvent::SetDesktopSize(request) => {
+                            // Not carried over the link yet: the viewer is told the size
+                            // cannot change.
+                            request.answer(ResizeStatus::PROHIBITED);
+                            None
+                        }
+                    };
+                    if let Some(message) = message {
+                        codec.encode(message.encode(), &mut output)?;
+                    }
+                }
+                _ = status.tick() => {
+                    stats.link = codec.counts();
+                    info!("{}", stats.status_line());
+                    if let Some(path) = &self.options.stats_json
+                        && let Err(error) = stats.write_json(path)
+                    {
+                        warn!("near: --stats-json {}: {error}", path.display());
+                    }
+                }
+                _ = silence.tick() => {
+                    if last_heard.elapsed() > LINK_SILENCE_LIMIT {
+                        return Err(ProxyError::Timeout("the far proxy (silent link)"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Draws link updates into the served desktop, so viewers hear of every change (moves as
+/// CopyRect).
+struct CanvasTarget<'a, 'b>(&'a mut Canvas<'b>);
+
+impl UpdateTarget for CanvasTarget<'_, '_> {
+    fn bounds(&self) -> Rect {
+        self.0.framebuffer().bounds()
+    }
+
+    fn resize(&mut self, width: u16, height: u16) {
+        if (width, height) != (self.0.width(), self.0.height()) {
+            self.0.resize(width, height);
+        }
+    }
+
+    fn copy(&mut self, copy: CopyOperation) {
+        self.0.copy_rect(copy);
+    }
+
+    fn fill(&mut self, rect: Rect, colour: u32) {
+        self.0.fill_rect(rect, colour);
+    }
+
+    fn put(&mut self, rect: Rect, pixels: &[u32]) {
+        self.0.put_pixels(rect, pixels);
+    }
+
+    fn read(&self, rect: Rect) -> Vec<u32> {
+        self.0.framebuffer().read_rect(&rect)
+    }
+}
