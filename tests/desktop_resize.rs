@@ -12,6 +12,7 @@ use farview_protocol::ClientEvent;
 use farview_protocol::encodings::extended_desktop_size::{
     DesktopLayout, ResizeReason, ResizeStatus, Screen,
 };
+use support::desktop_peers::wait_for_log;
 use support::{
     COMMAND_TIMEOUT, FarviewServer, Image, Proc, STARTUP_TIMEOUT, TempDir, TestViewer,
     VIEWER_TIMEOUT, XServer, assert_viewer_matches_screen, image_difference, poll, require_all,
@@ -257,20 +258,9 @@ fn the_view_command_asks_for_a_size_with_resize() {
     wait_for_screen_size(&x, (720, 540), || {
         format!("{}{}", view.logs(), server.process.logs())
     });
-    poll(
-        "the viewer to log the answer",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let log = view.stderr();
-            if log.contains("resized the desktop to 720x540 as asked") {
-                Ok(())
-            } else {
-                Err(log)
-            }
-        },
-        String::new,
-    );
+    wait_for_log(&view, "resized the desktop to 720x540 as asked", || {
+        server.process.logs()
+    });
 }
 
 #[test]
@@ -349,20 +339,9 @@ fn our_viewer_resizes_tigervnc_xvnc_through_rfb() {
     wait_for_screen_size(&x, (800, 480), || {
         format!("{}{}", view.logs(), x.process.logs())
     });
-    poll(
-        "the viewer to log Xvnc's answer",
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            let log = view.stderr();
-            if log.contains("resized the desktop to 800x480 as asked") {
-                Ok(())
-            } else {
-                Err(log)
-            }
-        },
-        String::new,
-    );
+    wait_for_log(&view, "resized the desktop to 800x480 as asked", || {
+        x.process.logs()
+    });
 }
 
 /// `farview serve --source demo`, logging what it sends each viewer.
@@ -486,20 +465,7 @@ fn the_view_command_resizes_the_demo_and_reports_a_refusal() {
             .args(["view", &server.target(), "--headless", "--resize", size])
             .args(["--exit-after", "60"]);
         let view = Proc::spawn("farview-view", &mut command, &dir);
-        poll(
-            "the viewer to log the answer",
-            VIEWER_TIMEOUT,
-            Duration::from_millis(50),
-            || {
-                let log = view.stderr();
-                if log.contains(logged) {
-                    Ok(())
-                } else {
-                    Err(log)
-                }
-            },
-            || server.process.logs(),
-        );
+        wait_for_log(&view, logged, || server.process.logs());
     }
 }
 

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use support::desktop_peers::wait_for_log;
 use support::relay::CuttableRelay;
 use support::{
     FarviewServer, Proc, STARTUP_TIMEOUT, TempDir, TestViewer, VIEWER_TIMEOUT, XServer,
@@ -98,23 +99,6 @@ impl ProxyPair {
     }
 }
 
-fn wait_for_log(process: &Proc, what: &str) {
-    poll(
-        &format!("{} to log {what:?}", process.name()),
-        VIEWER_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            if process.stderr().contains(what) {
-                Ok(Ok(()))
-            } else {
-                Err("not yet".to_string())
-            }
-        },
-        String::new,
-    )
-    .unwrap_or_else(|e: String| panic!("{e}\n{}", process.logs()));
-}
-
 #[test]
 fn our_viewer_through_the_proxies_sees_the_replay_pixel_exact() {
     let dir = TempDir::new("proxy-replay");
@@ -152,7 +136,7 @@ fn a_cut_link_resumes_and_the_viewer_stays_connected() {
     let mut viewer = TestViewer::connect(pair.near_port);
     relay.cut();
     let near = pair.near.as_ref().expect("near started");
-    wait_for_log(near, "link lost");
+    wait_for_log(near, "link lost", || pair.logs());
     poll(
         "the server to show its last frame",
         STARTUP_TIMEOUT,
@@ -179,8 +163,8 @@ fn a_cut_link_resumes_and_the_viewer_stays_connected() {
             pair.logs()
         );
     }
-    wait_for_log(&pair.far, "link resumed session");
-    wait_for_log(near, "near: link resumed");
+    wait_for_log(&pair.far, "link resumed session", || pair.logs());
+    wait_for_log(near, "near: link resumed", || pair.logs());
     assert!(relay.connections() >= 2, "the link was made again");
     assert!(
         pair.far.exited().is_none() && near.exited().is_none(),
@@ -203,7 +187,7 @@ fn garbage_on_the_link_is_refused_with_a_reason_and_harms_nothing() {
         stream.write_all(garbage).expect("write");
         let _ = stream.shutdown(std::net::Shutdown::Write);
     }
-    wait_for_log(&pair.far, "refused: TLS");
+    wait_for_log(&pair.far, "refused: TLS", String::new);
     assert!(pair.far.exited().is_none(), "{}", pair.far.logs());
     // A real near proxy is still served.
     pair.near(&dir, pair.far_port);
@@ -300,7 +284,7 @@ fn a_near_proxy_with_the_wrong_key_or_certificate_is_refused() {
         .expect("the near proxy gives up");
     assert!(!status.success());
     assert!(near.stderr().contains("wrong link key"), "{}", near.logs());
-    wait_for_log(&pair.far, "refused: wrong link key");
+    wait_for_log(&pair.far, "refused: wrong link key", String::new);
     // A far proxy with another certificate than the one pinned.
     let mut command = pair.near_command(pair.far_port, &pair.key_file, &"ab".repeat(32));
     let near = Proc::spawn("near-wrong-certificate", &mut command, &dir);
