@@ -71,8 +71,8 @@ pub struct FarArgs {
     /// The key both proxies share (a file of at least 16 bytes).
     #[arg(long, value_name = "FILE")]
     link_key_file: PathBuf,
-    /// Where the link's self-signed TLS certificate is kept (created on first run; default:
-    /// far-proxy/ in the config directory).
+    /// Where the link's self-signed TLS certificate is kept (created on first run), and what
+    /// was sent to each near proxy's disk cache (default: far-proxy/ in the config directory).
     #[arg(long, value_name = "DIR")]
     link_cert_dir: Option<PathBuf>,
     /// The server's VNC password is on the first line of this file.
@@ -157,7 +157,9 @@ pub fn run(command: ProxyCommand) -> Result<()> {
                     .context("no config directory for the link certificate: give --link-cert-dir")?
                     .join("far-proxy"),
             };
-            let tls = farview_server::tls::server_config(&TlsCertificate::SelfSigned { dir })?;
+            let tls = farview_server::tls::server_config(&TlsCertificate::SelfSigned {
+                dir: dir.clone(),
+            })?;
             tracing::info!(
                 "far: link certificate {} has SHA-256 fingerprint {}",
                 tls.cert_path.display(),
@@ -170,6 +172,7 @@ pub fn run(command: ProxyCommand) -> Result<()> {
                 server: args.server,
                 server_password,
                 stats_json: args.stats_json,
+                state_dir: Some(dir),
             };
             runtime()?.block_on(until_stopped(async move {
                 farview_proxy::far::run(options)

@@ -269,6 +269,12 @@ fn a_restarted_near_proxy_starts_warm_from_its_disk_cache() {
         "the second run gets only references: (new, cached) {tiles_new:?}\n{}",
         pair.logs()
     );
+    // The far side remembered what it sent that cache, so the inventory did not cross.
+    let far_log = pair.far.logs();
+    assert!(
+        far_log.contains(&format!("holds {cold_new} tile(s) (as remembered)")),
+        "{far_log}"
+    );
 }
 
 #[test]

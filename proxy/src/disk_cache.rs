@@ -13,11 +13,14 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::link::tile_cache::{TILE_SIDE, tile_cost};
+use crate::link::message::CACHE_ID_LEN;
+use crate::link::tile_cache::{TILE_SIDE, oldest_beyond_limit, tile_cost};
 use crate::link::tiles::StoredTile;
 
 const MAGIC: &[u8; 8] = b"FVTILES1";
 const FILE_NAME: &str = "tiles.bin";
+/// The cache's identity, made when the cache is: the far side remembers what it sent to it.
+const ID_FILE_NAME: &str = "cache-id";
 /// The file is rewritten when it holds more than this many times the cache's limit.
 const COMPACT_FACTOR: u64 = 2;
 /// zstd's level for tiles on disk: quick, since it runs as tiles arrive.
@@ -26,6 +29,7 @@ const DISK_LEVEL: i32 = 1;
 #[derive(Debug)]
 pub struct DiskCache {
     path: PathBuf,
+    id: [u8; CACHE_ID_LEN],
     writer: BufWriter<File>,
 }
 
@@ -34,6 +38,7 @@ impl DiskCache {
     /// at most `limit` bytes of them.
     pub fn open(dir: &Path, limit: usize) -> io::Result<(DiskCache, Vec<StoredTile>)> {
         std::fs::create_dir_all(dir)?;
+        let id = read_or_make_id(&dir.join(ID_FILE_NAME))?;
         let path = dir.join(FILE_NAME);
         let (mut tiles, file_bytes) = match File::open(&path) {
             Ok(file) => read_tiles(file)?,
@@ -41,27 +46,22 @@ impl DiskCache {
             Err(error) => return Err(error),
         };
         // Only the newest tiles fit; older ones would be evicted at once.
-        let mut kept = 0;
-        let mut first_kept = tiles.len();
-        while first_kept > 0 {
-            let cost = tile_cost(tiles[first_kept - 1].width, tiles[first_kept - 1].height);
-            if kept + cost > limit {
-                break;
-            }
-            kept += cost;
-            first_kept -= 1;
-        }
-        tiles.drain(..first_kept);
+        let costs: Vec<usize> = tiles.iter().map(|t| tile_cost(t.width, t.height)).collect();
+        tiles.drain(..oldest_beyond_limit(&costs, limit));
         let writer = if file_bytes == 0 || file_bytes > COMPACT_FACTOR * limit as u64 {
             rewrite(&path, &tiles)?
         } else {
             BufWriter::new(OpenOptions::new().append(true).open(&path)?)
         };
-        Ok((DiskCache { path, writer }, tiles))
+        Ok((DiskCache { path, id, writer }, tiles))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn id(&self) -> [u8; CACHE_ID_LEN] {
+        self.id
     }
 
     /// Appends tiles; they are on disk once this returns.
@@ -71,6 +71,20 @@ impl DiskCache {
         }
         self.writer.flush()
     }
+}
+
+/// The identity in `path`, or a new random one written there. An unreadable one is replaced:
+/// the far side then just asks for the inventory once.
+fn read_or_make_id(path: &Path) -> io::Result<[u8; CACHE_ID_LEN]> {
+    if let Ok(bytes) = std::fs::read(path) {
+        if let Ok(id) = <[u8; CACHE_ID_LEN]>::try_from(bytes.as_slice()) {
+            return Ok(id);
+        }
+    }
+    let mut id = [0u8; CACHE_ID_LEN];
+    getrandom::fill(&mut id).map_err(|error| io::Error::other(error.to_string()))?;
+    std::fs::write(path, id)?;
+    Ok(id)
 }
 
 fn rewrite(path: &Path, tiles: &[StoredTile]) -> io::Result<BufWriter<File>> {
@@ -169,15 +183,17 @@ mod tests {
         let (mut cache, loaded) = DiskCache::open(&dir, limit).unwrap();
         assert!(loaded.is_empty());
         cache.append(&[tile(1), tile(2), tile(3)]).unwrap();
+        let id = cache.id();
         drop(cache);
         // A kill in the middle of a write leaves half a record.
         let path = dir.join(FILE_NAME);
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&[0, 64, 0, 32, 0, 0]).unwrap();
         drop(file);
-        let (_, loaded) = DiskCache::open(&dir, limit).unwrap();
+        let (cache, loaded) = DiskCache::open(&dir, limit).unwrap();
         let seeds: Vec<u32> = loaded.iter().map(|t| t.pixels[1]).collect();
         assert_eq!(seeds, [1, 2, 3]);
+        assert_eq!(cache.id(), id, "the cache keeps its identity");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -22,11 +22,13 @@ use crate::ProxyError;
 use crate::link::LinkError;
 use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
+use crate::link::compress;
 use crate::link::message::{FarMessage, LINK_VERSION, NearMessage};
 use crate::link::outgoing::Outgoing;
 use crate::link::pacing::Pacer;
-use crate::link::tile_cache::TileHash;
+use crate::link::tile_cache::{InventoryEntry, inventory_digest};
 use crate::link_io::{self, LinkStream};
+use crate::remembered::{RememberedCache, RememberedCaches};
 use crate::stats::{LinkStats, STATUS_INTERVAL};
 
 /// The largest tile cache a near side may ask the far side to mirror.
@@ -51,6 +53,9 @@ pub struct FarOptions {
     pub server: Target,
     pub server_password: Option<Vec<u8>>,
     pub stats_json: Option<PathBuf>,
+    /// Where the far side remembers what it sent to each near proxy's disk cache
+    /// ([`crate::remembered`]); `None` asks every near proxy for its inventory.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The server's screen as the far side last saw it.
@@ -85,6 +90,8 @@ impl Shared {
 struct LinkSession {
     id: u64,
     outgoing: Outgoing,
+    /// The record of what the near side's disk cache gains, if it has one.
+    remembered: Option<RememberedCache>,
 }
 
 /// Connects to the server, then serves near proxies until the server goes away.
@@ -142,6 +149,7 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
                     stats: stats.clone(),
                     stats_json: options.stats_json.clone(),
                     key: options.key.clone(),
+                    remembered: RememberedCaches::new(options.state_dir.as_deref()),
                 };
                 let acceptor = tokio_rustls::TlsAcceptor::from(options.tls.clone());
                 tokio::spawn(async move {
@@ -244,6 +252,7 @@ struct LinkTask {
     stats: Arc<Mutex<LinkStats>>,
     stats_json: Option<PathBuf>,
     key: LinkKey,
+    remembered: RememberedCaches,
 }
 
 impl LinkTask {
@@ -285,11 +294,6 @@ impl LinkTask {
                 theirs: hello.version,
             });
         }
-        // The inventory always follows the hello; it matters only if there is no resuming.
-        let inventory =
-            tokio::time::timeout(HELLO_TIMEOUT, read_inventory(&mut stream, &mut codec))
-                .await
-                .map_err(|_| ProxyError::Timeout("the near proxy's inventory"))??;
         let mut takeover = self.takeover.subscribe();
         let epoch = *takeover.borrow_and_update() + 1;
         self.takeover.send_replace(epoch);
@@ -326,14 +330,42 @@ impl LinkTask {
             }
             None => {
                 let limit = hello.cache_limit.min(MAX_CACHE_LIMIT) as usize;
+                let summary = hello.inventory;
+                let predicted = match summary.cache_id {
+                    Some(cache) if summary.tiles > 0 => self
+                        .remembered
+                        .predicted(&cache, limit)
+                        .filter(|tiles| inventory_digest(tiles) == summary.digest),
+                    _ => None,
+                };
+                let remembered = predicted.is_some();
+                let inventory = match predicted {
+                    Some(tiles) => tiles,
+                    None if summary.tiles == 0 => Vec::new(),
+                    None => {
+                        codec.encode(FarMessage::InventoryWanted.encode(), &mut output)?;
+                        link_io::send(&mut stream, &mut output).await?;
+                        tokio::time::timeout(HELLO_TIMEOUT, read_inventory(&mut stream, &mut codec))
+                            .await
+                            .map_err(|_| ProxyError::Timeout("the near proxy's inventory"))??
+                    }
+                };
                 let id = random_session_id();
                 info!(
-                    "far: new link session {id:016x}; the near side holds {} tile(s)",
-                    inventory.len()
+                    "far: new link session {id:016x}; the near side holds {} tile(s){}",
+                    inventory.len(),
+                    if remembered { " (as remembered)" } else { "" }
                 );
+                let remembered = summary.cache_id.and_then(|cache| {
+                    self.remembered
+                        .start(&cache, &inventory, limit)
+                        .inspect_err(|error| warn!("far: cannot remember the near cache: {error}"))
+                        .ok()
+                });
                 *session = Some(LinkSession {
                     id,
                     outgoing: Outgoing::new(width, height, limit, &inventory),
+                    remembered,
                 });
                 None
             }
@@ -367,15 +399,8 @@ impl LinkTask {
             }
         }
         let mut task = self;
-        task.serve(
-            stream,
-            codec,
-            output,
-            pacer,
-            takeover,
-            &mut current.outgoing,
-        )
-        .await
+        task.serve(stream, codec, output, pacer, takeover, current)
+            .await
     }
 
     /// The link's main loop: updates out as the window allows, input and acks in.
@@ -386,8 +411,9 @@ impl LinkTask {
         mut output: Vec<u8>,
         mut pacer: Pacer,
         mut takeover: watch::Receiver<u64>,
-        outgoing: &mut Outgoing,
+        session: &mut LinkSession,
     ) -> Result<(), ProxyError> {
+        let outgoing = &mut session.outgoing;
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut changes = self.shared.changed.subscribe();
         let mut events = self.shared.events.subscribe();
@@ -408,9 +434,17 @@ impl LinkTask {
                     let mirror = self.shared.mirror();
                     outgoing.next_update(&mirror.framebuffer, budget)
                 };
+                let arrivals = outgoing.take_arrivals();
+                if let Some(record) = &mut session.remembered
+                    && let Err(error) = record.append(&arrivals)
+                {
+                    warn!("far: cannot remember the near cache: {error}");
+                    session.remembered = None;
+                }
                 match next {
                     Some((update, counts)) => {
                         let sequence = update.sequence;
+                        codec.set_level(compress::level_for(pacer.bandwidth()))?;
                         let size =
                             codec.encode(FarMessage::Update(update).encode(), &mut output)?;
                         pacer.on_sent(sequence, size, Instant::now());
@@ -511,7 +545,7 @@ impl LinkTask {
 async fn read_inventory(
     stream: &mut impl LinkStream,
     codec: &mut LinkCodec,
-) -> Result<Vec<(TileHash, u16, u16)>, ProxyError> {
+) -> Result<Vec<InventoryEntry>, ProxyError> {
     let mut tiles = Vec::new();
     loop {
         let (kind, payload) = link_io::read_message(stream, codec).await?;

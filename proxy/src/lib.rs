@@ -8,6 +8,7 @@ pub mod far;
 pub mod link;
 pub mod link_io;
 pub mod near;
+pub mod remembered;
 pub mod stats;
 
 use std::net::SocketAddr;

@@ -26,8 +26,10 @@ use crate::link::LinkError;
 use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
 use crate::link::message::{
-    FarMessage, Hello, LINK_VERSION, MAX_INVENTORY_HASHES, NearMessage, Resume,
+    CACHE_ID_LEN, FarMessage, Hello, InventorySummary, LINK_VERSION, MAX_INVENTORY_HASHES,
+    NearMessage, Resume,
 };
+use crate::link::tile_cache::{InventoryEntry, inventory_digest};
 use crate::link::tiles::{StoredTile, TileReceiver, UpdateTarget};
 use crate::link_io;
 use crate::stats::{LinkStats, STATUS_INTERVAL};
@@ -70,11 +72,14 @@ struct Link {
 /// Connects the link, then serves viewers until the far side's server goes away.
 pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
     let mut receiver = TileReceiver::new(options.cache_size);
-    let disk = match &options.cache_dir {
-        Some(dir) => Some(open_disk_cache(dir, &mut receiver, options.cache_size)?),
-        None => None,
+    let (disk, cache_id) = match &options.cache_dir {
+        Some(dir) => {
+            let (disk, id) = open_disk_cache(dir, &mut receiver, options.cache_size)?;
+            (Some(disk), Some(id))
+        }
+        None => (None, None),
     };
-    let (link, width, height, name) = connect(&options, None, &mut receiver).await?;
+    let (link, width, height, name) = connect(&options, None, &mut receiver, cache_id).await?;
     info!(
         "near: linked to {} (session {:016x})",
         options.link, link.session
@@ -88,18 +93,19 @@ pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
         link: Some(link),
         receiver,
         disk,
+        cache_id,
     };
     server.run(Box::new(source)).await?;
     Ok(())
 }
 
 /// Loads the disk cache in `dir` into `receiver` and starts the thread that appends new
-/// tiles to it; returns the way to that thread.
+/// tiles to it; returns the way to that thread and the cache's identity.
 fn open_disk_cache(
     dir: &std::path::Path,
     receiver: &mut TileReceiver,
     limit: usize,
-) -> Result<std::sync::mpsc::Sender<Vec<StoredTile>>, ProxyError> {
+) -> Result<(std::sync::mpsc::Sender<Vec<StoredTile>>, [u8; CACHE_ID_LEN]), ProxyError> {
     let (mut cache, tiles) = DiskCache::open(dir, limit).map_err(|cause| ProxyError::Cache {
         dir: dir.to_path_buf(),
         cause,
@@ -113,6 +119,7 @@ fn open_disk_cache(
         receiver.preload(tile);
     }
     receiver.keep_new_tiles();
+    let id = cache.id();
     let (sender, tiles) = std::sync::mpsc::channel::<Vec<StoredTile>>();
     std::thread::spawn(move || {
         for batch in tiles {
@@ -125,7 +132,7 @@ fn open_disk_cache(
             }
         }
     });
-    Ok(sender)
+    Ok((sender, id))
 }
 
 /// Connects to the far side and says hello: a resume of `resume`, or a new session with
@@ -134,6 +141,7 @@ async fn connect(
     options: &NearOptions,
     resume: Option<Resume>,
     receiver: &mut TileReceiver,
+    cache_id: Option<[u8; CACHE_ID_LEN]>,
 ) -> Result<(Link, u16, u16, String), ProxyError> {
     let address = &options.link;
     let tcp = TcpStream::connect((address.host.as_str(), address.port))
@@ -161,36 +169,18 @@ async fn connect(
     let nonce = auth::nonce();
     let proof = options.key.near_proof(&challenge, &nonce);
     codec.encode(NearMessage::Auth { nonce, proof }.encode(), &mut output)?;
+    let tiles = receiver.inventory();
     let hello = Hello {
         version: LINK_VERSION,
         cache_limit: receiver.cache().limit() as u64,
         resume,
+        inventory: InventorySummary {
+            cache_id,
+            tiles: tiles.len() as u32,
+            digest: inventory_digest(&tiles),
+        },
     };
     codec.encode(NearMessage::Hello(hello).encode(), &mut output)?;
-    // The inventory follows in case the far side cannot resume; it ignores it otherwise.
-    let tiles = receiver.inventory();
-    let mut chunks = tiles.chunks(MAX_INVENTORY_HASHES).peekable();
-    if chunks.peek().is_none() {
-        codec.encode(
-            NearMessage::Inventory {
-                tiles: Vec::new(),
-                last: true,
-            }
-            .encode(),
-            &mut output,
-        )?;
-    }
-    while let Some(chunk) = chunks.next() {
-        let last = chunks.peek().is_none();
-        codec.encode(
-            NearMessage::Inventory {
-                tiles: chunk.to_vec(),
-                last,
-            }
-            .encode(),
-            &mut output,
-        )?;
-    }
     link_io::send(&mut stream, &mut output).await?;
     let welcome = tokio::time::timeout(WELCOME_TIMEOUT, async {
         // The far side closes a link whose key it does not share.
@@ -205,8 +195,17 @@ async fn connect(
             }
             _ => return Err(ProxyError::WrongKey("the far proxy did not prove the key")),
         }
-        let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
-        Ok::<_, ProxyError>(FarMessage::decode(kind, &payload)?)
+        loop {
+            let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
+            match FarMessage::decode(kind, &payload)? {
+                // It does not know our cache (or cannot resume and has not remembered it).
+                FarMessage::InventoryWanted => {
+                    send_inventory(&tiles, &mut codec, &mut output)?;
+                    link_io::send(&mut stream, &mut output).await?;
+                }
+                other => return Ok::<_, ProxyError>(other),
+            }
+        }
     })
     .await
     .map_err(|_| ProxyError::Timeout("the far proxy's welcome"))??;
@@ -247,6 +246,31 @@ async fn connect(
     ))
 }
 
+/// Our cache's inventory, least recently used first, in as many messages as it takes.
+fn send_inventory(
+    tiles: &[InventoryEntry],
+    codec: &mut LinkCodec,
+    output: &mut Vec<u8>,
+) -> Result<(), ProxyError> {
+    let mut chunks = tiles.chunks(MAX_INVENTORY_HASHES).peekable();
+    if chunks.peek().is_none() {
+        let empty = NearMessage::Inventory {
+            tiles: Vec::new(),
+            last: true,
+        };
+        codec.encode(empty.encode(), output)?;
+    }
+    while let Some(chunk) = chunks.next() {
+        let last = chunks.peek().is_none();
+        let message = NearMessage::Inventory {
+            tiles: chunk.to_vec(),
+            last,
+        };
+        codec.encode(message.encode(), output)?;
+    }
+    Ok(())
+}
+
 /// The desktop the near side serves: what the link brings.
 struct LinkSource {
     options: NearOptions,
@@ -257,6 +281,7 @@ struct LinkSource {
     receiver: TileReceiver,
     /// New tiles go here, to be written to the disk cache by its own thread.
     disk: Option<std::sync::mpsc::Sender<Vec<StoredTile>>>,
+    cache_id: Option<[u8; CACHE_ID_LEN]>,
 }
 
 impl Source for LinkSource {
@@ -356,7 +381,14 @@ impl LinkSource {
                 session: position.session,
                 sequence: position.applied,
             };
-            match connect(&self.options, Some(resume), &mut self.receiver).await {
+            match connect(
+                &self.options,
+                Some(resume),
+                &mut self.receiver,
+                self.cache_id,
+            )
+            .await
+            {
                 Ok((link, ..)) => return Some(link),
                 Err(error) => debug!("near: reconnecting failed: {error}"),
             }
@@ -425,7 +457,8 @@ impl LinkSource {
                             FarMessage::Pong { .. } => {}
                             FarMessage::Welcome { .. }
                             | FarMessage::Challenge { .. }
-                            | FarMessage::Auth { .. } => {
+                            | FarMessage::Auth { .. }
+                            | FarMessage::InventoryWanted => {
                                 return Err(ProxyError::Link(LinkError::malformed(
                                     "link",
                                     "a second start of the link",

@@ -15,8 +15,22 @@ use super::frame::MAX_FRAME_PAYLOAD;
 pub const WINDOW_LOG: u32 = 24;
 /// zstd's level for the link. On the corpus's terminal-scroll over 8 Mbit/s, levels 3, 9
 /// and 19 sent 98, 80 and 63 kB: 9 compresses a full-HD frame of new pixels in well under
-/// a frame's time on one core; 19 pays only on links slow enough to wait for it.
+/// a frame's time on one core; higher levels pay only on links slow enough to wait for them.
 pub const DEFAULT_LEVEL: i32 = 9;
+/// The level on a slow link ([`SLOW_LINK`]): in `cargo bench --bench link_bytes` it sends
+/// 9-12 % fewer bytes than level 9 for 2.5-3.5 times its CPU (19 sends a few % fewer again
+/// for twice 18's CPU), a few ms a frame, less than the bytes saved take on such a link.
+pub const SLOW_LINK_LEVEL: i32 = 18;
+/// Links measured slower than this many bytes a second (2 Mbit/s) get [`SLOW_LINK_LEVEL`].
+pub const SLOW_LINK: f64 = 250_000.0;
+
+/// The level for a link measured at `bandwidth` bytes a second (`None`: not yet measured).
+pub fn level_for(bandwidth: Option<f64>) -> i32 {
+    match bandwidth {
+        Some(rate) if rate < SLOW_LINK => SLOW_LINK_LEVEL,
+        _ => DEFAULT_LEVEL,
+    }
+}
 
 const CHUNK: usize = 64 * 1024;
 
@@ -35,6 +49,12 @@ impl LinkCompressor {
         let mut encoder = Encoder::new(level)?;
         encoder.set_parameter(CParameter::WindowLog(WINDOW_LOG))?;
         Ok(Self { encoder })
+    }
+
+    /// Compresses what follows at `level`; the stream and its window carry on.
+    pub fn set_level(&mut self, level: i32) -> io::Result<()> {
+        self.encoder
+            .set_parameter(CParameter::CompressionLevel(level))
     }
 
     /// Appends `payload` compressed and flushed to `out`.
@@ -135,6 +155,26 @@ mod tests {
             sizes[2] < 1_000,
             "the second copy is a reference: {sizes:?}"
         );
+    }
+
+    #[test]
+    fn the_level_changes_mid_stream() {
+        let mut compressor = LinkCompressor::new(DEFAULT_LEVEL).unwrap();
+        let mut decompressor = LinkDecompressor::new().unwrap();
+        let text: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i % 251).to_be_bytes())
+            .collect();
+        for level in [DEFAULT_LEVEL, SLOW_LINK_LEVEL, 1] {
+            compressor.set_level(level).unwrap();
+            let mut wire = Vec::new();
+            compressor.compress(&text, &mut wire).unwrap();
+            let mut plain = Vec::new();
+            decompressor.decompress(&wire, &mut plain).unwrap();
+            assert_eq!(plain, text, "level {level}");
+        }
+        assert_eq!(level_for(None), DEFAULT_LEVEL);
+        assert_eq!(level_for(Some(125_000.0)), SLOW_LINK_LEVEL);
+        assert_eq!(level_for(Some(1_000_000.0)), DEFAULT_LEVEL);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 1;
+pub const LINK_VERSION: u16 = 2;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -27,6 +27,10 @@ pub const MAX_TILES: usize = 256 * 256;
 pub const MAX_INVENTORY_HASHES: usize = 64 * 1024;
 /// The most colours a tile palette holds (indices are bytes).
 pub const MAX_PALETTE_COLOURS: usize = 256;
+/// Bytes of a disk cache's identity.
+pub const CACHE_ID_LEN: usize = 16;
+/// Bytes of an inventory's digest ([`super::tile_cache::inventory_digest`]).
+pub const INVENTORY_DIGEST_LEN: usize = 32;
 /// The largest cursor side.
 pub const MAX_CURSOR_SIDE: u16 = 256;
 
@@ -38,6 +42,19 @@ pub struct Hello {
     pub cache_limit: u64,
     /// The far session this near side was attached to, and the last update it applied.
     pub resume: Option<Resume>,
+    /// What the near side's cache holds; the inventory itself follows only if the far side
+    /// asks for it.
+    pub inventory: InventorySummary,
+}
+
+/// The near side's inventory in brief: when the far side remembers what this cache was sent
+/// and the digest agrees, the inventory need not cross.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InventorySummary {
+    /// The near side's disk cache, if it has one.
+    pub cache_id: Option<[u8; CACHE_ID_LEN]>,
+    pub tiles: u32,
+    pub digest: [u8; INVENTORY_DIGEST_LEN],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +79,10 @@ pub enum TileContent {
     /// Indices go three times as densely as pixels, so zstd's window reaches further back,
     /// and a glyph drawn in the same colours gives the same bytes wherever it lands.
     Palette { colours: Vec<u32>, indices: Vec<u8> },
+    /// The pixels that changed, by colour: index 0 keeps what the near side shows, index
+    /// `k` is `colours[k - 1]`. Unlike a [`TileContent::Delta`], a glyph typed or scrolled
+    /// in gives the same bytes whatever was under it, so zstd finds it again.
+    Patch { colours: Vec<u32>, indices: Vec<u8> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +160,8 @@ pub enum FarMessage {
         height: u16,
         name: String,
     },
+    /// The far side does not know the near side's cache: send the inventory.
+    InventoryWanted,
     Update(LinkUpdate),
     Cursor(Cursor),
     Bell,
@@ -174,6 +197,7 @@ mod kind {
     pub const FAR_PONG: u8 = 71;
     pub const CHALLENGE: u8 = 72;
     pub const FAR_AUTH: u8 = 73;
+    pub const INVENTORY_WANTED: u8 = 74;
 }
 
 mod tile_tag {
@@ -182,6 +206,7 @@ mod tile_tag {
     pub const NEW: u8 = 2;
     pub const DELTA: u8 = 3;
     pub const PALETTE: u8 = 4;
+    pub const PATCH: u8 = 5;
 }
 
 impl NearMessage {
@@ -205,6 +230,16 @@ impl NearMessage {
                         out.extend_from_slice(&resume.sequence.to_be_bytes());
                     }
                 }
+                let summary = &hello.inventory;
+                match summary.cache_id {
+                    None => out.push(0),
+                    Some(id) => {
+                        out.push(1);
+                        out.extend_from_slice(&id);
+                    }
+                }
+                out.extend_from_slice(&summary.tiles.to_be_bytes());
+                out.extend_from_slice(&summary.digest);
                 kind::HELLO
             }
             NearMessage::Inventory { tiles, last } => {
@@ -274,10 +309,20 @@ impl NearMessage {
                         return Err(LinkError::malformed(what, format!("resume flag {other}")));
                     }
                 };
+                let cache_id = match r.flag(what)? {
+                    false => None,
+                    true => Some(r.array(what)?),
+                };
+                let inventory = InventorySummary {
+                    cache_id,
+                    tiles: r.u32(what)?,
+                    digest: r.array(what)?,
+                };
                 NearMessage::Hello(Hello {
                     version,
                     cache_limit,
                     resume,
+                    inventory,
                 })
             }
             kind::INVENTORY => {
@@ -353,6 +398,7 @@ impl FarMessage {
                 write_text(name, &mut out);
                 kind::WELCOME
             }
+            FarMessage::InventoryWanted => kind::INVENTORY_WANTED,
             FarMessage::Update(update) => {
                 write_update(update, &mut out);
                 kind::UPDATE
@@ -410,6 +456,7 @@ impl FarMessage {
                     name: r.text(what)?,
                 }
             }
+            kind::INVENTORY_WANTED => FarMessage::InventoryWanted,
             kind::UPDATE => FarMessage::Update(read_update(&mut r)?),
             kind::CURSOR => {
                 let what = "cursor";
@@ -498,6 +545,12 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
                 write_rgb(colours, out);
                 out.extend_from_slice(indices);
             }
+            TileContent::Patch { colours, indices } => {
+                out.push(tile_tag::PATCH);
+                out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
+                write_rgb(colours, out);
+                out.extend_from_slice(indices);
+            }
         }
     }
 }
@@ -562,9 +615,15 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
             tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::DELTA => TileContent::Delta(read_rgb(r.bytes(what, rect.area() * 3)?)),
-            tile_tag::PALETTE => {
+            tag @ (tile_tag::PALETTE | tile_tag::PATCH) => {
+                // A patch's index 0 is "as shown", so its colours are one fewer.
+                let (least, most, first_colour) = if tag == tile_tag::PALETTE {
+                    (1, MAX_PALETTE_COLOURS, 0)
+                } else {
+                    (0, MAX_PALETTE_COLOURS - 1, 1)
+                };
                 let count = usize::from(r.u16(what)?);
-                if !(1..=MAX_PALETTE_COLOURS).contains(&count) {
+                if !(least..=most).contains(&count) {
                     return Err(LinkError::malformed(
                         what,
                         format!("tile {index}: a palette of {count} colours"),
@@ -572,13 +631,20 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
                 }
                 let colours = read_rgb(r.bytes(what, count * 3)?);
                 let indices = r.bytes(what, rect.area())?.to_vec();
-                if let Some(bad) = indices.iter().find(|&&i| usize::from(i) >= count) {
+                if let Some(bad) = indices
+                    .iter()
+                    .find(|&&i| usize::from(i) >= count + first_colour)
+                {
                     return Err(LinkError::malformed(
                         what,
                         format!("tile {index}: colour index {bad} of {count}"),
                     ));
                 }
-                TileContent::Palette { colours, indices }
+                if tag == tile_tag::PALETTE {
+                    TileContent::Palette { colours, indices }
+                } else {
+                    TileContent::Patch { colours, indices }
+                }
             }
             other => {
                 return Err(LinkError::malformed(
@@ -731,6 +797,15 @@ mod tests {
                         }
                     })
                 }),
+                proptest::collection::vec(0..=0x00ff_ffffu32, 0..4).prop_flat_map(move |colours| {
+                    let count = colours.len() as u8 + 1;
+                    proptest::collection::vec(0..count, area).prop_map(move |indices| {
+                        TileContent::Patch {
+                            colours: colours.clone(),
+                            indices,
+                        }
+                    })
+                }),
             ]
             .prop_map(move |content| TilePlacement { rect, content })
         })
@@ -789,6 +864,7 @@ mod tests {
                 })
             }),
             Just(FarMessage::Bell),
+            Just(FarMessage::InventoryWanted),
             any::<[u8; NONCE_LEN]>().prop_map(|nonce| FarMessage::Challenge { nonce }),
             any::<[u8; PROOF_LEN]>().prop_map(|proof| FarMessage::Auth { proof }),
             ".{0,40}".prop_map(FarMessage::CutText),
@@ -802,13 +878,23 @@ mod tests {
         prop_oneof![
             (
                 any::<u64>(),
-                proptest::option::of((any::<u64>(), any::<u64>()))
+                proptest::option::of((any::<u64>(), any::<u64>())),
+                proptest::option::of(any::<[u8; CACHE_ID_LEN]>()),
+                any::<u32>(),
+                any::<[u8; INVENTORY_DIGEST_LEN]>(),
             )
-                .prop_map(|(cache_limit, resume)| NearMessage::Hello(Hello {
-                    version: LINK_VERSION,
-                    cache_limit,
-                    resume: resume.map(|(session, sequence)| Resume { session, sequence }),
-                })),
+                .prop_map(|(cache_limit, resume, cache_id, tiles, digest)| {
+                    NearMessage::Hello(Hello {
+                        version: LINK_VERSION,
+                        cache_limit,
+                        resume: resume.map(|(session, sequence)| Resume { session, sequence }),
+                        inventory: InventorySummary {
+                            cache_id,
+                            tiles,
+                            digest,
+                        },
+                    })
+                }),
             (
                 proptest::collection::vec(
                     (any::<[u8; TILE_HASH_LEN]>(), 0..=TILE_SIDE, 0..=TILE_SIDE),

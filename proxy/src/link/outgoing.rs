@@ -13,7 +13,7 @@ use farview_protocol::diff::TileDiff;
 use farview_protocol::{Framebuffer, Rect, Region, moves};
 
 use super::message::{LinkUpdate, TileContent};
-use super::tile_cache::TileHash;
+use super::tile_cache::InventoryEntry;
 use super::tiles::{TileCounts, TileSender, UpdateTarget, grid_tiles};
 
 /// Updates sent and not yet acknowledged, at most.
@@ -34,12 +34,7 @@ pub struct Outgoing {
 impl Outgoing {
     /// For a near side whose picture is unknown and whose cache holds `inventory` under
     /// `cache_limit` bytes.
-    pub fn new(
-        width: u16,
-        height: u16,
-        cache_limit: usize,
-        inventory: &[(TileHash, u16, u16)],
-    ) -> Self {
+    pub fn new(width: u16, height: u16, cache_limit: usize, inventory: &[InventoryEntry]) -> Self {
         let mut shown = Framebuffer::new(width, height);
         shown.pixels_mut().fill(UNKNOWN_PIXEL);
         Self {
@@ -50,6 +45,11 @@ impl Outgoing {
             // The near side learns the size from the first update.
             size_changed: true,
         }
+    }
+
+    /// The new tiles sent since the last call, in order ([`TileSender::take_arrivals`]).
+    pub fn take_arrivals(&mut self) -> Vec<InventoryEntry> {
+        self.sender.take_arrivals()
     }
 
     /// The last update made.
@@ -121,7 +121,8 @@ impl Outgoing {
                 .tile(mirror, rect, known.then_some(&shown[..]), &mut counts);
             spent += match &tile.content {
                 TileContent::New(pixels) | TileContent::Delta(pixels) => pixels.len() * 3,
-                TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
+                TileContent::Palette { colours, indices }
+                | TileContent::Patch { colours, indices } => colours.len() * 3 + indices.len(),
                 TileContent::Fill(_) | TileContent::Cached(_) => 0,
             };
             self.shown.put_pixels(&rect, &mirror.read_rect(&rect));
@@ -219,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_change_crosses_as_a_delta() {
+    fn a_small_change_crosses_as_a_patch() {
         let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
         let mut receiver = TileReceiver::new(LIMIT);
         let mut near = Framebuffer::new(128, 128);
@@ -232,7 +233,7 @@ mod tests {
         let tiles = &sent[0].0.tiles;
         assert_eq!(tiles.len(), 1);
         assert!(
-            matches!(tiles[0].content, TileContent::Delta(_)),
+            matches!(tiles[0].content, TileContent::Patch { .. }),
             "{:?}",
             tiles[0].rect
         );

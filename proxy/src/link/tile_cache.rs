@@ -40,6 +40,47 @@ pub fn tile_cost(width: u16, height: u16) -> usize {
     usize::from(width) * usize::from(height) * 4
 }
 
+/// A tile as an inventory lists it: hash, width, height.
+pub type InventoryEntry = (TileHash, u16, u16);
+
+/// How many of the oldest of `costs` (oldest first) must go so that the rest fit in `limit`:
+/// a cache rebuilt from a list of arrivals keeps only the newest that fit.
+pub fn oldest_beyond_limit(costs: &[usize], limit: usize) -> usize {
+    let mut kept = 0;
+    let mut first_kept = costs.len();
+    while first_kept > 0 && kept + costs[first_kept - 1] <= limit {
+        kept += costs[first_kept - 1];
+        first_kept -= 1;
+    }
+    first_kept
+}
+
+/// The inventory of a cache of `limit` bytes rebuilt from the tiles that arrived in it,
+/// oldest first, as the near side rebuilds its disk cache: the newest that fit, inserted in
+/// order. The far side works out the same from what it sent, so the inventory need not cross.
+pub fn reloaded_inventory(arrivals: &[InventoryEntry], limit: usize) -> Vec<InventoryEntry> {
+    let costs: Vec<usize> = arrivals.iter().map(|&(_, w, h)| tile_cost(w, h)).collect();
+    let mut cache = TileCache::new(limit);
+    for &(hash, width, height) in &arrivals[oldest_beyond_limit(&costs, limit)..] {
+        cache.insert(hash, tile_cost(width, height), (width, height));
+    }
+    cache
+        .hashes_by_use()
+        .filter_map(|hash| cache.peek(hash).map(|&(w, h)| (*hash, w, h)))
+        .collect()
+}
+
+/// A digest of an inventory, order included: equal digests, equal inventories.
+pub fn inventory_digest(inventory: &[InventoryEntry]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    for (hash, width, height) in inventory {
+        hasher.update(&hash.0);
+        hasher.update(&width.to_be_bytes());
+        hasher.update(&height.to_be_bytes());
+    }
+    *hasher.finalize().as_bytes()
+}
+
 /// A tile's number in a cache: both ends give the same tile the same number.
 pub type TileId = u64;
 
@@ -194,6 +235,23 @@ mod tests {
         assert!(!cache.contains(&hash(1)), "1 was the least recently used");
         assert!(cache.contains(&hash(0)) && cache.contains(&hash(2)) && cache.contains(&hash(3)));
         assert_eq!(cache.bytes(), 300);
+    }
+
+    #[test]
+    fn a_reloaded_inventory_keeps_the_newest_that_fit_once_each() {
+        let entry = |n: u8| (hash(n), 64, 64);
+        let limit = 3 * tile_cost(64, 64);
+        // 1 arrived twice (evicted, then sent again); 0 no longer fits.
+        let arrivals = [entry(0), entry(1), entry(2), entry(1), entry(3)];
+        assert_eq!(
+            reloaded_inventory(&arrivals, limit),
+            [entry(2), entry(1), entry(3)]
+        );
+        assert_ne!(
+            inventory_digest(&[entry(1), entry(2)]),
+            inventory_digest(&[entry(2), entry(1)]),
+            "the order counts"
+        );
     }
 
     #[test]

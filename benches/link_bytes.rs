@@ -1,0 +1,153 @@
+//! Bytes across the proxies' link against direct RFB, in process, on real desktop frames
+//! (../shared/corpus): every frame of a sequence crosses as the far proxy would send it if
+//! the link took everything (no frames skipped), and the same frames go as ZRLE and Tight
+//! updates from the encode manager. A warm pass sends them again to a near side whose cache
+//! is kept. Prints a table with ratios and the encode CPU time of each.
+//!
+//! `cargo bench --bench link_bytes` (FARVIEW_FRAMES=N limits the frames per sequence,
+//! FARVIEW_LINK_LEVELS=9,19 chooses the zstd levels measured).
+
+mod corpus;
+
+use std::time::{Duration, Instant};
+
+use farview_protocol::encode::{EncodeManager, Update, ViewerEncodings};
+use farview_protocol::{EncodingType, Framebuffer, PixelFormat};
+use farview_proxy::link::compress::LinkCompressor;
+use farview_proxy::link::message::{FarMessage, TileContent};
+use farview_proxy::link::outgoing::Outgoing;
+use farview_proxy::link::tile_cache::TileHash;
+use farview_proxy::link::tiles::TileReceiver;
+
+const CACHE: usize = 256 * 1024 * 1024;
+
+fn direct(updates: &[(Update, Framebuffer)], encodings: Vec<EncodingType>) -> (usize, Duration) {
+    let mut manager = EncodeManager::new();
+    let viewer = ViewerEncodings::new(encodings);
+    let started = Instant::now();
+    let mut bytes = 0;
+    for (update, frame) in updates {
+        let mut out = Vec::new();
+        manager.encode_update(frame, update, &PixelFormat::NATIVE, &viewer, &mut out);
+        bytes += out.len();
+    }
+    (bytes, started.elapsed())
+}
+
+#[derive(Default)]
+struct LinkRun {
+    wire: usize,
+    plain: usize,
+    by_kind: [usize; 6],
+    time: Duration,
+}
+
+/// Every frame across the link to `receiver`, whose cache holds `inventory` at the start.
+fn through_link(
+    frames: &[Framebuffer],
+    level: i32,
+    receiver: &mut TileReceiver,
+    inventory: &[(TileHash, u16, u16)],
+) -> LinkRun {
+    let (width, height) = (frames[0].width(), frames[0].height());
+    let mut outgoing = Outgoing::new(width, height, CACHE, inventory);
+    let mut compressor = LinkCompressor::new(level).expect("zstd");
+    let mut near = Framebuffer::new(width, height);
+    let mut run = LinkRun::default();
+    for frame in frames {
+        let started = Instant::now();
+        let mut sent = Vec::new();
+        while let Some((update, _)) = outgoing.next_update(frame, usize::MAX) {
+            for tile in &update.tiles {
+                let (kind, size) = match &tile.content {
+                    TileContent::Fill(_) => (0, 4),
+                    TileContent::Cached(_) => (1, 3),
+                    TileContent::New(p) => (2, p.len() * 3),
+                    TileContent::Delta(p) => (3, p.len() * 3),
+                    TileContent::Palette { colours, indices } => {
+                        (4, colours.len() * 3 + indices.len())
+                    }
+                    TileContent::Patch { colours, indices } => {
+                        (5, colours.len() * 3 + indices.len())
+                    }
+                };
+                run.by_kind[kind] += size;
+            }
+            let (_, payload) = FarMessage::Update(update.clone()).encode();
+            let mut wire = Vec::new();
+            compressor.compress(&payload, &mut wire).expect("zstd");
+            run.plain += payload.len();
+            run.wire += wire.len() + 5;
+            outgoing.acknowledge(update.sequence);
+            sent.push(update);
+        }
+        run.time += started.elapsed();
+        for update in &sent {
+            receiver.apply(update, &mut near).expect("applies");
+        }
+        assert!(near == *frame, "the near side shows the frame");
+    }
+    run
+}
+
+fn main() {
+    // `cargo test --all-targets` runs this without --bench: a smoke test on a few frames.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let limit = std::env::var("FARVIEW_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or(smoke.then_some(3));
+    let levels: Vec<i32> = std::env::var("FARVIEW_LINK_LEVELS")
+        .unwrap_or_else(|_| "9".into())
+        .split(',')
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    println!(
+        "| sequence | frames | what | bytes | vs best direct | encode ms | vs ZRLE time | plain kB | fill/cached/new/delta/palette/patch kB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for sequence in corpus::SEQUENCES {
+        let frames = corpus::load(sequence, limit);
+        if frames.is_empty() {
+            return;
+        }
+        let updates = corpus::incremental_updates(&frames);
+        let zrle = direct(&updates, vec![EncodingType::ZRLE]);
+        let tight = direct(&updates, vec![EncodingType::TIGHT]);
+        let best = zrle.0.min(tight.0) as f64;
+        let row = |what: &str, bytes: usize, time: Duration, extra: String| {
+            println!(
+                "| {sequence} | {} | {what} | {bytes} | {:.3} | {:.0} | {:.2} | {extra}",
+                frames.len(),
+                bytes as f64 / best,
+                time.as_secs_f64() * 1e3,
+                time.as_secs_f64() / zrle.1.as_secs_f64(),
+            )
+        };
+        row("direct ZRLE", zrle.0, zrle.1, "| |".into());
+        row("direct Tight", tight.0, tight.1, "| |".into());
+        for &level in &levels {
+            let mut receiver = TileReceiver::new(CACHE);
+            let cold = through_link(&frames, level, &mut receiver, &[]);
+            let kinds = cold
+                .by_kind
+                .map(|b| format!("{:.0}", b as f64 / 1e3))
+                .join("/");
+            row(
+                &format!("link zstd {level}"),
+                cold.wire,
+                cold.time,
+                format!("{:.0} | {kinds} |", cold.plain as f64 / 1e3),
+            );
+            receiver.renumber();
+            let inventory = receiver.inventory();
+            let warm = through_link(&frames, level, &mut receiver, &inventory);
+            row(
+                &format!("link zstd {level} warm"),
+                warm.wire,
+                warm.time,
+                format!("{:.0} | |", warm.plain as f64 / 1e3),
+            );
+        }
+    }
+}

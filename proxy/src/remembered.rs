@@ -1,0 +1,232 @@
+//! The far side's memory of what it sent to each near proxy's disk cache, so that when a
+//! near proxy comes back (restarted, or for a new session) its inventory need not cross the
+//! link: the far side works out what that cache holds after reloading
+//! ([`reloaded_inventory`]) and compares digests with the near side's hello. If they differ
+//! (tiles lost in a crash, a cache shared or edited), the near side is asked for the
+//! inventory, as without this memory.
+//!
+//! One file per near cache, named by its identity, in `near-caches/` of the far side's state
+//! directory: the inventory the session started from, then every new tile sent, 20 bytes
+//! each (hash, width, height), appended as they go. A torn last record is dropped on load.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::link::message::CACHE_ID_LEN;
+use crate::link::tile_cache::{
+    InventoryEntry, TILE_HASH_LEN, TILE_SIDE, TileHash, oldest_beyond_limit, reloaded_inventory,
+    tile_cost,
+};
+
+const RECORD_LEN: usize = TILE_HASH_LEN + 4;
+/// A record file is cut back to what its cache can hold when it has this many times as many
+/// records as the cache has room for whole tiles.
+const COMPACT_FACTOR: usize = 4;
+
+/// The directory of remembered caches; `None` remembers nothing.
+#[derive(Debug, Clone)]
+pub struct RememberedCaches {
+    dir: Option<PathBuf>,
+}
+
+impl RememberedCaches {
+    pub fn new(state_dir: Option<&Path>) -> Self {
+        Self {
+            dir: state_dir.map(|dir| dir.join("near-caches")),
+        }
+    }
+
+    fn path(&self, id: &[u8; CACHE_ID_LEN]) -> Option<PathBuf> {
+        let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        Some(self.dir.as_ref()?.join(name))
+    }
+
+    /// What near cache `id`, of `limit` bytes, holds after reloading, if it kept everything
+    /// sent to it.
+    pub fn predicted(&self, id: &[u8; CACHE_ID_LEN], limit: usize) -> Option<Vec<InventoryEntry>> {
+        let bytes = std::fs::read(self.path(id)?).ok()?;
+        let arrivals: Vec<InventoryEntry> =
+            bytes.chunks_exact(RECORD_LEN).filter_map(parse).collect();
+        Some(reloaded_inventory(&arrivals, limit))
+    }
+
+    /// Starts the record of near cache `id` afresh from the inventory a session starts with.
+    pub fn start(
+        &self,
+        id: &[u8; CACHE_ID_LEN],
+        inventory: &[InventoryEntry],
+        limit: usize,
+    ) -> io::Result<RememberedCache> {
+        let Some(path) = self.path(id) else {
+            return Err(io::Error::other("no state directory"));
+        };
+        if let Some(dir) = &self.dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut cache = RememberedCache {
+            writer: rewrite(&path, inventory)?,
+            path,
+            arrivals: inventory.to_vec(),
+            limit,
+        };
+        cache.writer.flush()?;
+        Ok(cache)
+    }
+}
+
+/// The record of one near cache during a session.
+#[derive(Debug)]
+pub struct RememberedCache {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    arrivals: Vec<InventoryEntry>,
+    limit: usize,
+}
+
+impl RememberedCache {
+    /// New tiles sent, in the order sent.
+    pub fn append(&mut self, tiles: &[InventoryEntry]) -> io::Result<()> {
+        if tiles.is_empty() {
+            return Ok(());
+        }
+        self.arrivals.extend_from_slice(tiles);
+        let room = self.limit / tile_cost(TILE_SIDE, TILE_SIDE) + 1;
+        if self.arrivals.len() > COMPACT_FACTOR * room {
+            // What reloading keeps is the same from the newest that fit as from all.
+            let costs: Vec<usize> = self
+                .arrivals
+                .iter()
+                .map(|&(_, w, h)| tile_cost(w, h))
+                .collect();
+            self.arrivals
+                .drain(..oldest_beyond_limit(&costs, self.limit));
+            self.writer = rewrite(&self.path, &self.arrivals)?;
+        } else {
+            for tile in tiles {
+                write_record(&mut self.writer, tile)?;
+            }
+        }
+        self.writer.flush()
+    }
+}
+
+fn rewrite(path: &Path, arrivals: &[InventoryEntry]) -> io::Result<BufWriter<File>> {
+    let temporary = path.with_extension("tmp");
+    let mut writer = BufWriter::new(File::create(&temporary)?);
+    for tile in arrivals {
+        write_record(&mut writer, tile)?;
+    }
+    writer.flush()?;
+    std::fs::rename(&temporary, path)?;
+    Ok(BufWriter::new(OpenOptions::new().append(true).open(path)?))
+}
+
+fn write_record(writer: &mut impl Write, (hash, width, height): &InventoryEntry) -> io::Result<()> {
+    writer.write_all(&hash.0)?;
+    writer.write_all(&width.to_be_bytes())?;
+    writer.write_all(&height.to_be_bytes())
+}
+
+fn parse(record: &[u8]) -> Option<InventoryEntry> {
+    let hash = TileHash(record[..TILE_HASH_LEN].try_into().ok()?);
+    let width = u16::from_be_bytes([record[TILE_HASH_LEN], record[TILE_HASH_LEN + 1]]);
+    let height = u16::from_be_bytes([record[TILE_HASH_LEN + 2], record[TILE_HASH_LEN + 3]]);
+    (width <= TILE_SIDE && height <= TILE_SIDE).then_some((hash, width, height))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk_cache::DiskCache;
+    use crate::link::tiles::{StoredTile, TileReceiver};
+
+    fn tile(seed: u32) -> StoredTile {
+        StoredTile {
+            width: 64,
+            height: 64,
+            pixels: (0..64 * 64)
+                .map(|i| i ^ seed.wrapping_mul(2_654_435_761))
+                .collect(),
+        }
+    }
+
+    fn entry(tile: &StoredTile) -> InventoryEntry {
+        (
+            TileHash::of(tile.width, tile.height, &tile.pixels),
+            tile.width,
+            tile.height,
+        )
+    }
+
+    /// The near side's inventory after a restart, as `near::run` makes it.
+    fn near_inventory(dir: &Path, limit: usize) -> Vec<InventoryEntry> {
+        let (_, tiles) = DiskCache::open(dir, limit).unwrap();
+        let mut receiver = TileReceiver::new(limit);
+        for tile in tiles {
+            receiver.preload(tile);
+        }
+        receiver.inventory()
+    }
+
+    #[test]
+    fn the_far_side_predicts_the_inventory_of_a_restarted_near_side() {
+        let base = std::env::temp_dir().join(format!("farview-remembered-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (near_dir, far_dir) = (base.join("near"), base.join("far"));
+        let limit = 5 * tile_cost(64, 64);
+        let remembered = RememberedCaches::new(Some(&far_dir));
+        let (mut disk, _) = DiskCache::open(&near_dir, limit).unwrap();
+        let id = disk.id();
+        assert!(remembered.predicted(&id, limit).is_none(), "never seen");
+        // Two sessions: 1 comes again after being evicted, 0 and 2 no longer fit.
+        let mut inventory = Vec::new();
+        for session in [vec![0, 1, 2, 3], vec![4, 5, 1, 6]] {
+            let mut record = remembered.start(&id, &inventory, limit).unwrap();
+            for seed in session {
+                disk.append(&[tile(seed)]).unwrap();
+                record.append(&[entry(&tile(seed))]).unwrap();
+            }
+            drop(record);
+            inventory = near_inventory(&near_dir, limit);
+            assert_eq!(remembered.predicted(&id, limit), Some(inventory.clone()));
+        }
+        let expected: Vec<_> = [3, 4, 5, 1, 6].iter().map(|&s| entry(&tile(s))).collect();
+        assert_eq!(inventory, expected);
+        // A tile the near side lost (a crash before it was written) shows in the digest.
+        let mut record = remembered.start(&id, &inventory, limit).unwrap();
+        record.append(&[entry(&tile(7))]).unwrap();
+        assert_ne!(
+            remembered.predicted(&id, limit),
+            Some(near_inventory(&near_dir, limit))
+        );
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_long_session_keeps_the_record_bounded() {
+        let dir =
+            std::env::temp_dir().join(format!("farview-remembered-long-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let limit = 3 * tile_cost(64, 64);
+        let remembered = RememberedCaches::new(Some(&dir));
+        let id = [7; CACHE_ID_LEN];
+        let mut record = remembered.start(&id, &[], limit).unwrap();
+        let entries: Vec<_> = (0..100).map(|s| entry(&tile(s))).collect();
+        for entry in &entries {
+            record.append(std::slice::from_ref(entry)).unwrap();
+        }
+        let size = std::fs::metadata(remembered.path(&id).unwrap())
+            .unwrap()
+            .len() as usize;
+        assert!(
+            size <= (COMPACT_FACTOR * 4 + 1) * RECORD_LEN,
+            "{size} bytes"
+        );
+        assert_eq!(
+            remembered.predicted(&id, limit),
+            Some(entries[97..].to_vec())
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
