@@ -6,8 +6,9 @@ each workload, one session per mode runs, each through its own wanlink:
 
   direct-ENC  farview serve -> wanlink -> farview view --encodings ENC (zrle, tight)
   proxy       farview serve -> proxy far -> wanlink -> proxy near -> farview view
-  proxy-warm  the same again on the same content, the near proxy's --cache-dir kept from
-              the "proxy" session (new far and near processes: only the disk cache is warm)
+  proxy-warm  the same again on the same content, the near proxy's --cache-dir and the far
+              proxy's --link-cert-dir (its certificate and what it sent each near cache)
+              kept from the "proxy" session, with new far and near processes
 
 Workloads: corpus sequences replayed at --fps (default 10), and typing into the demo desktop
 (a minimal RFB client in this script types keys and times the update that draws them).
@@ -74,7 +75,7 @@ def start_pair(ctx, server_port, folder, cache_dir, label):
     far = cs.Proc(label + "-far", [ctx.farview, "proxy", "far", "--listen", f"127.0.0.1:{far_port}",
                                    "--server", f"127.0.0.1::{server_port}",
                                    "--link-key-file", key,
-                                   "--link-cert-dir", os.path.join(folder, "far-cert"),
+                                   "--link-cert-dir", cache_dir + "-far",
                                    "--stats-json", far_stats], folder)
     cs.wait_until("the far proxy to listen", lambda: cs.listening(far_port), 30, [far])
     link, link_port, link_stats = wanlink(ctx, label, far_port, folder)

@@ -76,10 +76,10 @@ impl DiskCache {
 /// The identity in `path`, or a new random one written there. An unreadable one is replaced:
 /// the far side then just asks for the inventory once.
 fn read_or_make_id(path: &Path) -> io::Result<[u8; CACHE_ID_LEN]> {
-    if let Ok(bytes) = std::fs::read(path) {
-        if let Ok(id) = <[u8; CACHE_ID_LEN]>::try_from(bytes.as_slice()) {
-            return Ok(id);
-        }
+    if let Ok(bytes) = std::fs::read(path)
+        && let Ok(id) = <[u8; CACHE_ID_LEN]>::try_from(bytes.as_slice())
+    {
+        return Ok(id);
     }
     let mut id = [0u8; CACHE_ID_LEN];
     getrandom::fill(&mut id).map_err(|error| io::Error::other(error.to_string()))?;

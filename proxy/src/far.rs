@@ -444,7 +444,11 @@ impl LinkTask {
                 match next {
                     Some((update, counts)) => {
                         let sequence = update.sequence;
-                        codec.set_level(compress::level_for(pacer.bandwidth()))?;
+                        // One way only: each change of level restarts zstd's window.
+                        let level = compress::level_for(pacer.bandwidth());
+                        if level == compress::SLOW_LINK_LEVEL {
+                            codec.set_level(level);
+                        }
                         let size =
                             codec.encode(FarMessage::Update(update).encode(), &mut output)?;
                         pacer.on_sent(sequence, size, Instant::now());

@@ -21,7 +21,6 @@ pub struct LinkCodec {
     input: Vec<u8>,
     compressed: Vec<u8>,
     counts: LinkCounts,
-    level: i32,
 }
 
 impl LinkCodec {
@@ -32,17 +31,12 @@ impl LinkCodec {
             input: Vec::new(),
             compressed: Vec::new(),
             counts: LinkCounts::default(),
-            level: DEFAULT_LEVEL,
         })
     }
 
-    /// zstd's level for the messages that follow ([`super::compress::level_for`]).
-    pub fn set_level(&mut self, level: i32) -> std::io::Result<()> {
-        if level != self.level {
-            self.compressor.set_level(level)?;
-            self.level = level;
-        }
-        Ok(())
+    /// zstd's level for the messages that follow ([`LinkCompressor::set_level`]).
+    pub fn set_level(&mut self, level: i32) {
+        self.compressor.set_level(level);
     }
 
     /// Appends the frame for a message (its kind and plain payload) to `out`; returns the

@@ -36,6 +36,9 @@ const CHUNK: usize = 64 * 1024;
 
 pub struct LinkCompressor {
     encoder: Encoder<'static>,
+    level: i32,
+    /// The level changed since the last payload: end the frame before the next one.
+    new_level: bool,
 }
 
 impl std::fmt::Debug for LinkCompressor {
@@ -48,18 +51,41 @@ impl LinkCompressor {
     pub fn new(level: i32) -> io::Result<Self> {
         let mut encoder = Encoder::new(level)?;
         encoder.set_parameter(CParameter::WindowLog(WINDOW_LOG))?;
-        Ok(Self { encoder })
+        Ok(Self {
+            encoder,
+            level,
+            new_level: false,
+        })
     }
 
-    /// Compresses what follows at `level`; the stream and its window carry on.
-    pub fn set_level(&mut self, level: i32) -> io::Result<()> {
-        self.encoder
-            .set_parameter(CParameter::CompressionLevel(level))
+    /// Compresses what follows at `level`. zstd takes a new level only at the start of a
+    /// frame, so the next payload first ends the frame running and starts another: its
+    /// window starts empty (the tile cache is not affected), so levels should change
+    /// rarely.
+    pub fn set_level(&mut self, level: i32) {
+        if level != self.level {
+            self.level = level;
+            self.new_level = true;
+        }
     }
 
     /// Appends `payload` compressed and flushed to `out`.
     pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         let mut chunk = vec![0u8; CHUNK];
+        if std::mem::take(&mut self.new_level) {
+            loop {
+                let mut output = OutBuffer::around(&mut chunk[..]);
+                let remaining = self.encoder.finish(&mut output, true)?;
+                let written = output.pos();
+                out.extend_from_slice(&chunk[..written]);
+                if remaining == 0 {
+                    break;
+                }
+            }
+            self.encoder.reinit()?;
+            self.encoder
+                .set_parameter(CParameter::CompressionLevel(self.level))?;
+        }
         let mut input = InBuffer::around(payload);
         while input.pos < payload.len() {
             let mut output = OutBuffer::around(&mut chunk[..]);
@@ -159,19 +185,39 @@ mod tests {
 
     #[test]
     fn the_level_changes_mid_stream() {
-        let mut compressor = LinkCompressor::new(DEFAULT_LEVEL).unwrap();
-        let mut decompressor = LinkDecompressor::new().unwrap();
-        let text: Vec<u8> = (0..50_000u32)
-            .flat_map(|i| (i % 251).to_be_bytes())
+        let mut state = 12345u32;
+        let words = [
+            "pixel", "tile", "link", "zstd", "frame", "glyph", "window", "scroll",
+        ];
+        let text: Vec<u8> = (0..100_000)
+            .flat_map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                words[(state >> 16) as usize % words.len()].bytes()
+            })
             .collect();
-        for level in [DEFAULT_LEVEL, SLOW_LINK_LEVEL, 1] {
-            compressor.set_level(level).unwrap();
-            let mut wire = Vec::new();
-            compressor.compress(&text, &mut wire).unwrap();
-            let mut plain = Vec::new();
-            decompressor.decompress(&wire, &mut plain).unwrap();
-            assert_eq!(plain, text, "level {level}");
+        // Half the text at level 1, then the other half at `then`: what the second half costs.
+        let (first, second) = text.split_at(text.len() / 2);
+        let mut sizes = Vec::new();
+        for then in [1, SLOW_LINK_LEVEL] {
+            let mut compressor = LinkCompressor::new(1).unwrap();
+            let mut decompressor = LinkDecompressor::new().unwrap();
+            let mut size = 0;
+            for (level, part) in [(1, first), (then, second)] {
+                compressor.set_level(level);
+                let mut wire = Vec::new();
+                compressor.compress(part, &mut wire).unwrap();
+                let mut plain = Vec::new();
+                decompressor.decompress(&wire, &mut plain).unwrap();
+                assert_eq!(plain, part);
+                size = wire.len();
+            }
+            sizes.push(size);
         }
+        eprintln!("SIZES {sizes:?}");
+        assert!(
+            sizes[1] < sizes[0] * 9 / 10,
+            "the new level applies: {sizes:?}"
+        );
         assert_eq!(level_for(None), DEFAULT_LEVEL);
         assert_eq!(level_for(Some(125_000.0)), SLOW_LINK_LEVEL);
         assert_eq!(level_for(Some(1_000_000.0)), DEFAULT_LEVEL);

@@ -137,13 +137,13 @@ const MAX_PATCH_COLOURS: usize = 16;
 fn patch_of(shown: &[u32], pixels: &[u32]) -> Option<TileContent> {
     let mut colours: Vec<u32> = Vec::new();
     for (&pixel, &old) in pixels.iter().zip(shown) {
-        if pixel != old {
-            if let Err(at) = colours.binary_search(&pixel) {
-                if colours.len() == MAX_PATCH_COLOURS {
-                    return None;
-                }
-                colours.insert(at, pixel);
+        if pixel != old
+            && let Err(at) = colours.binary_search(&pixel)
+        {
+            if colours.len() == MAX_PATCH_COLOURS {
+                return None;
             }
+            colours.insert(at, pixel);
         }
     }
     let indices = pixels
