@@ -2,9 +2,10 @@
 //! are big-endian; text is UTF-8 with a 32-bit length; every count and length from the peer
 //! is checked against a named limit before anything is allocated.
 //!
-//! Near to far: the hello (protocol version, cache limit, the session to resume), the near
-//! side's cache inventory, the viewers' input, acknowledgements and pings. Far to near: the
-//! welcome, updates (moves, then tiles by hash, as fills, or as new pixels), the cursor, the
+//! Near to far: the hello (protocol version, cache limit, the session to resume, a digest of
+//! the near side's cache inventory), the inventory if the far side asks, the viewers' input,
+//! acknowledgements and pings. Far to near: the welcome (after asking for the inventory, if
+//! it must), updates (moves, then tiles by hash, as fills, or as new pixels), the cursor, the
 //! bell, clipboard text, the desktop's name, pings and pongs.
 
 use farview_protocol::Rect;
