@@ -21,14 +21,26 @@ use farview_proxy::link::tiles::TileReceiver;
 
 const CACHE: usize = 256 * 1024 * 1024;
 
-fn direct(updates: &[(Update, Framebuffer)], encodings: Vec<EncodingType>) -> (usize, Duration) {
+/// Bytes and time of every update in `encodings`, each message through zstd at `level`
+/// if given.
+fn direct(
+    updates: &[(Update, Framebuffer)],
+    encodings: Vec<EncodingType>,
+    level: Option<i32>,
+) -> (usize, Duration) {
     let mut manager = EncodeManager::new();
     let viewer = ViewerEncodings::new(encodings);
+    let mut compressor = level.map(|level| LinkCompressor::new(level).expect("zstd"));
     let started = Instant::now();
     let mut bytes = 0;
     for (update, frame) in updates {
         let mut out = Vec::new();
         manager.encode_update(frame, update, &PixelFormat::NATIVE, &viewer, &mut out);
+        if let Some(compressor) = &mut compressor {
+            let mut wire = Vec::new();
+            compressor.compress(&out, &mut wire).expect("zstd");
+            out = wire;
+        }
         bytes += out.len();
     }
     (bytes, started.elapsed())
@@ -112,8 +124,8 @@ fn main() {
             return;
         }
         let updates = corpus::incremental_updates(&frames);
-        let zrle = direct(&updates, vec![EncodingType::ZRLE]);
-        let tight = direct(&updates, vec![EncodingType::TIGHT]);
+        let zrle = direct(&updates, vec![EncodingType::ZRLE], None);
+        let tight = direct(&updates, vec![EncodingType::TIGHT], None);
         let best = zrle.0.min(tight.0) as f64;
         let row = |what: &str, bytes: usize, time: Duration, extra: String| {
             println!(
@@ -127,6 +139,17 @@ fn main() {
         row("direct ZRLE", zrle.0, zrle.1, "| |".into());
         row("direct Tight", tight.0, tight.1, "| |".into());
         for &level in &levels {
+            let trle = direct(
+                &updates,
+                vec![EncodingType::COPY_RECT, EncodingType::TRLE],
+                Some(level),
+            );
+            row(
+                &format!("CopyRect+TRLE, zstd {level}"),
+                trle.0,
+                trle.1,
+                "| |".into(),
+            );
             let mut receiver = TileReceiver::new(CACHE);
             let cold = through_link(&frames, level, &mut receiver, &[]);
             let kinds = cold
