@@ -98,19 +98,24 @@ impl Outgoing {
             self.shown.resize(mirror.width(), mirror.height());
             self.size_changed = true;
         }
+        let mut changed = TileDiff::compare(&self.shown, mirror).areas();
         if self.size_changed {
             update.size = Some((mirror.width(), mirror.height()));
         } else {
-            for area in TileDiff::compare(&self.shown, mirror).areas() {
-                if let Some(copy) = moves::detect_move(&self.shown, mirror, &area) {
+            for area in &changed {
+                if let Some(copy) = moves::detect_move(&self.shown, mirror, area) {
                     self.shown.copy(copy);
                     update.moves.push(copy);
                 }
             }
+            // What is left to send after the moves (comparing again only if there were any).
+            if !update.moves.is_empty() {
+                changed = TileDiff::compare(&self.shown, mirror).areas();
+            }
         }
         let mut counts = TileCounts::default();
         let mut spent = 0;
-        for rect in tiles_smallest_change_first(&self.shown, mirror) {
+        for rect in tiles_smallest_change_first(changed, mirror) {
             if spent >= budget {
                 break;
             }
@@ -139,11 +144,10 @@ impl Outgoing {
     }
 }
 
-/// The grid tiles where `shown` and `mirror` differ, those of small changes (a typed
+/// The grid tiles of the `changed` areas of `mirror`, those of small changes (a typed
 /// character, a pointer) before those of large ones (a new window), so that what a user
 /// waits for is not held back behind a large transfer.
-fn tiles_smallest_change_first(shown: &Framebuffer, mirror: &Framebuffer) -> Vec<Rect> {
-    let mut areas = TileDiff::compare(shown, mirror).areas();
+fn tiles_smallest_change_first(mut areas: Vec<Rect>, mirror: &Framebuffer) -> Vec<Rect> {
     areas.sort_by_key(Rect::area);
     let mut seen = BTreeSet::new();
     let mut tiles = Vec::new();
