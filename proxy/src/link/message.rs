@@ -540,14 +540,12 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
                 out.push(tile_tag::DELTA);
                 write_rgb(pixels, out);
             }
-            TileContent::Palette { colours, indices } => {
-                out.push(tile_tag::PALETTE);
-                out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
-                write_rgb(colours, out);
-                out.extend_from_slice(indices);
-            }
-            TileContent::Patch { colours, indices } => {
-                out.push(tile_tag::PATCH);
+            TileContent::Palette { colours, indices } | TileContent::Patch { colours, indices } => {
+                let tag = match tile.content {
+                    TileContent::Patch { .. } => tile_tag::PATCH,
+                    _ => tile_tag::PALETTE,
+                };
+                out.push(tag);
                 out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
                 write_rgb(colours, out);
                 out.extend_from_slice(indices);
