@@ -398,8 +398,14 @@ impl EncodeManager {
                     self.write_fill(encoding, &part, colour, format, out, stats);
                     continue;
                 }
-                // A fallback encoding may need smaller pieces than the primary one.
-                for piece in split(part, encoding, format) {
+                let pieces =
+                    if encoding == EncodingType::TIGHT && class == ContentClass::ManyColours {
+                        self.encoders.tight.palette_pieces(framebuffer, &part)
+                    } else {
+                        // A fallback encoding may need smaller pieces than the primary one.
+                        split(part, encoding, format)
+                    };
+                for piece in pieces {
                     self.write_rect(
                         framebuffer,
                         &piece,

@@ -80,6 +80,37 @@ fn solid_areas_go_as_fills_for_tight() {
 }
 
 #[test]
+fn tight_halves_many_coloured_areas_until_their_palettes_fit() {
+    // 256x128: each half has 200 shades of its own, 400 together, too many for a palette.
+    let mut picture = Framebuffer::new(256, 128);
+    for y in 0..128u16 {
+        for x in 0..256u16 {
+            let shade = u32::from((x % 128 + y * 3) % 200);
+            let colour = if x < 128 {
+                shade
+            } else {
+                0xff0000 | shade << 8
+            };
+            picture.fill_rect(&Rect::new(x, y, 1, 1), colour);
+        }
+    }
+    let list = vec![EncodingType::TIGHT];
+    let (_, mut client) = loopback::connected_pair(256, 128, PixelFormat::NATIVE, list.clone());
+    let (bytes, stats) = send(
+        &mut EncodeManager::new(),
+        &picture,
+        &full(&picture),
+        &ViewerEncodings::new(list),
+    );
+    assert!(loopback::deliver(&mut client, &bytes) == &picture);
+    assert_eq!(stats.rectangles, 2, "one piece per half");
+    // Both go with a palette: control byte "explicit filter", then filter 1 (palette).
+    let first_body = 4 + 12;
+    assert_eq!(bytes[first_body] >> 4 & 0x4, 0x4);
+    assert_eq!(bytes[first_body + 1], 1);
+}
+
+#[test]
 fn busy_content_avoids_subrectangle_encodings() {
     let picture = desktop(400, 200);
     let viewer = ViewerEncodings::new(vec![EncodingType::RRE, EncodingType::HEXTILE]);

