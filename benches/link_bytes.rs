@@ -17,7 +17,7 @@ use farview_proxy::link::compress::LinkCompressor;
 use farview_proxy::link::message::{FarMessage, TileContent};
 use farview_proxy::link::outgoing::Outgoing;
 use farview_proxy::link::tile_cache::TileHash;
-use farview_proxy::link::tiles::TileReceiver;
+use farview_proxy::link::tiles::{TileReceiver, run_count};
 
 const CACHE: usize = 256 * 1024 * 1024;
 
@@ -50,7 +50,7 @@ fn direct(
 struct LinkRun {
     wire: usize,
     plain: usize,
-    by_kind: [usize; 6],
+    by_kind: [usize; 7],
     time: Duration,
 }
 
@@ -75,6 +75,7 @@ fn through_link(
                     TileContent::Fill(_) => (0, 4),
                     TileContent::Cached(_) => (1, 3),
                     TileContent::New(p) => (2, p.len() * 3),
+                    TileContent::Runs(p) => (6, run_count(p) * 4),
                     TileContent::Delta(p) => (3, p.len() * 3),
                     TileContent::Palette { colours, indices } => {
                         (4, colours.len() * 3 + indices.len())
@@ -115,7 +116,7 @@ fn main() {
         .filter_map(|l| l.parse().ok())
         .collect();
     println!(
-        "| sequence | frames | what | bytes | vs best direct | encode ms | vs ZRLE time | plain kB | fill/cached/new/delta/palette/patch kB |"
+        "| sequence | frames | what | bytes | vs best direct | encode ms | vs ZRLE time | plain kB | fill/cached/new/delta/palette/patch/runs kB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for sequence in corpus::SEQUENCES {

@@ -17,7 +17,7 @@ use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 2;
+pub const LINK_VERSION: u16 = 3;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -84,6 +84,9 @@ pub enum TileContent {
     /// `k` is `colours[k - 1]`. Unlike a [`TileContent::Delta`], a glyph typed or scrolled
     /// in gives the same bytes whatever was under it, so zstd finds it again.
     Patch { colours: Vec<u32>, indices: Vec<u8> },
+    /// New pixels as runs: each run's colour, then its length less one in bytes of up to
+    /// 255 (a byte under 255 ends it), row-major across the tile. Held expanded.
+    Runs(Vec<u32>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +211,7 @@ mod tile_tag {
     pub const DELTA: u8 = 3;
     pub const PALETTE: u8 = 4;
     pub const PATCH: u8 = 5;
+    pub const RUNS: u8 = 6;
 }
 
 impl NearMessage {
@@ -540,6 +544,10 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
                 out.push(tile_tag::DELTA);
                 write_rgb(pixels, out);
             }
+            TileContent::Runs(pixels) => {
+                out.push(tile_tag::RUNS);
+                write_runs(pixels, out);
+            }
             TileContent::Palette { colours, indices } | TileContent::Patch { colours, indices } => {
                 let tag = match tile.content {
                     TileContent::Patch { .. } => tile_tag::PATCH,
@@ -569,6 +577,44 @@ fn write_rgb(pixels: &[u32], out: &mut Vec<u8>) {
     for pixel in pixels {
         out.extend_from_slice(&pixel.to_be_bytes()[1..]);
     }
+}
+
+/// Runs of equal pixels: the colour, then the length less one in bytes of up to 255.
+fn write_runs(pixels: &[u32], out: &mut Vec<u8>) {
+    let mut rest = pixels;
+    while let Some(&colour) = rest.first() {
+        let length = rest.iter().position(|&p| p != colour).unwrap_or(rest.len());
+        out.extend_from_slice(&colour.to_be_bytes()[1..]);
+        let mut left = length - 1;
+        while left >= 255 {
+            out.push(255);
+            left -= 255;
+        }
+        out.push(left as u8);
+        rest = &rest[length..];
+    }
+}
+
+/// The runs of a tile of `area` pixels, expanded; an error if they run past it or stop short.
+fn read_runs(r: &mut Reader<'_>, area: usize, what: &'static str) -> Result<Vec<u32>, LinkError> {
+    let mut pixels = Vec::with_capacity(area);
+    while pixels.len() < area {
+        let rgb = r.bytes(what, 3)?;
+        let colour = u32::from_be_bytes([0, rgb[0], rgb[1], rgb[2]]);
+        let mut length = 1usize;
+        loop {
+            let byte = r.u8(what)?;
+            length += usize::from(byte);
+            if pixels.len() + length > area {
+                return Err(LinkError::malformed(what, "a run past the end of its tile"));
+            }
+            if byte < 255 {
+                break;
+            }
+        }
+        pixels.resize(pixels.len() + length, colour);
+    }
+    Ok(pixels)
 }
 
 fn read_rgb(bytes: &[u8]) -> Vec<u32> {
@@ -614,6 +660,7 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
             tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::DELTA => TileContent::Delta(read_rgb(r.bytes(what, rect.area() * 3)?)),
+            tile_tag::RUNS => TileContent::Runs(read_runs(r, rect.area(), what)?),
             tag @ (tile_tag::PALETTE | tile_tag::PATCH) => {
                 // A patch's index 0 is "as shown", so its colours are one fewer.
                 let (least, most, first_colour) = if tag == tile_tag::PALETTE {
@@ -787,6 +834,8 @@ mod tests {
                 any::<u64>().prop_map(TileContent::Cached),
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::Delta),
+                // Few colours, so that runs form.
+                proptest::collection::vec(0..=2u32, area).prop_map(TileContent::Runs),
                 proptest::collection::vec(0..=0x00ff_ffffu32, 1..4).prop_flat_map(move |colours| {
                     let count = colours.len() as u8;
                     proptest::collection::vec(0..count, area).prop_map(move |indices| {

@@ -14,7 +14,7 @@ use farview_protocol::{Framebuffer, Rect, Region, moves};
 
 use super::message::{LinkUpdate, TileContent};
 use super::tile_cache::InventoryEntry;
-use super::tiles::{TileCounts, TileSender, UpdateTarget, grid_tiles};
+use super::tiles::{TileCounts, TileSender, UpdateTarget, grid_tiles, run_count};
 
 /// Updates sent and not yet acknowledged, at most.
 pub const MAX_UNACKED_UPDATES: usize = 64;
@@ -126,6 +126,7 @@ impl Outgoing {
                 .tile(mirror, rect, known.then_some(&shown[..]), &mut counts);
             spent += match &tile.content {
                 TileContent::New(pixels) | TileContent::Delta(pixels) => pixels.len() * 3,
+                TileContent::Runs(pixels) => run_count(pixels) * 4,
                 TileContent::Palette { colours, indices }
                 | TileContent::Patch { colours, indices } => colours.len() * 3 + indices.len(),
                 TileContent::Fill(_) | TileContent::Cached(_) => 0,

@@ -97,12 +97,36 @@ impl TileSender {
                                 .collect(),
                         )
                     }),
-                    None => palette_of(&pixels).unwrap_or(TileContent::New(pixels)),
+                    None => smallest_new(pixels),
                 }
             }
         };
         TilePlacement { rect, content }
     }
+}
+
+/// New pixels in the form with the fewest bytes before compression: runs, a palette, or the
+/// pixels themselves. Runs repeat the colours themselves, so zstd matches them wherever they
+/// recur, which palette indices (numbered per tile) do not: in `cargo bench --bench
+/// link_bytes` (40 frames, zstd 9) choosing runs when smaller took office-typing from 1.27 to
+/// 1.04x the bytes of direct ZRLE, browser-scroll from 0.47 to 0.43x and window-drag from
+/// 0.67 to 0.61x (terminal-scroll 0.86 to 0.87x).
+fn smallest_new(pixels: Vec<u32>) -> TileContent {
+    let run_bytes = run_count(&pixels) * 4;
+    let palette = palette_of(&pixels);
+    let palette_bytes = match &palette {
+        Some(TileContent::Palette { colours, indices }) => colours.len() * 3 + indices.len(),
+        _ => usize::MAX,
+    };
+    if run_bytes < palette_bytes.min(pixels.len() * 3) {
+        return TileContent::Runs(pixels);
+    }
+    palette.unwrap_or(TileContent::New(pixels))
+}
+
+/// How many runs of equal pixels `pixels` holds.
+pub fn run_count(pixels: &[u32]) -> usize {
+    usize::from(!pixels.is_empty()) + pixels.windows(2).filter(|w| w[0] != w[1]).count()
 }
 
 /// The tile as a palette and indices, if it has at most [`MAX_PALETTE_COLOURS`] colours.
@@ -319,6 +343,7 @@ impl TileReceiver {
                     target.put(rect, &tile.pixels);
                 }
                 TileContent::New(_)
+                | TileContent::Runs(_)
                 | TileContent::Delta(_)
                 | TileContent::Palette { .. }
                 | TileContent::Patch { .. } => {
@@ -345,7 +370,7 @@ impl TileReceiver {
                             .iter()
                             .map(|&i| colours.get(usize::from(i)).copied().unwrap_or(0))
                             .collect(),
-                        TileContent::New(pixels) => pixels.clone(),
+                        TileContent::New(pixels) | TileContent::Runs(pixels) => pixels.clone(),
                         _ => Vec::new(),
                     };
                     if pixels.len() != rect.area() {
@@ -444,6 +469,55 @@ mod tests {
             let expected_new = if sequence < 2 { 4 * 3 } else { 0 };
             assert_eq!(counts.new, expected_new, "update {sequence}: {counts:?}");
         }
+    }
+
+    #[test]
+    fn new_pixels_go_in_their_smallest_form_and_cross_intact() {
+        use crate::link::message::FarMessage;
+        // 300 colours in runs of 13; two colours in a checkerboard; noise.
+        let runs: Vec<u32> = (0..64 * 64)
+            .map(|i| (i / 13) * 0x010101 % 0x00ff_ffff)
+            .collect();
+        let checkers: Vec<u32> = (0..64 * 64).map(|i| (i + i / 64) % 2 * 0xffffff).collect();
+        let noise: Vec<u32> = (0..64 * 64)
+            .map(|i: u32| i.wrapping_mul(2_654_435_761) & 0x00ff_ffff)
+            .collect();
+        assert!(matches!(smallest_new(runs.clone()), TileContent::Runs(_)));
+        assert!(matches!(
+            smallest_new(checkers),
+            TileContent::Palette { .. }
+        ));
+        assert!(matches!(smallest_new(noise), TileContent::New(_)));
+
+        let rect = Rect::new(0, 0, 64, 64);
+        let update = LinkUpdate {
+            sequence: 1,
+            tiles: vec![TilePlacement {
+                rect,
+                content: TileContent::Runs(runs.clone()),
+            }],
+            ..LinkUpdate::default()
+        };
+        let (kind, payload) = FarMessage::Update(update.clone()).encode();
+        assert!(
+            payload.len() < runs.len(),
+            "runs are compact: {}",
+            payload.len()
+        );
+        let FarMessage::Update(decoded) = FarMessage::decode(kind, &payload).unwrap() else {
+            panic!("not an update");
+        };
+        assert_eq!(decoded, update);
+        let mut near = Framebuffer::new(64, 64);
+        TileReceiver::new(1 << 20)
+            .apply(&decoded, &mut near)
+            .unwrap();
+        assert_eq!(near.read_rect(&rect), runs);
+        // A run past the tile's end is refused.
+        let mut overlong = payload.clone();
+        let last = overlong.len() - 1;
+        overlong[last] = 200;
+        assert!(FarMessage::decode(kind, &overlong).is_err());
     }
 
     #[test]
