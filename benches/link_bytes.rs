@@ -50,7 +50,7 @@ fn direct(
 struct LinkRun {
     wire: usize,
     plain: usize,
-    by_kind: [usize; 7],
+    by_kind: [usize; 5],
     time: Duration,
 }
 
@@ -75,14 +75,10 @@ fn through_link(
                     TileContent::Fill(_) => (0, 4),
                     TileContent::Cached(_) => (1, 3),
                     TileContent::New(p) => (2, p.len() * 3),
-                    TileContent::Runs(p) => (6, run_count(p) * 4),
-                    TileContent::Delta(p) => (3, p.len() * 3),
                     TileContent::Palette { colours, indices } => {
-                        (4, colours.len() * 3 + indices.len())
+                        (3, colours.len() * 3 + indices.len())
                     }
-                    TileContent::Patch { colours, indices } => {
-                        (5, colours.len() * 3 + indices.len())
-                    }
+                    TileContent::Runs(p) => (4, run_count(p) * 4),
                 };
                 run.by_kind[kind] += size;
             }
@@ -116,7 +112,7 @@ fn main() {
         .filter_map(|l| l.parse().ok())
         .collect();
     println!(
-        "| sequence | frames | what | bytes | vs best direct | encode ms | vs ZRLE time | plain kB | fill/cached/new/delta/palette/patch/runs kB |"
+        "| sequence | frames | what | bytes | vs best direct | encode ms | vs ZRLE time | plain kB | fill/cached/new/palette/runs kB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for sequence in corpus::SEQUENCES {

@@ -549,8 +549,4 @@ impl UpdateTarget for CanvasTarget<'_, '_> {
     fn put(&mut self, rect: Rect, pixels: &[u32]) {
         self.0.put_pixels(rect, pixels);
     }
-
-    fn read(&self, rect: Rect) -> Vec<u32> {
-        self.0.framebuffer().read_rect(&rect)
-    }
 }

@@ -73,17 +73,10 @@ pub enum TileContent {
     Cached(TileId),
     /// Pixels the near side has not seen, native `0x00RRGGBB`, row-major.
     New(Vec<u32>),
-    /// New pixels as the exclusive-or with what the near side shows there: where little
-    /// changed (a typed character), mostly zeros, which compress to almost nothing.
-    Delta(Vec<u32>),
     /// New pixels of a tile with few colours: the colours, then one index per pixel.
     /// Indices go three times as densely as pixels, so zstd's window reaches further back,
     /// and a glyph drawn in the same colours gives the same bytes wherever it lands.
     Palette { colours: Vec<u32>, indices: Vec<u8> },
-    /// The pixels that changed, by colour: index 0 keeps what the near side shows, index
-    /// `k` is `colours[k - 1]`. Unlike a [`TileContent::Delta`], a glyph typed or scrolled
-    /// in gives the same bytes whatever was under it, so zstd finds it again.
-    Patch { colours: Vec<u32>, indices: Vec<u8> },
     /// New pixels as runs: each run's colour, then its length less one in bytes of up to
     /// 255 (a byte under 255 ends it), row-major across the tile. Held expanded.
     Runs(Vec<u32>),
@@ -208,10 +201,8 @@ mod tile_tag {
     pub const FILL: u8 = 0;
     pub const CACHED: u8 = 1;
     pub const NEW: u8 = 2;
-    pub const DELTA: u8 = 3;
-    pub const PALETTE: u8 = 4;
-    pub const PATCH: u8 = 5;
-    pub const RUNS: u8 = 6;
+    pub const PALETTE: u8 = 3;
+    pub const RUNS: u8 = 4;
 }
 
 impl NearMessage {
@@ -540,20 +531,12 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
                 out.push(tile_tag::NEW);
                 write_rgb(pixels, out);
             }
-            TileContent::Delta(pixels) => {
-                out.push(tile_tag::DELTA);
-                write_rgb(pixels, out);
-            }
             TileContent::Runs(pixels) => {
                 out.push(tile_tag::RUNS);
                 write_runs(pixels, out);
             }
-            TileContent::Palette { colours, indices } | TileContent::Patch { colours, indices } => {
-                let tag = match tile.content {
-                    TileContent::Patch { .. } => tile_tag::PATCH,
-                    _ => tile_tag::PALETTE,
-                };
-                out.push(tag);
+            TileContent::Palette { colours, indices } => {
+                out.push(tile_tag::PALETTE);
                 out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
                 write_rgb(colours, out);
                 out.extend_from_slice(indices);
@@ -659,17 +642,10 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
             tile_tag::FILL => TileContent::Fill(r.u32(what)?),
             tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
-            tile_tag::DELTA => TileContent::Delta(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::RUNS => TileContent::Runs(read_runs(r, rect.area(), what)?),
-            tag @ (tile_tag::PALETTE | tile_tag::PATCH) => {
-                // A patch's index 0 is "as shown", so its colours are one fewer.
-                let (least, most, first_colour) = if tag == tile_tag::PALETTE {
-                    (1, MAX_PALETTE_COLOURS, 0)
-                } else {
-                    (0, MAX_PALETTE_COLOURS - 1, 1)
-                };
+            tile_tag::PALETTE => {
                 let count = usize::from(r.u16(what)?);
-                if !(least..=most).contains(&count) {
+                if !(1..=MAX_PALETTE_COLOURS).contains(&count) {
                     return Err(LinkError::malformed(
                         what,
                         format!("tile {index}: a palette of {count} colours"),
@@ -677,20 +653,13 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
                 }
                 let colours = read_rgb(r.bytes(what, count * 3)?);
                 let indices = r.bytes(what, rect.area())?.to_vec();
-                if let Some(bad) = indices
-                    .iter()
-                    .find(|&&i| usize::from(i) >= count + first_colour)
-                {
+                if let Some(bad) = indices.iter().find(|&&i| usize::from(i) >= count) {
                     return Err(LinkError::malformed(
                         what,
                         format!("tile {index}: colour index {bad} of {count}"),
                     ));
                 }
-                if tag == tile_tag::PALETTE {
-                    TileContent::Palette { colours, indices }
-                } else {
-                    TileContent::Patch { colours, indices }
-                }
+                TileContent::Palette { colours, indices }
             }
             other => {
                 return Err(LinkError::malformed(
@@ -833,22 +802,12 @@ mod tests {
                 any::<u32>().prop_map(TileContent::Fill),
                 any::<u64>().prop_map(TileContent::Cached),
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
-                proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::Delta),
                 // Few colours, so that runs form.
                 proptest::collection::vec(0..=2u32, area).prop_map(TileContent::Runs),
                 proptest::collection::vec(0..=0x00ff_ffffu32, 1..4).prop_flat_map(move |colours| {
                     let count = colours.len() as u8;
                     proptest::collection::vec(0..count, area).prop_map(move |indices| {
                         TileContent::Palette {
-                            colours: colours.clone(),
-                            indices,
-                        }
-                    })
-                }),
-                proptest::collection::vec(0..=0x00ff_ffffu32, 0..4).prop_flat_map(move |colours| {
-                    let count = colours.len() as u8 + 1;
-                    proptest::collection::vec(0..count, area).prop_map(move |indices| {
-                        TileContent::Patch {
                             colours: colours.clone(),
                             indices,
                         }

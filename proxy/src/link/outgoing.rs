@@ -119,16 +119,11 @@ impl Outgoing {
             if spent >= budget {
                 break;
             }
-            let shown = self.shown.read_rect(&rect);
-            let known = !shown.contains(&UNKNOWN_PIXEL);
-            let tile = self
-                .sender
-                .tile(mirror, rect, known.then_some(&shown[..]), &mut counts);
+            let tile = self.sender.tile(mirror, rect, &mut counts);
             spent += match &tile.content {
-                TileContent::New(pixels) | TileContent::Delta(pixels) => pixels.len() * 3,
+                TileContent::New(pixels) => pixels.len() * 3,
                 TileContent::Runs(pixels) => run_count(pixels) * 4,
-                TileContent::Palette { colours, indices }
-                | TileContent::Patch { colours, indices } => colours.len() * 3 + indices.len(),
+                TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
                 TileContent::Fill(_) | TileContent::Cached(_) => 0,
             };
             self.shown.put_pixels(&rect, &mirror.read_rect(&rect));
@@ -225,20 +220,27 @@ mod tests {
     }
 
     #[test]
-    fn a_small_change_crosses_as_a_patch() {
+    fn a_small_change_crosses_as_its_tile_in_runs() {
         let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
         let mut receiver = TileReceiver::new(LIMIT);
         let mut near = Framebuffer::new(128, 128);
-        let first = picture(128, 128, 1);
+        let mut first = Framebuffer::new(128, 128);
+        first.fill_rect(&Rect::new(0, 0, 128, 128), 0xffffff);
+        for line in 0..6u16 {
+            first.fill_rect(
+                &Rect::new(4, 4 + line * 20, 100, 9),
+                0x202020 + u32::from(line),
+            );
+        }
         converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
         let mut typed = first.clone();
-        typed.fill_rect(&Rect::new(70, 10, 6, 9), 0x000000);
+        typed.fill_rect(&Rect::new(110, 10, 6, 9), 0x000000);
         let sent = converge(&mut outgoing, &mut receiver, &mut near, &typed, usize::MAX);
         assert!(near == typed);
         let tiles = &sent[0].0.tiles;
         assert_eq!(tiles.len(), 1);
         assert!(
-            matches!(tiles[0].content, TileContent::Patch { .. }),
+            matches!(tiles[0].content, TileContent::Runs(_)),
             "{:?}",
             tiles[0].rect
         );

@@ -57,19 +57,17 @@ impl TileSender {
         let mut counts = TileCounts::default();
         let tiles = grid_tiles(framebuffer, changed)
             .into_iter()
-            .map(|rect| self.tile(framebuffer, rect, None, &mut counts))
+            .map(|rect| self.tile(framebuffer, rect, &mut counts))
             .collect();
         (tiles, counts)
     }
 
     /// How the grid tile `rect` of `framebuffer` goes: a fill, a reference, or new pixels
-    /// (which the near side holds from then on), as a delta against `shown` (what the near
-    /// side shows there, if known) when most of them did not change.
+    /// (which the near side holds from then on).
     pub fn tile(
         &mut self,
         framebuffer: &Framebuffer,
         rect: Rect,
-        shown: Option<&[u32]>,
         counts: &mut TileCounts,
     ) -> TilePlacement {
         let pixels = framebuffer.read_rect(&rect);
@@ -86,19 +84,7 @@ impl TileSender {
                     .insert(hash, tile_cost(rect.width, rect.height), ());
                 self.arrivals.push((hash, rect.width, rect.height));
                 counts.new += 1;
-                let patch = shown.filter(|shown| mostly_unchanged(shown, &pixels));
-                match patch {
-                    Some(shown) => patch_of(shown, &pixels).unwrap_or_else(|| {
-                        TileContent::Delta(
-                            pixels
-                                .iter()
-                                .zip(shown)
-                                .map(|(new, old)| new ^ old)
-                                .collect(),
-                        )
-                    }),
-                    None => smallest_new(pixels),
-                }
+                smallest_new(pixels)
             }
         };
         TilePlacement { rect, content }
@@ -106,11 +92,13 @@ impl TileSender {
 }
 
 /// New pixels in the form with the fewest bytes before compression: runs, a palette, or the
-/// pixels themselves. Runs repeat the colours themselves, so zstd matches them wherever they
-/// recur, which palette indices (numbered per tile) do not: in `cargo bench --bench
-/// link_bytes` (40 frames, zstd 9) choosing runs when smaller took office-typing from 1.27 to
-/// 1.04x the bytes of direct ZRLE, browser-scroll from 0.47 to 0.43x and window-drag from
-/// 0.67 to 0.61x (terminal-scroll 0.86 to 0.87x).
+/// pixels themselves, whole even when only a little of the tile changed. Runs repeat the
+/// colours themselves, so zstd matches them wherever they recur, the tile's earlier version
+/// included; palette indices (numbered per tile) and changes against what the near side
+/// shows (its exclusive-or, or changed pixels by colour: both tried) do not. In `cargo
+/// bench --bench link_bytes` (40 frames, zstd 9, against direct ZRLE) this took
+/// terminal-scroll from 0.86 to 0.79x, browser-scroll from 0.47 to 0.29x, window-drag from
+/// 0.67 to 0.46x and office-typing from 1.27 to 1.01x.
 fn smallest_new(pixels: Vec<u32>) -> TileContent {
     let run_bytes = run_count(&pixels) * 4;
     let palette = palette_of(&pixels);
@@ -146,45 +134,6 @@ fn palette_of(pixels: &[u32]) -> Option<TileContent> {
         .map(|pixel| colours.binary_search(pixel).unwrap_or(0) as u8)
         .collect();
     Some(TileContent::Palette { colours, indices })
-}
-
-/// The most colours a patch takes. A patch's indices depend on which colours changed in that
-/// tile, so many colours number the same glyph differently from tile to tile; beyond a few,
-/// the exclusive-or of a [`TileContent::Delta`] compresses better. In `cargo bench --bench
-/// link_bytes` (40 frames, zstd 9) patches of up to 16 colours took terminal-scroll from
-/// 0.92 to 0.86 of direct ZRLE and window-drag from 0.71 to 0.67; up to 255, terminal-scroll
-/// went to 1.07.
-const MAX_PATCH_COLOURS: usize = 16;
-
-/// The changed pixels of a tile as a [`TileContent::Patch`], if they have at most
-/// [`MAX_PATCH_COLOURS`] colours. Sorted colours, as in [`palette_of`].
-fn patch_of(shown: &[u32], pixels: &[u32]) -> Option<TileContent> {
-    let mut colours: Vec<u32> = Vec::new();
-    for (&pixel, &old) in pixels.iter().zip(shown) {
-        if pixel != old
-            && let Err(at) = colours.binary_search(&pixel)
-        {
-            if colours.len() == MAX_PATCH_COLOURS {
-                return None;
-            }
-            colours.insert(at, pixel);
-        }
-    }
-    let indices = pixels
-        .iter()
-        .zip(shown)
-        .map(|(pixel, old)| match pixel == old {
-            true => 0,
-            false => colours.binary_search(pixel).map_or(0, |i| i as u8 + 1),
-        })
-        .collect();
-    Some(TileContent::Patch { colours, indices })
-}
-
-/// Whether at least half the pixels are as they were.
-fn mostly_unchanged(shown: &[u32], pixels: &[u32]) -> bool {
-    let same = shown.iter().zip(pixels).filter(|(a, b)| a == b).count();
-    2 * same >= pixels.len()
 }
 
 /// The grid tiles that `changed` touches, clipped to the framebuffer, row by row.
@@ -342,30 +291,8 @@ impl TileReceiver {
                     counts.cached += 1;
                     target.put(rect, &tile.pixels);
                 }
-                TileContent::New(_)
-                | TileContent::Runs(_)
-                | TileContent::Delta(_)
-                | TileContent::Palette { .. }
-                | TileContent::Patch { .. } => {
+                TileContent::New(_) | TileContent::Runs(_) | TileContent::Palette { .. } => {
                     let pixels = match &tile.content {
-                        TileContent::Delta(delta) if delta.len() == rect.area() => {
-                            let mut shown = target.read(rect);
-                            for (pixel, change) in shown.iter_mut().zip(delta) {
-                                *pixel ^= change;
-                            }
-                            shown
-                        }
-                        TileContent::Patch { colours, indices } if indices.len() == rect.area() => {
-                            let mut shown = target.read(rect);
-                            for (pixel, &i) in shown.iter_mut().zip(indices) {
-                                if let Some(&colour) =
-                                    usize::from(i).checked_sub(1).and_then(|i| colours.get(i))
-                                {
-                                    *pixel = colour;
-                                }
-                            }
-                            shown
-                        }
                         TileContent::Palette { colours, indices } => indices
                             .iter()
                             .map(|&i| colours.get(usize::from(i)).copied().unwrap_or(0))
@@ -408,7 +335,6 @@ pub trait UpdateTarget {
     fn copy(&mut self, copy: CopyOperation);
     fn fill(&mut self, rect: Rect, colour: u32);
     fn put(&mut self, rect: Rect, pixels: &[u32]);
-    fn read(&self, rect: Rect) -> Vec<u32>;
 }
 
 impl UpdateTarget for Framebuffer {
@@ -430,10 +356,6 @@ impl UpdateTarget for Framebuffer {
 
     fn put(&mut self, rect: Rect, pixels: &[u32]) {
         self.put_pixels(&rect, pixels);
-    }
-
-    fn read(&self, rect: Rect) -> Vec<u32> {
-        self.read_rect(&rect)
     }
 }
 
