@@ -119,6 +119,11 @@ impl Outgoing {
             if spent >= budget {
                 break;
             }
+            let now = mirror.read_rect(&rect);
+            if self.shown.read_rect(&rect) == now {
+                // Inside a changed area but not changed itself (or moved into place).
+                continue;
+            }
             let tile = self.sender.tile(mirror, rect, &mut counts);
             spent += match &tile.content {
                 TileContent::New(pixels) => pixels.len() * 3,
@@ -126,7 +131,7 @@ impl Outgoing {
                 TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
                 TileContent::Fill(_) | TileContent::Cached(_) => 0,
             };
-            self.shown.put_pixels(&rect, &mirror.read_rect(&rect));
+            self.shown.put_pixels(&rect, &now);
             update.tiles.push(tile);
         }
         if update.size.is_none() && update.moves.is_empty() && update.tiles.is_empty() {
@@ -243,6 +248,28 @@ mod tests {
             matches!(tiles[0].content, TileContent::Runs(_)),
             "{:?}",
             tiles[0].rect
+        );
+    }
+
+    #[test]
+    fn unchanged_tiles_of_a_changed_area_stay_home() {
+        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = Framebuffer::new(128, 128);
+        let first = picture(128, 128, 1);
+        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        // A diagonal: one area from corner to corner, through two of its four grid tiles.
+        let mut next = first.clone();
+        for i in 0..128 {
+            next.fill_rect(&Rect::new(i, i, 1, 1), 0x00ff00);
+        }
+        let sent = converge(&mut outgoing, &mut receiver, &mut near, &next, usize::MAX);
+        assert!(near == next);
+        let rects: Vec<Rect> = sent[0].0.tiles.iter().map(|t| t.rect).collect();
+        assert_eq!(
+            rects,
+            [Rect::new(0, 0, 64, 64), Rect::new(64, 64, 64, 64)],
+            "only the tiles that changed"
         );
     }
 
