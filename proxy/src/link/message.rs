@@ -203,6 +203,10 @@ mod tile_tag {
     pub const NEW: u8 = 2;
     pub const PALETTE: u8 = 3;
     pub const RUNS: u8 = 4;
+    /// Set on the tag when the tile is a whole grid cell, given by its column and row
+    /// (two varints, two bytes on any screen up to 8128 pixels) instead of a rectangle
+    /// (eight bytes): most tiles of an update are.
+    pub const GRID_CELL: u8 = 0x80;
 }
 
 impl NearMessage {
@@ -517,26 +521,29 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&(update.tiles.len() as u32).to_be_bytes());
     for tile in &update.tiles {
-        write_rect(&tile.rect, out);
+        let tag = match &tile.content {
+            TileContent::Fill(_) => tile_tag::FILL,
+            TileContent::Cached(_) => tile_tag::CACHED,
+            TileContent::New(_) => tile_tag::NEW,
+            TileContent::Runs(_) => tile_tag::RUNS,
+            TileContent::Palette { .. } => tile_tag::PALETTE,
+        };
+        let rect = tile.rect;
+        let side = TILE_SIDE;
+        if rect.x % side == 0 && rect.y % side == 0 && (rect.width, rect.height) == (side, side) {
+            out.push(tag | tile_tag::GRID_CELL);
+            write_varint(u64::from(rect.x / side), out);
+            write_varint(u64::from(rect.y / side), out);
+        } else {
+            out.push(tag);
+            write_rect(&rect, out);
+        }
         match &tile.content {
-            TileContent::Fill(colour) => {
-                out.push(tile_tag::FILL);
-                out.extend_from_slice(&colour.to_be_bytes());
-            }
-            TileContent::Cached(id) => {
-                out.push(tile_tag::CACHED);
-                write_varint(*id, out);
-            }
-            TileContent::New(pixels) => {
-                out.push(tile_tag::NEW);
-                write_rgb(pixels, out);
-            }
-            TileContent::Runs(pixels) => {
-                out.push(tile_tag::RUNS);
-                write_runs(pixels, out);
-            }
+            TileContent::Fill(colour) => out.extend_from_slice(&colour.to_be_bytes()),
+            TileContent::Cached(id) => write_varint(*id, out),
+            TileContent::New(pixels) => write_rgb(pixels, out),
+            TileContent::Runs(pixels) => write_runs(pixels, out),
             TileContent::Palette { colours, indices } => {
-                out.push(tile_tag::PALETTE);
                 out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
                 write_rgb(colours, out);
                 out.extend_from_slice(indices);
@@ -628,7 +635,26 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
     let mut tiles = Vec::with_capacity(count);
     for index in 0..count {
         let what = "update tile";
-        let rect = r.rect(what)?;
+        let tag = r.u8(what)?;
+        let rect = if tag & tile_tag::GRID_CELL != 0 {
+            let side = u64::from(TILE_SIDE);
+            let (column, row) = (r.varint(what)?, r.varint(what)?);
+            let limit = u64::from(u16::MAX) / side;
+            if column > limit || row > limit {
+                return Err(LinkError::malformed(
+                    what,
+                    format!("tile {index}: grid cell {column},{row} off any screen"),
+                ));
+            }
+            Rect::new(
+                (column * side) as u16,
+                (row * side) as u16,
+                TILE_SIDE,
+                TILE_SIDE,
+            )
+        } else {
+            r.rect(what)?
+        };
         if rect.width > TILE_SIDE || rect.height > TILE_SIDE {
             return Err(LinkError::malformed(
                 what,
@@ -638,7 +664,7 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
                 ),
             ));
         }
-        let content = match r.u8(what)? {
+        let content = match tag & !tile_tag::GRID_CELL {
             tile_tag::FILL => TileContent::Fill(r.u32(what)?),
             tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
@@ -929,6 +955,49 @@ mod tests {
             any::<u64>().prop_map(|id| NearMessage::Ping { id }),
             any::<u64>().prop_map(|id| NearMessage::Pong { id }),
         ]
+    }
+
+    #[test]
+    fn grid_cells_cross_in_a_few_bytes() {
+        let tile = |x, y, w, h| TilePlacement {
+            rect: Rect::new(x, y, w, h),
+            content: TileContent::Cached(5),
+        };
+        let update = LinkUpdate {
+            sequence: 3,
+            tiles: vec![
+                tile(128, 64, 64, 64),
+                tile(1280, 768, 64, 32),
+                tile(7, 0, 64, 64),
+            ],
+            ..LinkUpdate::default()
+        };
+        let (kind, payload) = FarMessage::Update(update.clone()).encode();
+        let (_, one_cell) = FarMessage::Update(LinkUpdate {
+            tiles: vec![tile(128, 64, 64, 64)],
+            ..update.clone()
+        })
+        .encode();
+        let (_, none) = FarMessage::Update(LinkUpdate {
+            tiles: Vec::new(),
+            ..update.clone()
+        })
+        .encode();
+        // Tag, column, row, id (the count may take a byte more or less).
+        assert!(
+            one_cell.len() - none.len() <= 4 + 1,
+            "{}",
+            one_cell.len() - none.len()
+        );
+        assert_eq!(
+            FarMessage::decode(kind, &payload).unwrap(),
+            FarMessage::Update(update)
+        );
+        // A cell past any screen is refused.
+        let mut far_off = one_cell.clone();
+        let cell = far_off.len() - 3;
+        far_off.splice(cell..cell + 1, [0xd0, 0x0f]);
+        assert!(FarMessage::decode(kind, &far_off).is_err());
     }
 
     #[test]
