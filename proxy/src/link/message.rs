@@ -273,15 +273,15 @@ impl NearMessage {
                 kind::SET_DESKTOP_SIZE
             }
             NearMessage::Ack { sequence } => {
-                out.extend_from_slice(&sequence.to_be_bytes());
+                write_varint(*sequence, &mut out);
                 kind::ACK
             }
             NearMessage::Ping { id } => {
-                out.extend_from_slice(&id.to_be_bytes());
+                write_varint(*id, &mut out);
                 kind::NEAR_PING
             }
             NearMessage::Pong { id } => {
-                out.extend_from_slice(&id.to_be_bytes());
+                write_varint(*id, &mut out);
                 kind::NEAR_PONG
             }
         };
@@ -358,10 +358,14 @@ impl NearMessage {
                 height: r.u16("desktop size")?,
             },
             kind::ACK => NearMessage::Ack {
-                sequence: r.u64("ack")?,
+                sequence: r.varint("ack")?,
             },
-            kind::NEAR_PING => NearMessage::Ping { id: r.u64("ping")? },
-            kind::NEAR_PONG => NearMessage::Pong { id: r.u64("pong")? },
+            kind::NEAR_PING => NearMessage::Ping {
+                id: r.varint("ping")?,
+            },
+            kind::NEAR_PONG => NearMessage::Pong {
+                id: r.varint("pong")?,
+            },
             kind => return Err(LinkError::UnknownKind { kind }),
         };
         r.finish(kind)?;
@@ -425,11 +429,11 @@ impl FarMessage {
                 kind::DESKTOP_NAME
             }
             FarMessage::Ping { id } => {
-                out.extend_from_slice(&id.to_be_bytes());
+                write_varint(*id, &mut out);
                 kind::FAR_PING
             }
             FarMessage::Pong { id } => {
-                out.extend_from_slice(&id.to_be_bytes());
+                write_varint(*id, &mut out);
                 kind::FAR_PONG
             }
         };
@@ -482,8 +486,12 @@ impl FarMessage {
             kind::BELL => FarMessage::Bell,
             kind::FAR_CUT_TEXT => FarMessage::CutText(r.text("clipboard text")?),
             kind::DESKTOP_NAME => FarMessage::DesktopName(r.text("desktop name")?),
-            kind::FAR_PING => FarMessage::Ping { id: r.u64("ping")? },
-            kind::FAR_PONG => FarMessage::Pong { id: r.u64("pong")? },
+            kind::FAR_PING => FarMessage::Ping {
+                id: r.varint("ping")?,
+            },
+            kind::FAR_PONG => FarMessage::Pong {
+                id: r.varint("pong")?,
+            },
             kind => return Err(LinkError::UnknownKind { kind }),
         };
         r.finish(kind)?;
@@ -504,7 +512,7 @@ fn write_rect(rect: &Rect, out: &mut Vec<u8>) {
 }
 
 fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
-    out.extend_from_slice(&update.sequence.to_be_bytes());
+    write_varint(update.sequence, out);
     match update.size {
         None => out.push(0),
         Some((width, height)) => {
@@ -513,13 +521,13 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             out.extend_from_slice(&height.to_be_bytes());
         }
     }
-    out.extend_from_slice(&(update.moves.len() as u32).to_be_bytes());
+    write_varint(update.moves.len() as u64, out);
     for copy in &update.moves {
         write_rect(&copy.destination, out);
         out.extend_from_slice(&copy.source_x.to_be_bytes());
         out.extend_from_slice(&copy.source_y.to_be_bytes());
     }
-    out.extend_from_slice(&(update.tiles.len() as u32).to_be_bytes());
+    write_varint(update.tiles.len() as u64, out);
     for tile in &update.tiles {
         let tag = match &tile.content {
             TileContent::Fill(_) => tile_tag::FILL,
@@ -616,13 +624,13 @@ fn read_rgb(bytes: &[u8]) -> Vec<u32> {
 
 fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
     let what = "update";
-    let sequence = r.u64(what)?;
+    let sequence = r.varint(what)?;
     let size = match r.u8(what)? {
         0 => None,
         1 => Some((r.u16(what)?, r.u16(what)?)),
         other => return Err(LinkError::malformed(what, format!("size flag {other}"))),
     };
-    let count = r.count("update moves", MAX_MOVES)?;
+    let count = r.varint_count("update moves", MAX_MOVES)?;
     let mut moves = Vec::with_capacity(count);
     for _ in 0..count {
         moves.push(CopyOperation {
@@ -631,7 +639,7 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
             source_y: r.u16("update move")?,
         });
     }
-    let count = r.count("update tiles", MAX_TILES)?;
+    let count = r.varint_count("update tiles", MAX_TILES)?;
     let mut tiles = Vec::with_capacity(count);
     for index in 0..count {
         let what = "update tile";
@@ -765,6 +773,18 @@ impl<'a> Reader<'a> {
             ));
         }
         Ok(count)
+    }
+
+    /// A count written as a varint, checked against `limit` before anything is allocated.
+    fn varint_count(&mut self, what: &'static str, limit: usize) -> Result<usize, LinkError> {
+        let count = self.varint(what)?;
+        if count > limit as u64 {
+            return Err(LinkError::malformed(
+                what,
+                format!("count {count} over the limit of {limit}"),
+            ));
+        }
+        Ok(count as usize)
     }
 
     fn varint(&mut self, what: &'static str) -> Result<u64, LinkError> {
@@ -1016,8 +1036,9 @@ mod tests {
 
     #[test]
     fn a_huge_count_is_refused_without_allocating() {
-        let mut payload = vec![0u8; 8 + 1];
-        payload.extend_from_slice(&u32::MAX.to_be_bytes());
+        // Sequence 0, no new size, then a move count of 2^32 - 1.
+        let mut payload = vec![0u8, 0];
+        write_varint(u64::from(u32::MAX), &mut payload);
         let error = FarMessage::decode(kind::UPDATE, &payload).unwrap_err();
         assert!(error.to_string().contains("over the limit"), "{error}");
     }
