@@ -193,6 +193,16 @@ mod tests {
         sent
     }
 
+    /// An outgoing side and a near side that both show `first`.
+    fn in_step(first: &Framebuffer) -> (Outgoing, TileReceiver, Framebuffer) {
+        let (width, height) = (first.width(), first.height());
+        let mut outgoing = Outgoing::new(width, height, LIMIT, &[]);
+        let mut receiver = TileReceiver::new(LIMIT);
+        let mut near = Framebuffer::new(width, height);
+        converge(&mut outgoing, &mut receiver, &mut near, first, usize::MAX);
+        (outgoing, receiver, near)
+    }
+
     #[test]
     fn the_first_update_paints_everything_even_black_areas() {
         let mut outgoing = Outgoing::new(100, 70, LIMIT, &[]);
@@ -206,11 +216,8 @@ mod tests {
 
     #[test]
     fn a_small_budget_sends_progressively_and_small_changes_first() {
-        let mut outgoing = Outgoing::new(256, 256, LIMIT, &[]);
-        let mut receiver = TileReceiver::new(LIMIT);
-        let mut near = Framebuffer::new(256, 256);
         let first = picture(256, 256, 1);
-        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let (mut outgoing, mut receiver, mut near) = in_step(&first);
         let mut next = first.clone();
         next.put_pixels(&Rect::new(0, 0, 256, 192), picture(256, 192, 2).pixels());
         next.put_pixels(&Rect::new(200, 230, 3, 3), &[0x123456; 9]);
@@ -226,9 +233,6 @@ mod tests {
 
     #[test]
     fn a_small_change_crosses_as_its_tile_in_runs() {
-        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
-        let mut receiver = TileReceiver::new(LIMIT);
-        let mut near = Framebuffer::new(128, 128);
         let mut first = Framebuffer::new(128, 128);
         first.fill_rect(&Rect::new(0, 0, 128, 128), 0xffffff);
         for line in 0..6u16 {
@@ -237,7 +241,7 @@ mod tests {
                 0x202020 + u32::from(line),
             );
         }
-        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let (mut outgoing, mut receiver, mut near) = in_step(&first);
         let mut typed = first.clone();
         typed.fill_rect(&Rect::new(110, 10, 6, 9), 0x000000);
         let sent = converge(&mut outgoing, &mut receiver, &mut near, &typed, usize::MAX);
@@ -253,11 +257,8 @@ mod tests {
 
     #[test]
     fn unchanged_tiles_of_a_changed_area_stay_home() {
-        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
-        let mut receiver = TileReceiver::new(LIMIT);
-        let mut near = Framebuffer::new(128, 128);
         let first = picture(128, 128, 1);
-        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let (mut outgoing, mut receiver, mut near) = in_step(&first);
         // A diagonal: one area from corner to corner, through two of its four grid tiles.
         let mut next = first.clone();
         for i in 0..128 {
@@ -275,11 +276,8 @@ mod tests {
 
     #[test]
     fn moves_cross_as_moves() {
-        let mut outgoing = Outgoing::new(320, 240, LIMIT, &[]);
-        let mut receiver = TileReceiver::new(LIMIT);
-        let mut near = Framebuffer::new(320, 240);
         let first = picture(320, 240, 1);
-        converge(&mut outgoing, &mut receiver, &mut near, &first, usize::MAX);
+        let (mut outgoing, mut receiver, mut near) = in_step(&first);
         let mut scrolled = first.clone();
         scrolled.copy_rect(&Rect::new(0, 0, 320, 200), 0, 40);
         scrolled.put_pixels(&Rect::new(0, 200, 320, 40), picture(320, 40, 3).pixels());
