@@ -82,6 +82,19 @@ pub enum TileContent {
     Runs(Vec<u32>),
 }
 
+impl TileContent {
+    /// The bytes of new pixel data this tile carries before compression (none for a fill
+    /// or a reference): what an update's budget counts.
+    pub fn pixel_bytes(&self) -> usize {
+        match self {
+            TileContent::New(pixels) => pixels.len() * 3,
+            TileContent::Runs(pixels) => super::tiles::run_count(pixels) * 4,
+            TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
+            TileContent::Fill(_) | TileContent::Cached(_) => 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TilePlacement {
     pub rect: Rect,

@@ -12,9 +12,9 @@ use std::collections::{BTreeSet, VecDeque};
 use farview_protocol::diff::TileDiff;
 use farview_protocol::{Framebuffer, Rect, Region, moves};
 
-use super::message::{LinkUpdate, TileContent};
+use super::message::LinkUpdate;
 use super::tile_cache::InventoryEntry;
-use super::tiles::{TileCounts, TileSender, UpdateTarget, grid_tiles, run_count};
+use super::tiles::{TileCounts, TileSender, UpdateTarget, grid_tiles};
 
 /// Updates sent and not yet acknowledged, at most.
 pub const MAX_UNACKED_UPDATES: usize = 64;
@@ -119,19 +119,14 @@ impl Outgoing {
             if spent >= budget {
                 break;
             }
-            let now = mirror.read_rect(&rect);
-            if self.shown.read_rect(&rect) == now {
+            if (0..rect.height).all(|row| self.shown.row(&rect, row) == mirror.row(&rect, row)) {
                 // Inside a changed area but not changed itself (or moved into place).
                 continue;
             }
-            let tile = self.sender.tile(mirror, rect, &mut counts);
-            spent += match &tile.content {
-                TileContent::New(pixels) => pixels.len() * 3,
-                TileContent::Runs(pixels) => run_count(pixels) * 4,
-                TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
-                TileContent::Fill(_) | TileContent::Cached(_) => 0,
-            };
+            let now = mirror.read_rect(&rect);
             self.shown.put_pixels(&rect, &now);
+            let tile = self.sender.tile(rect, now, &mut counts);
+            spent += tile.content.pixel_bytes();
             update.tiles.push(tile);
         }
         if update.size.is_none() && update.moves.is_empty() && update.tiles.is_empty() {
@@ -165,6 +160,7 @@ fn tiles_smallest_change_first(mut areas: Vec<Rect>, mirror: &Framebuffer) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::link::message::TileContent;
     use crate::link::tiles::TileReceiver;
 
     const LIMIT: usize = 64 * 1024 * 1024;

@@ -57,20 +57,14 @@ impl TileSender {
         let mut counts = TileCounts::default();
         let tiles = grid_tiles(framebuffer, changed)
             .into_iter()
-            .map(|rect| self.tile(framebuffer, rect, &mut counts))
+            .map(|rect| self.tile(rect, framebuffer.read_rect(&rect), &mut counts))
             .collect();
         (tiles, counts)
     }
 
-    /// How the grid tile `rect` of `framebuffer` goes: a fill, a reference, or new pixels
-    /// (which the near side holds from then on).
-    pub fn tile(
-        &mut self,
-        framebuffer: &Framebuffer,
-        rect: Rect,
-        counts: &mut TileCounts,
-    ) -> TilePlacement {
-        let pixels = framebuffer.read_rect(&rect);
+    /// How the grid tile `rect`, now showing `pixels`, goes: a fill, a reference, or new
+    /// pixels (which the near side holds from then on).
+    pub fn tile(&mut self, rect: Rect, pixels: Vec<u32>, counts: &mut TileCounts) -> TilePlacement {
         let content = if pixels.iter().all(|&p| p == pixels[0]) {
             counts.fills += 1;
             TileContent::Fill(pixels[0])
