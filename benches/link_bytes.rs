@@ -51,7 +51,7 @@ fn direct(
 struct LinkRun {
     wire: usize,
     plain: usize,
-    by_kind: [usize; 3],
+    by_kind: [usize; 2],
     time: Duration,
 }
 
@@ -75,8 +75,7 @@ fn through_link(
                 let kind = match &tile.content {
                     TileContent::Fill(_) | TileContent::Cached(_) => continue,
                     TileContent::New(_) => 0,
-                    TileContent::Palette { .. } => 1,
-                    TileContent::Runs(_) => 2,
+                    TileContent::Runs(_) => 1,
                 };
                 run.by_kind[kind] += tile.content.pixel_bytes();
             }
@@ -114,7 +113,7 @@ fn main() {
         .filter_map(|l| l.parse().ok())
         .collect();
     println!(
-        "| sequence | frames | what | bytes | vs best direct | encode ms | vs ZRLE time | plain kB | new/palette/runs kB |"
+        "| sequence | frames | what | bytes | vs best direct | encode ms | vs ZRLE time | plain kB | new/runs kB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for sequence in corpus::SEQUENCES {

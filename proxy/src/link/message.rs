@@ -17,7 +17,7 @@ use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 3;
+pub const LINK_VERSION: u16 = 4;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -26,8 +26,6 @@ pub const MAX_MOVES: usize = 4096;
 pub const MAX_TILES: usize = 256 * 256;
 /// The most hashes in one inventory message.
 pub const MAX_INVENTORY_HASHES: usize = 64 * 1024;
-/// The most colours a tile palette holds (indices are bytes).
-pub const MAX_PALETTE_COLOURS: usize = 256;
 /// Bytes of a disk cache's identity.
 pub const CACHE_ID_LEN: usize = 16;
 /// Bytes of an inventory's digest ([`super::tile_cache::inventory_digest`]).
@@ -73,10 +71,6 @@ pub enum TileContent {
     Cached(TileId),
     /// Pixels the near side has not seen, native `0x00RRGGBB`, row-major.
     New(Vec<u32>),
-    /// New pixels of a tile with few colours: the colours, then one index per pixel.
-    /// Indices go three times as densely as pixels, so zstd's window reaches further back,
-    /// and a glyph drawn in the same colours gives the same bytes wherever it lands.
-    Palette { colours: Vec<u32>, indices: Vec<u8> },
     /// New pixels as runs: each run's colour, then its length less one in bytes of up to
     /// 255 (a byte under 255 ends it), row-major across the tile. Held expanded.
     Runs(Vec<u32>),
@@ -89,7 +83,6 @@ impl TileContent {
         match self {
             TileContent::New(pixels) => pixels.len() * 3,
             TileContent::Runs(pixels) => super::tiles::run_count(pixels) * 4,
-            TileContent::Palette { colours, indices } => colours.len() * 3 + indices.len(),
             TileContent::Fill(_) | TileContent::Cached(_) => 0,
         }
     }
@@ -214,7 +207,6 @@ mod tile_tag {
     pub const FILL: u8 = 0;
     pub const CACHED: u8 = 1;
     pub const NEW: u8 = 2;
-    pub const PALETTE: u8 = 3;
     pub const RUNS: u8 = 4;
     /// Set on the tag when the tile is a whole grid cell, given by its column and row
     /// (two varints, two bytes on any screen up to 8128 pixels) instead of a rectangle
@@ -547,7 +539,6 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             TileContent::Cached(_) => tile_tag::CACHED,
             TileContent::New(_) => tile_tag::NEW,
             TileContent::Runs(_) => tile_tag::RUNS,
-            TileContent::Palette { .. } => tile_tag::PALETTE,
         };
         let rect = tile.rect;
         let side = TILE_SIDE;
@@ -564,11 +555,6 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             TileContent::Cached(id) => write_varint(*id, out),
             TileContent::New(pixels) => write_rgb(pixels, out),
             TileContent::Runs(pixels) => write_runs(pixels, out),
-            TileContent::Palette { colours, indices } => {
-                out.extend_from_slice(&(colours.len() as u16).to_be_bytes());
-                write_rgb(colours, out);
-                out.extend_from_slice(indices);
-            }
         }
     }
 }
@@ -690,24 +676,6 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
             tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::RUNS => TileContent::Runs(read_runs(r, rect.area(), what)?),
-            tile_tag::PALETTE => {
-                let count = usize::from(r.u16(what)?);
-                if !(1..=MAX_PALETTE_COLOURS).contains(&count) {
-                    return Err(LinkError::malformed(
-                        what,
-                        format!("tile {index}: a palette of {count} colours"),
-                    ));
-                }
-                let colours = read_rgb(r.bytes(what, count * 3)?);
-                let indices = r.bytes(what, rect.area())?.to_vec();
-                if let Some(bad) = indices.iter().find(|&&i| usize::from(i) >= count) {
-                    return Err(LinkError::malformed(
-                        what,
-                        format!("tile {index}: colour index {bad} of {count}"),
-                    ));
-                }
-                TileContent::Palette { colours, indices }
-            }
             other => {
                 return Err(LinkError::malformed(
                     what,
@@ -863,15 +831,6 @@ mod tests {
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
                 // Few colours, so that runs form.
                 proptest::collection::vec(0..=2u32, area).prop_map(TileContent::Runs),
-                proptest::collection::vec(0..=0x00ff_ffffu32, 1..4).prop_flat_map(move |colours| {
-                    let count = colours.len() as u8;
-                    proptest::collection::vec(0..count, area).prop_map(move |indices| {
-                        TileContent::Palette {
-                            colours: colours.clone(),
-                            indices,
-                        }
-                    })
-                }),
             ]
             .prop_map(move |content| TilePlacement { rect, content })
         })

@@ -9,7 +9,7 @@ use farview_protocol::encode::CopyOperation;
 use farview_protocol::{Framebuffer, Rect, Region};
 
 use super::LinkError;
-use super::message::{LinkUpdate, MAX_PALETTE_COLOURS, TileContent, TilePlacement};
+use super::message::{LinkUpdate, TileContent, TilePlacement};
 use super::tile_cache::{InventoryEntry, TILE_SIDE, TileCache, TileHash, tile_cost};
 
 /// What tiles an update carried, for the link's statistics.
@@ -85,49 +85,26 @@ impl TileSender {
     }
 }
 
-/// New pixels in the form with the fewest bytes before compression: runs, a palette, or the
-/// pixels themselves, whole even when only a little of the tile changed. Runs repeat the
-/// colours themselves, so zstd matches them wherever they recur, the tile's earlier version
-/// included; palette indices (numbered per tile) and changes against what the near side
-/// shows (its exclusive-or, or changed pixels by colour: both tried) do not. In `cargo
-/// bench --bench link_bytes` (40 frames, zstd 9, against direct ZRLE) this took
-/// terminal-scroll from 0.86 to 0.79x, browser-scroll from 0.47 to 0.29x, window-drag from
-/// 0.67 to 0.46x and office-typing from 1.27 to 1.01x.
+/// New pixels as runs, or as the pixels themselves when runs would take more bytes (photos),
+/// whole even when only a little of the tile changed. Runs repeat the colours themselves, so
+/// zstd matches them wherever they recur, the tile's earlier version included. Tried and
+/// dropped: palette and indices per tile (its numbering differs from tile to tile, so zstd
+/// finds fewer matches: always runs sent 12-22 % fewer bytes at zstd 9 and 18 on
+/// terminal-scroll, browser-scroll and window-drag in `cargo bench --bench link_bytes`, 2 %
+/// on office-typing), changes against what the near side shows (exclusive-or, or changed
+/// pixels by colour), runs across a band of tiles (fewer bytes on browser-scroll and
+/// window-drag, 13 % more on terminal-scroll) and a palette numbered for the whole link.
 fn smallest_new(pixels: Vec<u32>) -> TileContent {
-    let run_bytes = run_count(&pixels) * 4;
-    let palette = palette_of(&pixels);
-    let palette_bytes = match &palette {
-        Some(TileContent::Palette { colours, indices }) => colours.len() * 3 + indices.len(),
-        _ => usize::MAX,
-    };
-    if run_bytes < palette_bytes.min(pixels.len() * 3) {
-        return TileContent::Runs(pixels);
+    if run_count(&pixels) * 4 < pixels.len() * 3 {
+        TileContent::Runs(pixels)
+    } else {
+        TileContent::New(pixels)
     }
-    palette.unwrap_or(TileContent::New(pixels))
 }
 
 /// How many runs of equal pixels `pixels` holds.
 pub fn run_count(pixels: &[u32]) -> usize {
     usize::from(!pixels.is_empty()) + pixels.windows(2).filter(|w| w[0] != w[1]).count()
-}
-
-/// The tile as a palette and indices, if it has at most [`MAX_PALETTE_COLOURS`] colours.
-/// The colours are sorted, so that tiles with the same colours index them alike.
-fn palette_of(pixels: &[u32]) -> Option<TileContent> {
-    let mut colours: Vec<u32> = Vec::new();
-    for &pixel in pixels {
-        if let Err(at) = colours.binary_search(&pixel) {
-            if colours.len() == MAX_PALETTE_COLOURS {
-                return None;
-            }
-            colours.insert(at, pixel);
-        }
-    }
-    let indices = pixels
-        .iter()
-        .map(|pixel| colours.binary_search(pixel).unwrap_or(0) as u8)
-        .collect();
-    Some(TileContent::Palette { colours, indices })
 }
 
 /// The grid tiles that `changed` touches, clipped to the framebuffer, row by row.
@@ -285,22 +262,13 @@ impl TileReceiver {
                     counts.cached += 1;
                     target.put(rect, &tile.pixels);
                 }
-                TileContent::New(_) | TileContent::Runs(_) | TileContent::Palette { .. } => {
-                    let pixels = match &tile.content {
-                        TileContent::Palette { colours, indices } => indices
-                            .iter()
-                            .map(|&i| colours.get(usize::from(i)).copied().unwrap_or(0))
-                            .collect(),
-                        TileContent::New(pixels) | TileContent::Runs(pixels) => pixels.clone(),
-                        _ => Vec::new(),
-                    };
+                TileContent::New(pixels) | TileContent::Runs(pixels) => {
                     if pixels.len() != rect.area() {
                         return Err(LinkError::malformed(
                             "update",
                             format!("tile {index}: {} pixels for {rect:?}", pixels.len()),
                         ));
                     }
-                    let pixels = &pixels;
                     target.put(rect, pixels);
                     let hash = TileHash::of(rect.width, rect.height, pixels);
                     let tile = StoredTile {
@@ -390,7 +358,7 @@ mod tests {
     #[test]
     fn new_pixels_go_in_their_smallest_form_and_cross_intact() {
         use crate::link::message::FarMessage;
-        // 300 colours in runs of 13; two colours in a checkerboard; noise.
+        // 300 colours in runs of 13; two colours in a checkerboard (runs of one); noise.
         let runs: Vec<u32> = (0..64 * 64)
             .map(|i| (i / 13) * 0x010101 % 0x00ff_ffff)
             .collect();
@@ -399,10 +367,7 @@ mod tests {
             .map(|i: u32| i.wrapping_mul(2_654_435_761) & 0x00ff_ffff)
             .collect();
         assert!(matches!(smallest_new(runs.clone()), TileContent::Runs(_)));
-        assert!(matches!(
-            smallest_new(checkers),
-            TileContent::Palette { .. }
-        ));
+        assert!(matches!(smallest_new(checkers), TileContent::New(_)));
         assert!(matches!(smallest_new(noise), TileContent::New(_)));
 
         let rect = Rect::new(0, 0, 64, 64);
