@@ -257,7 +257,7 @@ struct LinkTask {
 
 impl LinkTask {
     async fn run(self, mut stream: impl LinkStream) -> Result<(), ProxyError> {
-        let mut codec = LinkCodec::new().map_err(ProxyError::Io)?;
+        let mut codec = LinkCodec::new(compress::level_for(None)).map_err(ProxyError::Io)?;
         let mut output = Vec::new();
         let challenge = auth::nonce();
         codec.encode(
@@ -444,11 +444,7 @@ impl LinkTask {
                 match next {
                     Some((update, counts)) => {
                         let sequence = update.sequence;
-                        // One way only: each change of level restarts zstd's window.
-                        let level = compress::level_for(pacer.bandwidth());
-                        if level == compress::SLOW_LINK_LEVEL {
-                            codec.set_level(level);
-                        }
+                        codec.follow_bandwidth(pacer.bandwidth());
                         let size =
                             codec.encode(FarMessage::Update(update).encode(), &mut output)?;
                         pacer.on_sent(sequence, size, Instant::now());

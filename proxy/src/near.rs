@@ -25,6 +25,7 @@ use crate::disk_cache::DiskCache;
 use crate::link::LinkError;
 use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
+use crate::link::compress;
 use crate::link::message::{
     CACHE_ID_LEN, FarMessage, Hello, InventorySummary, LINK_VERSION, MAX_INVENTORY_HASHES,
     NearMessage, Resume,
@@ -152,7 +153,8 @@ async fn connect(
         })?;
     let _ = tcp.set_nodelay(true);
     let mut stream = farview_client::tls::connect(Box::new(tcp), address, &options.trust).await?;
-    let mut codec = LinkCodec::new()?;
+    // The near side sends only small messages (acks, input): the default level will do.
+    let mut codec = LinkCodec::new(compress::DEFAULT_LEVEL)?;
     let mut output = Vec::new();
     let (kind, payload) = tokio::time::timeout(
         WELCOME_TIMEOUT,

@@ -2,7 +2,7 @@
 //! with the byte counts the status line reports.
 
 use super::LinkError;
-use super::compress::{DEFAULT_LEVEL, LinkCompressor, LinkDecompressor};
+use super::compress::{DEFAULT_LEVEL, LinkCompressor, LinkDecompressor, level_for};
 use super::frame::{read_frame, write_frame};
 
 /// Bytes each way, before and after compression.
@@ -24,9 +24,10 @@ pub struct LinkCodec {
 }
 
 impl LinkCodec {
-    pub fn new() -> std::io::Result<Self> {
+    /// A codec compressing at zstd `level` until told otherwise.
+    pub fn new(level: i32) -> std::io::Result<Self> {
         Ok(Self {
-            compressor: LinkCompressor::new(DEFAULT_LEVEL)?,
+            compressor: LinkCompressor::new(level)?,
             decompressor: LinkDecompressor::new()?,
             input: Vec::new(),
             compressed: Vec::new(),
@@ -34,9 +35,13 @@ impl LinkCodec {
         })
     }
 
-    /// zstd's level for the messages that follow ([`LinkCompressor::set_level`]).
-    pub fn set_level(&mut self, level: i32) {
-        self.compressor.set_level(level);
+    /// Follows the link's measured `bandwidth` ([`level_for`]) one way only: from the slow
+    /// link's level down to the default once the link is measured fast, never back, since
+    /// each change of level restarts zstd's window.
+    pub fn follow_bandwidth(&mut self, bandwidth: Option<f64>) {
+        if level_for(bandwidth) == DEFAULT_LEVEL {
+            self.compressor.set_level(DEFAULT_LEVEL);
+        }
     }
 
     /// Appends the frame for a message (its kind and plain payload) to `out`; returns the
@@ -86,8 +91,8 @@ mod tests {
 
     #[test]
     fn messages_cross_byte_by_byte() {
-        let mut near = LinkCodec::new().unwrap();
-        let mut far = LinkCodec::new().unwrap();
+        let mut near = LinkCodec::new(DEFAULT_LEVEL).unwrap();
+        let mut far = LinkCodec::new(level_for(None)).unwrap();
         let messages = [
             NearMessage::Key {
                 down: true,

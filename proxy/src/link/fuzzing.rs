@@ -19,7 +19,7 @@ pub fn link(data: &[u8]) {
             let _ = receiver.apply(&update, &mut desktop);
         }
     }
-    if let Ok(mut codec) = LinkCodec::new() {
+    if let Ok(mut codec) = LinkCodec::new(super::compress::DEFAULT_LEVEL) {
         codec.feed(data);
         while let Ok(Some(_)) = codec.next_message() {}
     }
