@@ -37,9 +37,11 @@ pub const MAX_CACHE_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 pub const MAX_INVENTORY_TILES: usize = 1 << 20;
 /// How long a near side has to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the far side measures the round trip.
-const PING_INTERVAL: Duration = Duration::from_secs(1);
-/// A link silent this long is taken for dead (pings go every second).
+/// How often the far side measures the round trip. Each ping and its answer cost two TLS
+/// records (about 60 bytes): every two seconds keeps the estimate fresh for a fraction of
+/// what a busy link sends, and the silence limit far off.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// A link silent this long is taken for dead (pings go every two seconds).
 const LINK_SILENCE_LIMIT: Duration = Duration::from_secs(15);
 /// Plain bytes of new pixels per byte of window: what zstd usually makes of desktop pixels.
 const PLAIN_PER_WIRE_BYTE: usize = 4;
@@ -430,6 +432,7 @@ impl LinkTask {
                 output.clear();
                 written = 0;
                 let budget = pacer.room() * PLAIN_PER_WIRE_BYTE;
+                let making = Instant::now();
                 let next = {
                     let mirror = self.shared.mirror();
                     outgoing.next_update(&mirror.framebuffer, budget)
@@ -445,8 +448,13 @@ impl LinkTask {
                     Some((update, counts)) => {
                         let sequence = update.sequence;
                         codec.follow_bandwidth(pacer.bandwidth());
+                        let tiles = update.tiles.len();
                         let size =
                             codec.encode(FarMessage::Update(update).encode(), &mut output)?;
+                        debug!(
+                            "far: update {sequence}: {tiles} tile(s), {size} bytes, made in {:.1} ms",
+                            making.elapsed().as_secs_f64() * 1e3
+                        );
                         pacer.on_sent(sequence, size, Instant::now());
                         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                         stats.add_tiles(counts);

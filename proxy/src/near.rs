@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::ProxyError;
 use crate::disk_cache::DiskCache;
 use crate::link::LinkError;
+use crate::link::acks::AckPolicy;
 use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
 use crate::link::compress;
@@ -43,7 +44,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long the far side has to welcome us.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
-/// A link silent this long is taken for dead (the far side pings every second).
+/// A link silent this long is taken for dead (the far side pings every two seconds).
 const LINK_SILENCE_LIMIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone)]
@@ -419,6 +420,7 @@ impl LinkSource {
         let mut status = tokio::time::interval(STATUS_INTERVAL);
         let mut silence = tokio::time::interval(LINK_SILENCE_LIMIT);
         let mut last_heard = Instant::now();
+        let mut acks = AckPolicy::default();
         loop {
             if written == output.len() {
                 output.clear();
@@ -435,6 +437,7 @@ impl LinkSource {
                     }
                     last_heard = Instant::now();
                     codec.feed(&buffer[..read]);
+                    let mut ack_now = false;
                     while let Some((kind, payload)) = codec.next_message()? {
                         match FarMessage::decode(kind, &payload)? {
                             FarMessage::Update(update) => {
@@ -447,7 +450,7 @@ impl LinkSource {
                                 }
                                 position.applied = update.sequence;
                                 stats.updates += 1;
-                                codec.encode(NearMessage::Ack { sequence: update.sequence }.encode(), &mut output)?;
+                                ack_now |= acks.applied(codec.last_frame_size(), Instant::now());
                             }
                             FarMessage::Cursor(cursor) => desktop.set_cursor(cursor),
                             FarMessage::Bell => desktop.bell(),
@@ -468,6 +471,15 @@ impl LinkSource {
                             }
                         }
                     }
+                    // One acknowledgement covers every update applied before it.
+                    if ack_now {
+                        codec.encode(NearMessage::Ack { sequence: position.applied }.encode(), &mut output)?;
+                        acks.sent();
+                    }
+                }
+                () = ack_due(acks.due()), if acks.due().is_some() => {
+                    codec.encode(NearMessage::Ack { sequence: position.applied }.encode(), &mut output)?;
+                    acks.sent();
                 }
                 sent = writer.write(&output[written..]), if written < output.len() => {
                     written += sent?;
@@ -522,6 +534,14 @@ impl LinkSource {
                 }
             }
         }
+    }
+}
+
+/// Sleeps until `due` (never when there is none).
+async fn ack_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
     }
 }
 

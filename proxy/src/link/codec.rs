@@ -21,6 +21,8 @@ pub struct LinkCodec {
     input: Vec<u8>,
     compressed: Vec<u8>,
     counts: LinkCounts,
+    /// The size on the wire of the frame [`LinkCodec::next_message`] returned last.
+    last_frame: usize,
 }
 
 impl LinkCodec {
@@ -32,6 +34,7 @@ impl LinkCodec {
             input: Vec::new(),
             compressed: Vec::new(),
             counts: LinkCounts::default(),
+            last_frame: 0,
         })
     }
 
@@ -73,10 +76,16 @@ impl LinkCodec {
             return Ok(None);
         };
         self.input.drain(..used);
+        self.last_frame = used;
         let mut plain = Vec::new();
         self.decompressor.decompress(&frame.payload, &mut plain)?;
         self.counts.received_plain += plain.len() as u64;
         Ok(Some((frame.kind, plain)))
+    }
+
+    /// The size on the wire of the last message read.
+    pub fn last_frame_size(&self) -> usize {
+        self.last_frame
     }
 
     pub fn counts(&self) -> LinkCounts {
@@ -106,13 +115,16 @@ mod tests {
             near.encode(message.encode(), &mut wire).unwrap();
         }
         let mut received = Vec::new();
+        let mut frame_sizes = 0;
         for byte in &wire {
             far.feed(std::slice::from_ref(byte));
             while let Some((kind, payload)) = far.next_message().unwrap() {
                 received.push(NearMessage::decode(kind, &payload).unwrap());
+                frame_sizes += far.last_frame_size();
             }
         }
         assert_eq!(received, messages);
+        assert_eq!(frame_sizes, wire.len(), "every frame's size on the wire");
         assert_eq!(far.counts().received, wire.len() as u64);
         assert!(
             near.counts().sent < near.counts().sent_plain,

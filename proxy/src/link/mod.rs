@@ -1,6 +1,7 @@
 //! The link between the near and the far proxy, without I/O: its framing, its messages and
 //! the tile cache both ends keep in step.
 
+pub mod acks;
 pub mod auth;
 pub mod codec;
 pub mod compress;
