@@ -212,6 +212,9 @@ mod tile_tag {
     /// (two varints, two bytes on any screen up to 8128 pixels) instead of a rectangle
     /// (eight bytes): most tiles of an update are.
     pub const GRID_CELL: u8 = 0x80;
+    /// Set on the tag when the tile is the grid cell right of the previous tile's, which
+    /// was a grid cell: no coordinates follow. A whole screen's tiles go in one byte each.
+    pub const NEXT_CELL: u8 = 0x40;
 }
 
 impl NearMessage {
@@ -533,6 +536,8 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
         out.extend_from_slice(&copy.source_y.to_be_bytes());
     }
     write_varint(update.tiles.len() as u64, out);
+    let mut previous_cell = None;
+    let mut next_id = 0;
     for tile in &update.tiles {
         let tag = match &tile.content {
             TileContent::Fill(_) => tile_tag::FILL,
@@ -542,21 +547,45 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
         };
         let rect = tile.rect;
         let side = TILE_SIDE;
-        if rect.x % side == 0 && rect.y % side == 0 && (rect.width, rect.height) == (side, side) {
-            out.push(tag | tile_tag::GRID_CELL);
-            write_varint(u64::from(rect.x / side), out);
-            write_varint(u64::from(rect.y / side), out);
-        } else {
-            out.push(tag);
-            write_rect(&rect, out);
+        let cell =
+            (rect.x % side == 0 && rect.y % side == 0 && (rect.width, rect.height) == (side, side))
+                .then(|| (u64::from(rect.x / side), u64::from(rect.y / side)));
+        match cell {
+            Some((column, row)) if previous_cell == Some((column.wrapping_sub(1), row)) => {
+                out.push(tag | tile_tag::NEXT_CELL);
+            }
+            Some((column, row)) => {
+                out.push(tag | tile_tag::GRID_CELL);
+                write_varint(column, out);
+                write_varint(row, out);
+            }
+            None => {
+                out.push(tag);
+                write_rect(&rect, out);
+            }
         }
+        previous_cell = cell;
         match &tile.content {
             TileContent::Fill(colour) => out.extend_from_slice(&colour.to_be_bytes()),
-            TileContent::Cached(id) => write_varint(*id, out),
+            // The difference from the number after the update's previous reference: tiles
+            // cached together are numbered in a row, so most of these are a zero byte.
+            TileContent::Cached(id) => {
+                write_varint(zigzag(id.wrapping_sub(next_id) as i64), out);
+                next_id = id.wrapping_add(1);
+            }
             TileContent::New(pixels) => write_rgb(pixels, out),
             TileContent::Runs(pixels) => write_runs(pixels, out),
         }
     }
+}
+
+/// A signed number as an unsigned one, small either way: 0, -1, 1, -2, ... become 0, 1, 2, 3.
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    (value >> 1) as i64 ^ -((value & 1) as i64)
 }
 
 /// An unsigned number in 7-bit groups, low first (LEB128): tile numbers take 2-3 bytes.
@@ -640,27 +669,43 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
     }
     let count = r.varint_count("update tiles", MAX_TILES)?;
     let mut tiles = Vec::with_capacity(count);
+    let mut previous_cell = None;
+    let mut next_id: u64 = 0;
     for index in 0..count {
         let what = "update tile";
         let tag = r.u8(what)?;
-        let rect = if tag & tile_tag::GRID_CELL != 0 {
-            let side = u64::from(TILE_SIDE);
-            let (column, row) = (r.varint(what)?, r.varint(what)?);
-            let limit = u64::from(u16::MAX) / side;
-            if column > limit || row > limit {
+        let cell = if tag & tile_tag::NEXT_CELL != 0 {
+            let Some((column, row)) = previous_cell else {
                 return Err(LinkError::malformed(
                     what,
-                    format!("tile {index}: grid cell {column},{row} off any screen"),
+                    format!("tile {index}: the next grid cell, but no grid cell before it"),
                 ));
-            }
-            Rect::new(
-                (column * side) as u16,
-                (row * side) as u16,
-                TILE_SIDE,
-                TILE_SIDE,
-            )
+            };
+            Some((column + 1, row))
+        } else if tag & tile_tag::GRID_CELL != 0 {
+            Some((r.varint(what)?, r.varint(what)?))
         } else {
-            r.rect(what)?
+            None
+        };
+        previous_cell = cell;
+        let rect = match cell {
+            Some((column, row)) => {
+                let side = u64::from(TILE_SIDE);
+                let limit = u64::from(u16::MAX) / side;
+                if column > limit || row > limit {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("tile {index}: grid cell {column},{row} off any screen"),
+                    ));
+                }
+                Rect::new(
+                    (column * side) as u16,
+                    (row * side) as u16,
+                    TILE_SIDE,
+                    TILE_SIDE,
+                )
+            }
+            None => r.rect(what)?,
         };
         if rect.width > TILE_SIDE || rect.height > TILE_SIDE {
             return Err(LinkError::malformed(
@@ -671,9 +716,13 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
                 ),
             ));
         }
-        let content = match tag & !tile_tag::GRID_CELL {
+        let content = match tag & !(tile_tag::GRID_CELL | tile_tag::NEXT_CELL) {
             tile_tag::FILL => TileContent::Fill(r.u32(what)?),
-            tile_tag::CACHED => TileContent::Cached(r.varint(what)?),
+            tile_tag::CACHED => {
+                let id = next_id.wrapping_add(unzigzag(r.varint(what)?) as u64);
+                next_id = id.wrapping_add(1);
+                TileContent::Cached(id)
+            }
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::RUNS => TileContent::Runs(read_runs(r, rect.area(), what)?),
             other => {
@@ -990,6 +1039,38 @@ mod tests {
         let cell = far_off.len() - 3;
         far_off.splice(cell..cell + 1, [0xd0, 0x0f]);
         assert!(FarMessage::decode(kind, &far_off).is_err());
+    }
+
+    #[test]
+    fn a_row_of_cached_cells_takes_two_bytes_a_tile() {
+        let row = |ids: &[u64]| LinkUpdate {
+            sequence: 1,
+            tiles: ids
+                .iter()
+                .enumerate()
+                .map(|(column, &id)| TilePlacement {
+                    rect: Rect::new(column as u16 * TILE_SIDE, 128, TILE_SIDE, TILE_SIDE),
+                    content: TileContent::Cached(id),
+                })
+                .collect(),
+            ..LinkUpdate::default()
+        };
+        // Numbered in a row, then one out of order (a step back, then on from there).
+        let update = row(&[700, 701, 702, 703, 704, 705, 706, 707, 708, 709, 3, 4]);
+        let (kind, payload) = FarMessage::Update(update.clone()).encode();
+        let (_, first) = FarMessage::Update(row(&[700])).encode();
+        // After the first tile: a tag and a zero byte each, and a byte more for the step.
+        assert_eq!(payload.len() - first.len(), 11 * 2 + 1);
+        assert_eq!(
+            FarMessage::decode(kind, &payload).unwrap(),
+            FarMessage::Update(update)
+        );
+        // "The next cell" with no cell before it is refused.
+        let mut orphan = first.clone();
+        let tag = orphan.len() - 5; // tag, column, row, two bytes of number
+        orphan.splice(tag..tag + 3, [tile_tag::CACHED | tile_tag::NEXT_CELL]);
+        let error = FarMessage::decode(kind, &orphan).unwrap_err();
+        assert!(error.to_string().contains("no grid cell before"), "{error}");
     }
 
     #[test]
