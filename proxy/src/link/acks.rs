@@ -6,17 +6,19 @@
 
 use std::time::{Duration, Instant};
 
-/// An update of at least this many bytes on the wire is acknowledged at once.
+/// Updates are acknowledged at once when those held reach this many bytes on the wire: so
+/// a large one is at once, and those held stay far below the far side's smallest window
+/// ([`super::pacing::MIN_WINDOW`]), so holding them never stalls it.
 pub const ACK_AT_ONCE_BYTES: usize = 2048;
 /// The longest a small update waits for its acknowledgement.
-pub const ACK_DELAY: Duration = Duration::from_millis(250);
-/// Small updates held unacknowledged, at most: their bytes stay far below the far side's
-/// smallest window ([`super::pacing::MIN_WINDOW`]), so holding them never stalls it.
+pub const ACK_DELAY: Duration = Duration::from_secs(1);
+/// Small updates held unacknowledged, at most.
 pub const MAX_HELD: usize = 8;
 
 #[derive(Debug, Default)]
 pub struct AckPolicy {
     held: usize,
+    held_bytes: usize,
     due: Option<Instant>,
 }
 
@@ -25,7 +27,8 @@ impl AckPolicy {
     /// update held before it) now.
     pub fn applied(&mut self, wire_bytes: usize, now: Instant) -> bool {
         self.held += 1;
-        if wire_bytes >= ACK_AT_ONCE_BYTES || self.held >= MAX_HELD {
+        self.held_bytes += wire_bytes;
+        if self.held_bytes >= ACK_AT_ONCE_BYTES || self.held >= MAX_HELD {
             return true;
         }
         self.due.get_or_insert(now + ACK_DELAY);
@@ -40,6 +43,7 @@ impl AckPolicy {
     /// An acknowledgement of everything applied went out.
     pub fn sent(&mut self) {
         self.held = 0;
+        self.held_bytes = 0;
         self.due = None;
     }
 }
@@ -60,7 +64,16 @@ mod tests {
         acks.sent();
         assert_eq!(acks.due(), None);
 
-        assert!(acks.applied(ACK_AT_ONCE_BYTES, start));
+        assert!(
+            acks.applied(ACK_AT_ONCE_BYTES, start),
+            "a large one at once"
+        );
+        acks.sent();
+        assert!(!acks.applied(ACK_AT_ONCE_BYTES / 2, start));
+        assert!(
+            acks.applied(ACK_AT_ONCE_BYTES / 2, start),
+            "small ones adding up"
+        );
         acks.sent();
 
         for held in 1..MAX_HELD {
