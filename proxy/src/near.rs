@@ -490,32 +490,43 @@ impl LinkSource {
                 }
                 event = input.recv() => {
                     let Some(event) = event else { return Ok(()) };
-                    let message = match event {
-                        // The link carries keysyms only: scancodes stay on the near side.
-                        InputEvent::Key { down, keysym, .. } => {
-                            Some(NearMessage::Key { down, keysym })
-                        }
-                        InputEvent::Pointer { buttons, x, y } => {
-                            let busy = written < output.len();
-                            if busy && buttons == last_buttons {
-                                pending_pointer = Some((buttons, x, y));
-                                None
-                            } else {
-                                pending_pointer = None;
-                                last_buttons = buttons;
-                                Some(NearMessage::Pointer { buttons, x, y })
+                    // Events already waiting go with it: one write, one TLS record.
+                    let mut next = Some(event);
+                    while let Some(event) = next.take() {
+                        let message = match event {
+                            // The link carries keysyms only: scancodes stay on the near side.
+                            InputEvent::Key { down, keysym, .. } => {
+                                Some(NearMessage::Key { down, keysym })
                             }
+                            InputEvent::Pointer { buttons, x, y } => {
+                                let busy = written < output.len();
+                                if busy && buttons == last_buttons {
+                                    pending_pointer = Some((buttons, x, y));
+                                    None
+                                } else {
+                                    pending_pointer = None;
+                                    last_buttons = buttons;
+                                    Some(NearMessage::Pointer { buttons, x, y })
+                                }
+                            }
+                            InputEvent::CutText(text) => Some(NearMessage::CutText(text)),
+                            InputEvent::SetDesktopSize(request) => {
+                                // Not carried over the link yet: the viewer is told the size
+                                // cannot change.
+                                request.answer(ResizeStatus::PROHIBITED);
+                                None
+                            }
+                        };
+                        if let Some(message) = message {
+                            // Motion held back goes first: input keeps its order.
+                            if !matches!(message, NearMessage::Pointer { .. })
+                                && let Some((buttons, x, y)) = pending_pointer.take()
+                            {
+                                codec.encode(NearMessage::Pointer { buttons, x, y }.encode(), &mut output)?;
+                            }
+                            codec.encode(message.encode(), &mut output)?;
                         }
-                        InputEvent::CutText(text) => Some(NearMessage::CutText(text)),
-                        InputEvent::SetDesktopSize(request) => {
-                            // Not carried over the link yet: the viewer is told the size
-                            // cannot change.
-                            request.answer(ResizeStatus::PROHIBITED);
-                            None
-                        }
-                    };
-                    if let Some(message) = message {
-                        codec.encode(message.encode(), &mut output)?;
+                        next = input.try_recv().ok();
                     }
                 }
                 _ = status.tick() => {
