@@ -575,11 +575,78 @@ impl UpdateTarget for CanvasTarget<'_, '_> {
         self.0.copy_rect(copy);
     }
 
+    // Tiles cross whole even when a line of one changed; viewers are told of the part
+    // that differs only, so that the near side and they encode and decode no more than a
+    // direct connection would.
     fn fill(&mut self, rect: Rect, colour: u32) {
-        self.0.fill_rect(rect, colour);
+        if let Some(part) = changed_part(self.0.framebuffer(), &rect, |_, _| colour) {
+            self.0.framebuffer_mut().fill_rect(&rect, colour);
+            self.0.mark_changed(part);
+        }
     }
 
     fn put(&mut self, rect: Rect, pixels: &[u32]) {
-        self.0.put_pixels(rect, pixels);
+        let width = usize::from(rect.width);
+        let new = |x: usize, row: usize| pixels[row * width + x];
+        if let Some(part) = changed_part(self.0.framebuffer(), &rect, new) {
+            self.0.framebuffer_mut().put_pixels(&rect, pixels);
+            self.0.mark_changed(part);
+        }
+    }
+}
+
+/// The smallest rectangle holding every pixel of `rect` in `framebuffer` that differs from
+/// `new(x, row)` (both counted from the rectangle's corner); `None` when none does.
+fn changed_part(
+    framebuffer: &farview_protocol::Framebuffer,
+    rect: &Rect,
+    new: impl Fn(usize, usize) -> u32,
+) -> Option<Rect> {
+    let mut columns = (usize::MAX, 0);
+    let mut rows = (usize::MAX, 0);
+    for row in 0..rect.height {
+        let old = framebuffer.row(rect, row);
+        let row = usize::from(row);
+        let differs = |&(x, &pixel): &(usize, &u32)| pixel != new(x, row);
+        let Some((first, _)) = old.iter().enumerate().find(differs) else {
+            continue;
+        };
+        let (last, _) = old.iter().enumerate().rfind(differs).unwrap_or((first, &0));
+        columns = (columns.0.min(first), columns.1.max(last));
+        rows = (rows.0.min(row), row);
+    }
+    (rows.0 != usize::MAX).then(|| {
+        Rect::new(
+            rect.x + columns.0 as u16,
+            rect.y + rows.0 as u16,
+            (columns.1 - columns.0 + 1) as u16,
+            (rows.1 - rows.0 + 1) as u16,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use farview_protocol::Framebuffer;
+
+    #[test]
+    fn viewers_hear_of_the_part_of_a_tile_that_changed() {
+        let framebuffer = Framebuffer::new(128, 128);
+        let tile = Rect::new(64, 0, 64, 64);
+        let mut pixels = framebuffer.read_rect(&tile);
+        let at = |pixels: &[u32]| {
+            let pixels = pixels.to_vec();
+            move |x: usize, row: usize| pixels[row * 64 + x]
+        };
+        assert_eq!(changed_part(&framebuffer, &tile, at(&pixels)), None);
+        pixels[10 * 64 + 3] = 0xff;
+        pixels[12 * 64 + 40] = 0xff;
+        assert_eq!(
+            changed_part(&framebuffer, &tile, at(&pixels)),
+            Some(Rect::new(64 + 3, 10, 38, 3))
+        );
+        assert_eq!(changed_part(&framebuffer, &tile, |_, _| 0), None);
+        assert_eq!(changed_part(&framebuffer, &tile, |_, _| 1), Some(tile));
     }
 }
