@@ -8,6 +8,8 @@
 //! One file per near cache, named by its identity, in `near-caches/` of the far side's state
 //! directory: the inventory the session started from, then every new tile sent, 20 bytes
 //! each (hash, width, height), appended as they go. A torn last record is dropped on load.
+//! At most [`MAX_REMEMBERED`] files are kept: starting another removes the least recently
+//! written, so a near side that comes with a new cache each time cannot fill the disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -23,6 +25,8 @@ const RECORD_LEN: usize = TILE_HASH_LEN + 4;
 /// A record file is cut back to what its cache can hold when it has this many times as many
 /// records as the cache has room for whole tiles.
 const COMPACT_FACTOR: usize = 4;
+/// The most near caches remembered.
+pub const MAX_REMEMBERED: usize = 32;
 
 /// The directory of remembered caches; `None` remembers nothing.
 #[derive(Debug, Clone)]
@@ -63,6 +67,7 @@ impl RememberedCaches {
         };
         if let Some(dir) = &self.dir {
             std::fs::create_dir_all(dir)?;
+            forget_all_but_newest(dir, &path, MAX_REMEMBERED - 1)?;
         }
         let mut cache = RememberedCache {
             writer: rewrite(&path, inventory)?,
@@ -109,6 +114,28 @@ impl RememberedCache {
         }
         self.writer.flush()
     }
+}
+
+/// Removes the records in `dir` other than `keep`, least recently written first, until at
+/// most `newest` others are left.
+fn forget_all_but_newest(dir: &Path, keep: &Path, newest: usize) -> io::Result<()> {
+    let mut records = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        // A record being rewritten (".tmp") belongs to a session still running.
+        let rewriting = entry.path().extension().is_some_and(|e| e == "tmp");
+        if entry.path() != keep && !rewriting {
+            let written = entry.metadata()?.modified()?;
+            records.push((written, entry.path()));
+        }
+    }
+    if records.len() > newest {
+        records.sort();
+        for (_, path) in &records[..records.len() - newest] {
+            std::fs::remove_file(path)?;
+        }
+    }
+    Ok(())
 }
 
 fn rewrite(path: &Path, arrivals: &[InventoryEntry]) -> io::Result<BufWriter<File>> {
@@ -201,6 +228,35 @@ mod tests {
             Some(near_inventory(&near_dir, limit))
         );
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn only_the_most_recent_caches_are_remembered() {
+        let dir =
+            std::env::temp_dir().join(format!("farview-remembered-many-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let limit = 3 * tile_cost(64, 64);
+        let remembered = RememberedCaches::new(Some(&dir));
+        let ids: Vec<[u8; CACHE_ID_LEN]> = (0..MAX_REMEMBERED as u8 + 3)
+            .map(|i| [i; CACHE_ID_LEN])
+            .collect();
+        for id in &ids {
+            remembered.start(id, &[entry(&tile(1))], limit).unwrap();
+            // Modification times are coarse on some file systems.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.join("near-caches")).unwrap().count(),
+            MAX_REMEMBERED,
+            "bounded"
+        );
+        assert!(
+            remembered.predicted(&ids[2], limit).is_none(),
+            "oldest forgotten"
+        );
+        assert!(remembered.predicted(&ids[3], limit).is_some());
+        assert!(remembered.predicted(ids.last().unwrap(), limit).is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
