@@ -484,6 +484,12 @@ impl Viewer {
         self.connection.framebuffer()
     }
 
+    /// The parts of the framebuffer drawn since the last call
+    /// ([`ClientConnection::take_damage`]).
+    pub fn take_damage(&mut self) -> farview_protocol::Region {
+        self.connection.take_damage()
+    }
+
     pub fn name(&self) -> &str {
         self.connection.name()
     }

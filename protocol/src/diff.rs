@@ -21,35 +21,55 @@ pub struct TileDiff {
 impl TileDiff {
     /// Compares `old` and `new`, which must have the same size.
     pub fn compare(old: &Framebuffer, new: &Framebuffer) -> TileDiff {
+        Self::compare_within(old, new, &[new.bounds()])
+    }
+
+    /// Compares `old` and `new` inside `areas` only: tiles outside them count as unchanged
+    /// (the caller knows nothing changed there, and is spared reading it).
+    pub fn compare_within(old: &Framebuffer, new: &Framebuffer, areas: &[Rect]) -> TileDiff {
         let (width, height) = (new.width().min(old.width()), new.height().min(old.height()));
         let columns = usize::from(width.div_ceil(DIFF_TILE));
         let rows = usize::from(height.div_ceil(DIFF_TILE));
         let mut dirty = vec![false; columns * rows];
         let mut boxes = vec![[u16::MAX, u16::MAX, 0, 0]; columns * rows];
-        for row in 0..rows {
-            let top = row as u16 * DIFF_TILE;
-            let band = Rect::new(0, top, width, DIFF_TILE.min(height - top));
-            // Compare whole rows first: most rows of most frames are unchanged.
-            for line in 0..band.height {
-                let (a, b) = (old.row(&band, line), new.row(&band, line));
-                if a == b {
-                    continue;
-                }
-                for column in 0..columns {
-                    let start = column * usize::from(DIFF_TILE);
-                    let end = (start + usize::from(DIFF_TILE)).min(a.len());
-                    let (a, b) = (&a[start..end], &b[start..end]);
-                    let Some(first) = a.iter().zip(b).position(|(p, q)| p != q) else {
+        let tile = usize::from(DIFF_TILE);
+        for area in areas.iter().filter_map(|area| area.clip(width, height)) {
+            // The whole tiles the area touches, so that each tile's box is complete.
+            let (first_column, last_column) = (
+                usize::from(area.x) / tile,
+                (area.right() as usize - 1) / tile,
+            );
+            let (first_row, last_row) = (
+                usize::from(area.y) / tile,
+                (area.bottom() as usize - 1) / tile,
+            );
+            let left = (first_column * tile) as u16;
+            let right = (((last_column + 1) * tile) as u16).min(width);
+            for row in first_row..=last_row {
+                let top = row as u16 * DIFF_TILE;
+                let band = Rect::new(left, top, right - left, DIFF_TILE.min(height - top));
+                // Compare whole rows first: most rows of most frames are unchanged.
+                for line in 0..band.height {
+                    let (a, b) = (old.row(&band, line), new.row(&band, line));
+                    if a == b {
                         continue;
-                    };
-                    let last = a.iter().zip(b).rposition(|(p, q)| p != q).unwrap_or(first);
-                    let index = row * columns + column;
-                    dirty[index] = true;
-                    let tile_box = &mut boxes[index];
-                    tile_box[0] = tile_box[0].min(first as u16);
-                    tile_box[1] = tile_box[1].min(line);
-                    tile_box[2] = tile_box[2].max(last as u16);
-                    tile_box[3] = tile_box[3].max(line);
+                    }
+                    for column in first_column..=last_column {
+                        let start = (column - first_column) * tile;
+                        let end = (start + tile).min(a.len());
+                        let (a, b) = (&a[start..end], &b[start..end]);
+                        let Some(first) = a.iter().zip(b).position(|(p, q)| p != q) else {
+                            continue;
+                        };
+                        let last = a.iter().zip(b).rposition(|(p, q)| p != q).unwrap_or(first);
+                        let index = row * columns + column;
+                        dirty[index] = true;
+                        let tile_box = &mut boxes[index];
+                        tile_box[0] = tile_box[0].min(first as u16);
+                        tile_box[1] = tile_box[1].min(line);
+                        tile_box[2] = tile_box[2].max(last as u16);
+                        tile_box[3] = tile_box[3].max(line);
+                    }
                 }
             }
         }
@@ -180,5 +200,21 @@ mod tests {
             vec![Rect::new(16, 16, 32, 16), Rect::new(96, 48, 4, 2)]
         );
         assert!(TileDiff::compare(&old, &old).is_empty());
+        // Inside given areas only, whole tiles of them: the change at 20,20 is found from an
+        // area touching its tile's corner; the one at 99,49 lies outside every area.
+        let within = TileDiff::compare_within(
+            &old,
+            &new,
+            &[
+                Rect::new(31, 31, 1, 1),
+                Rect::new(0, 0, 1, 1),
+                Rect::new(90, 60, 50, 5),
+            ],
+        );
+        assert_eq!(within.runs(), vec![Rect::new(20, 20, 3, 3)]);
+        // Overlapping areas give the same answer as one.
+        let twice =
+            TileDiff::compare_within(&old, &new, &[new.bounds(), Rect::new(30, 10, 70, 40)]);
+        assert_eq!(twice.runs(), diff.runs());
     }
 }

@@ -393,6 +393,14 @@ impl Framebuffer {
         }
     }
 
+    /// Copies `rect` of `source`, a framebuffer of the same size, into the same place here.
+    pub fn copy_from(&mut self, source: &Framebuffer, rect: &Rect) {
+        for row in 0..rect.height {
+            self.row_mut(rect, row)
+                .copy_from_slice(source.row(rect, row));
+        }
+    }
+
     /// The pixels of `rect` (which must lie inside), row-major.
     pub fn read_rect(&self, rect: &Rect) -> Vec<u32> {
         let mut out = Vec::with_capacity(rect.area());

@@ -20,7 +20,7 @@ use crate::encodings::extended_desktop_size::{
 use crate::encodings::{Decoders, desktop_name};
 use crate::error::ProtocolError;
 use crate::extended_clipboard::sync::ClipboardSync;
-use crate::framebuffer::{Framebuffer, Rect};
+use crate::framebuffer::{Framebuffer, Rect, Region};
 use crate::messages::{
     ClientMessage, EnableContinuousUpdates, EncodingType, RectangleHeader, ServerMessage,
     from_latin1, to_latin1,
@@ -166,6 +166,8 @@ pub struct ClientConnection {
     server_continuous_updates: bool,
     /// We asked for continuous updates and have not turned them off.
     continuous_updates: bool,
+    /// What rectangles have drawn since [`ClientConnection::take_damage`].
+    damage: Region,
 }
 
 /// The executor deferred decoding runs through, and the rectangles waiting for it.
@@ -194,6 +196,7 @@ impl ClientConnection {
             clipboard: None,
             server_continuous_updates: false,
             continuous_updates: false,
+            damage: Region::new(),
         }
     }
 
@@ -453,6 +456,7 @@ impl ClientConnection {
         let _ = server_format;
         self.name = String::from_utf8_lossy(name).into_owned();
         self.framebuffer = Framebuffer::new(width, height);
+        self.damage = Region::from_rect(self.framebuffer.bounds());
         self.config.pixel_format.validate()?;
         self.pixel_format = self.config.pixel_format;
         ClientMessage::SetPixelFormat(self.pixel_format).write(&mut self.output);
@@ -487,6 +491,7 @@ impl ClientConnection {
                     return Err(bad("desktop size exceeds the limit".into()));
                 }
                 self.framebuffer.resize(rect.width, rect.height);
+                self.damage = Region::from_rect(self.framebuffer.bounds());
                 self.events.push_back(ClientEvent::Resized {
                     width: rect.width,
                     height: rect.height,
@@ -552,7 +557,10 @@ impl ClientConnection {
                     )
                     .ok_or_else(|| bad("this encoding is not supported".into()))?;
                 match decoded.map_err(bad)? {
-                    Some(len) => len,
+                    Some(len) => {
+                        self.damage.add(rect);
+                        len
+                    }
                     None => return Ok(None),
                 }
             }
@@ -582,6 +590,7 @@ impl ClientConnection {
                 != (self.framebuffer.width(), self.framebuffer.height())
             {
                 self.framebuffer.resize(layout.width, layout.height);
+                self.damage = Region::from_rect(self.framebuffer.bounds());
                 self.events.push_back(ClientEvent::Resized {
                     width: layout.width,
                     height: layout.height,
@@ -655,6 +664,7 @@ impl ClientConnection {
                 .batch
                 .push(header.encoding, rect, &body[..body_len]);
         }
+        self.damage.add(rect);
         let consumed = RectangleHeader::WIRE_SIZE + body_len;
         if let State::InUpdate {
             remaining,
@@ -798,6 +808,12 @@ impl ClientConnection {
 
     pub fn framebuffer(&self) -> &Framebuffer {
         &self.framebuffer
+    }
+
+    /// The parts of the framebuffer drawn since the last call (a new size counts as all of
+    /// it), as a bounded [`Region`]: a mirror of the framebuffer need copy only these.
+    pub fn take_damage(&mut self) -> Region {
+        self.damage.take()
     }
 
     /// The desktop's name: from ServerInit, then from the latest DesktopName.

@@ -792,3 +792,36 @@ fn viewer_fences_are_answered_in_order_and_extensions_stay_quiet_unless_listed()
     assert_eq!(pair.server.take_output(), expected);
     assert_eq!(pair.server.poll_event(), None);
 }
+
+#[test]
+fn the_viewer_knows_what_each_update_drew() {
+    let mut pair = Pair::new(server(None), client(None), usize::MAX);
+    pair.pump().unwrap();
+    pair.client_events();
+    let bounds = pair.client.framebuffer().bounds();
+    assert_eq!(
+        pair.client.take_damage().rects(),
+        &[bounds],
+        "a new size is all of it"
+    );
+    assert!(pair.client.take_damage().is_empty(), "taken");
+
+    let mut picture = test_picture(64, 48);
+    picture.copy_rect(&Rect::new(0, 10, 64, 20), 0, 0);
+    picture.fill_rect(&Rect::new(5, 2, 7, 3), 0x00abcdef);
+    let update = Update {
+        copies: vec![CopyOperation {
+            destination: Rect::new(0, 10, 64, 20),
+            source_x: 0,
+            source_y: 0,
+        }],
+        changed: vec![Rect::new(5, 2, 7, 3)],
+        ..Update::default()
+    };
+    pair.server.send_update(&picture, &update);
+    pair.pump().unwrap();
+    let damage = pair.client.take_damage();
+    let covered = |x, y| damage.intersects(&Rect::new(x, y, 1, 1));
+    assert!(covered(0, 10) && covered(63, 29) && covered(5, 2) && covered(11, 4));
+    assert!(!covered(0, 40) && !covered(40, 0), "{damage:?}");
+}
