@@ -12,7 +12,7 @@ mod corpus;
 use std::time::{Duration, Instant};
 
 use farview_protocol::encode::{EncodeManager, Update, ViewerEncodings};
-use farview_protocol::{EncodingType, Framebuffer, PixelFormat};
+use farview_protocol::{EncodingType, Framebuffer, PixelFormat, Region};
 use farview_proxy::link::compress::LinkCompressor;
 use farview_proxy::link::frame::write_frame;
 use farview_proxy::link::message::{FarMessage, TileContent};
@@ -70,7 +70,8 @@ fn through_link(
     for frame in frames {
         let started = Instant::now();
         let mut sent = Vec::new();
-        while let Some((update, _)) = outgoing.next_update(frame, usize::MAX) {
+        let damage = Region::from_rect(frame.bounds());
+        while let Some((update, _)) = outgoing.next_update(frame, &damage, usize::MAX) {
             for tile in &update.tiles {
                 let kind = match &tile.content {
                     TileContent::Fill(_) | TileContent::Cached(_) => continue,

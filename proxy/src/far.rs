@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use farview_client::{Target, Viewer, ViewerOptions};
 use farview_protocol::encodings::cursor::Cursor;
-use farview_protocol::{ClientEvent, Framebuffer};
+use farview_protocol::{ClientEvent, Framebuffer, Region};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -64,6 +64,8 @@ pub struct FarOptions {
 #[derive(Debug)]
 struct Mirror {
     framebuffer: Framebuffer,
+    /// Where `framebuffer` changed since a link task last took it.
+    damage: Region,
     name: String,
     cursor: Option<Cursor>,
 }
@@ -121,6 +123,7 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
     let shared = Arc::new(Shared {
         mirror: Mutex::new(Mirror {
             framebuffer: viewer.framebuffer().clone(),
+            damage: Region::new(),
             name: viewer.name().to_string(),
             cursor: viewer.cursor().cloned(),
         }),
@@ -193,17 +196,23 @@ async fn follow_server(
         while let Some(event) = viewer.poll_event()? {
             match event {
                 ClientEvent::UpdateComplete { .. } | ClientEvent::Resized { .. } => {
+                    // Only what the server drew is copied (a full-HD copy costs about a
+                    // millisecond an update), and the link tasks compare only that.
+                    let damage = viewer.take_damage();
                     let mut mirror = shared.mirror();
                     let framebuffer = viewer.framebuffer();
-                    if (mirror.framebuffer.width(), mirror.framebuffer.height())
-                        == (framebuffer.width(), framebuffer.height())
+                    let (width, height) = (framebuffer.width(), framebuffer.height());
+                    if (mirror.framebuffer.width(), mirror.framebuffer.height()) == (width, height)
                     {
-                        mirror
-                            .framebuffer
-                            .pixels_mut()
-                            .copy_from_slice(framebuffer.pixels());
+                        for rect in damage.rects() {
+                            if let Some(rect) = rect.clip(width, height) {
+                                mirror.framebuffer.copy_from(framebuffer, &rect);
+                            }
+                        }
+                        mirror.damage.add_region(&damage);
                     } else {
                         mirror.framebuffer = framebuffer.clone();
+                        mirror.damage = Region::from_rect(framebuffer.bounds());
                     }
                     drop(mirror);
                     updates += 1;
@@ -434,8 +443,9 @@ impl LinkTask {
                 let budget = pacer.room() * PLAIN_PER_WIRE_BYTE;
                 let making = Instant::now();
                 let next = {
-                    let mirror = self.shared.mirror();
-                    outgoing.next_update(&mirror.framebuffer, budget)
+                    let mut mirror = self.shared.mirror();
+                    let damage = mirror.damage.take();
+                    outgoing.next_update(&mirror.framebuffer, &damage, budget)
                 };
                 let arrivals = outgoing.take_arrivals();
                 if let Some(record) = &mut session.remembered

@@ -25,6 +25,9 @@ const UNKNOWN_PIXEL: u32 = 0xff00_0000;
 #[derive(Debug)]
 pub struct Outgoing {
     shown: Framebuffer,
+    /// Where the mirror may differ from `shown`: the damage handed in since an update last
+    /// sent everything that differed. Elsewhere the two are equal, so only this is compared.
+    pending: Region,
     sender: TileSender,
     sequence: u64,
     unacked: VecDeque<LinkUpdate>,
@@ -38,6 +41,7 @@ impl Outgoing {
         let mut shown = Framebuffer::new(width, height);
         shown.pixels_mut().fill(UNKNOWN_PIXEL);
         Self {
+            pending: Region::from_rect(shown.bounds()),
             shown,
             sender: TileSender::new(cache_limit, inventory),
             sequence: 0,
@@ -82,14 +86,17 @@ impl Outgoing {
         Some(self.unacked.iter().cloned().collect())
     }
 
-    /// The next update towards `mirror`, with new pixels worth about `budget` bytes at most
+    /// The next update towards `mirror`, which changed inside `damage` since the last call
+    /// (a new size counts as all of it), with new pixels worth about `budget` bytes at most
     /// (at least one tile, so that it always makes progress); `None` when the near side
     /// already shows the mirror or too many updates await acknowledgement.
     pub fn next_update(
         &mut self,
         mirror: &Framebuffer,
+        damage: &Region,
         budget: usize,
     ) -> Option<(LinkUpdate, TileCounts)> {
+        self.pending.add_region(damage);
         if self.unacked.len() >= MAX_UNACKED_UPDATES {
             return None;
         }
@@ -98,7 +105,11 @@ impl Outgoing {
             self.shown.resize(mirror.width(), mirror.height());
             self.size_changed = true;
         }
-        let mut changed = TileDiff::compare(&self.shown, mirror).areas();
+        if self.size_changed {
+            self.pending = Region::from_rect(mirror.bounds());
+        }
+        let mut changed =
+            TileDiff::compare_within(&self.shown, mirror, self.pending.rects()).areas();
         if self.size_changed {
             update.size = Some((mirror.width(), mirror.height()));
         } else {
@@ -110,13 +121,16 @@ impl Outgoing {
             }
             // What is left to send after the moves (comparing again only if there were any).
             if !update.moves.is_empty() {
-                changed = TileDiff::compare(&self.shown, mirror).areas();
+                changed =
+                    TileDiff::compare_within(&self.shown, mirror, self.pending.rects()).areas();
             }
         }
         let mut counts = TileCounts::default();
         let mut spent = 0;
+        let mut everything_sent = true;
         for rect in tiles_smallest_change_first(changed, mirror) {
             if spent >= budget {
+                everything_sent = false;
                 break;
             }
             if (0..rect.height).all(|row| self.shown.row(&rect, row) == mirror.row(&rect, row)) {
@@ -128,6 +142,9 @@ impl Outgoing {
             let tile = self.sender.tile(rect, now, &mut counts);
             spent += tile.content.pixel_bytes();
             update.tiles.push(tile);
+        }
+        if everything_sent {
+            self.pending.clear();
         }
         if update.size.is_none() && update.moves.is_empty() && update.tiles.is_empty() {
             return None;
@@ -181,12 +198,17 @@ mod tests {
         budget: usize,
     ) -> Vec<(LinkUpdate, TileCounts)> {
         let mut sent = Vec::new();
-        while let Some((update, counts)) = outgoing.next_update(mirror, budget) {
+        let damage = Region::from_rect(mirror.bounds());
+        while let Some((update, counts)) = outgoing.next_update(mirror, &damage, budget) {
             receiver.apply(&update, near).unwrap();
             outgoing.acknowledge(update.sequence);
             sent.push((update, counts));
         }
         sent
+    }
+
+    fn all(width: u16, height: u16) -> Region {
+        Region::from_rect(Rect::new(0, 0, width, height))
     }
 
     /// An outgoing side and a near side that both show `first`.
@@ -225,6 +247,33 @@ mod tests {
             Rect::new(192, 192, 64, 64),
             "the small change first"
         );
+    }
+
+    #[test]
+    fn only_damage_is_compared_and_what_a_budget_cuts_off_stays_pending() {
+        let first = picture(256, 256, 1);
+        let (mut outgoing, mut receiver, mut near) = in_step(&first);
+        let mut next = first.clone();
+        let (left, right) = (Rect::new(0, 0, 128, 256), Rect::new(128, 0, 128, 256));
+        next.put_pixels(&Rect::new(0, 0, 256, 256), picture(256, 256, 2).pixels());
+        // Told of the left half only, the right half (changed too) stays as it was.
+        let (update, _) = outgoing
+            .next_update(&next, &Region::from_rect(left), usize::MAX)
+            .unwrap();
+        assert!(update.tiles.iter().all(|t| left.contains(&t.rect)));
+        receiver.apply(&update, &mut near).unwrap();
+        assert_eq!(near.read_rect(&left), next.read_rect(&left));
+        assert_eq!(near.read_rect(&right), first.read_rect(&right));
+        // Then the right half, one tile at a time: what the budget cut off goes later
+        // without being named again.
+        let mut damage = Region::from_rect(right);
+        while let Some((update, _)) = outgoing.next_update(&next, &damage, 1) {
+            assert_eq!(update.tiles.len(), 1);
+            receiver.apply(&update, &mut near).unwrap();
+            outgoing.acknowledge(update.sequence);
+            damage = Region::new();
+        }
+        assert!(near == next);
     }
 
     #[test]
@@ -303,10 +352,10 @@ mod tests {
         let applied = outgoing.sequence();
         // Two updates go out and are lost with the link.
         outgoing
-            .next_update(&picture(128, 128, 2), usize::MAX)
+            .next_update(&picture(128, 128, 2), &all(128, 128), usize::MAX)
             .unwrap();
         outgoing
-            .next_update(&picture(128, 128, 1), usize::MAX)
+            .next_update(&picture(128, 128, 1), &all(128, 128), usize::MAX)
             .unwrap();
         let missed = outgoing.resume(applied).expect("still known");
         assert_eq!(missed.len(), 2);
