@@ -186,6 +186,14 @@ mod tests {
         )
     }
 
+    /// An empty directory of this test's own.
+    fn fresh_dir(test: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("farview-remembered-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
     /// The near side's inventory after a restart, as `near::run` makes it.
     fn near_inventory(dir: &Path, limit: usize) -> Vec<InventoryEntry> {
         let (_, tiles) = DiskCache::open(dir, limit).unwrap();
@@ -198,8 +206,7 @@ mod tests {
 
     #[test]
     fn the_far_side_predicts_the_inventory_of_a_restarted_near_side() {
-        let base = std::env::temp_dir().join(format!("farview-remembered-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
+        let base = fresh_dir("restart");
         let (near_dir, far_dir) = (base.join("near"), base.join("far"));
         let limit = 5 * tile_cost(64, 64);
         let remembered = RememberedCaches::new(Some(&far_dir));
@@ -232,9 +239,7 @@ mod tests {
 
     #[test]
     fn only_the_most_recent_caches_are_remembered() {
-        let dir =
-            std::env::temp_dir().join(format!("farview-remembered-many-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fresh_dir("many");
         let limit = 3 * tile_cost(64, 64);
         let remembered = RememberedCaches::new(Some(&dir));
         let ids: Vec<[u8; CACHE_ID_LEN]> = (0..MAX_REMEMBERED as u8 + 3)
@@ -261,9 +266,7 @@ mod tests {
 
     #[test]
     fn a_long_session_keeps_the_record_bounded() {
-        let dir =
-            std::env::temp_dir().join(format!("farview-remembered-long-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fresh_dir("long");
         let limit = 3 * tile_cost(64, 64);
         let remembered = RememberedCaches::new(Some(&dir));
         let id = [7; CACHE_ID_LEN];

@@ -126,6 +126,22 @@ fn test_picture(width: u16, height: u16) -> Framebuffer {
     Framebuffer::from_pixels(width, height, pixels).unwrap()
 }
 
+/// Moves the block at the top left of `picture` down to `destination` and fills `filled`,
+/// returning the update that says so.
+fn move_and_fill(picture: &mut Framebuffer, destination: Rect, filled: Rect) -> Update {
+    picture.copy_rect(&destination, 0, 0);
+    picture.fill_rect(&filled, 0x00abcdef);
+    Update {
+        copies: vec![CopyOperation {
+            destination,
+            source_x: 0,
+            source_y: 0,
+        }],
+        changed: vec![filled],
+        ..Update::default()
+    }
+}
+
 /// Runs a whole session (handshake, input, updates of every kind) and returns what each
 /// side saw, so that different splits can be compared.
 fn whole_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>, Framebuffer) {
@@ -154,17 +170,11 @@ fn whole_session(chunk: usize) -> (Vec<ClientEvent>, Vec<ServerEvent>, Framebuff
         ..Update::default()
     };
     pair.server.send_update(&picture, &full);
-    picture.copy_rect(&Rect::new(0, 10, 64, 30), 0, 0);
-    picture.fill_rect(&Rect::new(5, 5, 7, 3), 0x00abcdef);
-    let moved = Update {
-        copies: vec![CopyOperation {
-            destination: Rect::new(0, 10, 64, 30),
-            source_x: 0,
-            source_y: 0,
-        }],
-        changed: vec![Rect::new(5, 5, 7, 3)],
-        ..Update::default()
-    };
+    let moved = move_and_fill(
+        &mut picture,
+        Rect::new(0, 10, 64, 30),
+        Rect::new(5, 5, 7, 3),
+    );
     pair.server.send_update(&picture, &moved);
     picture.resize(80, 60);
     let resized = Update {
@@ -807,17 +817,11 @@ fn the_viewer_knows_what_each_update_drew() {
     assert!(pair.client.take_damage().is_empty(), "taken");
 
     let mut picture = test_picture(64, 48);
-    picture.copy_rect(&Rect::new(0, 10, 64, 20), 0, 0);
-    picture.fill_rect(&Rect::new(5, 2, 7, 3), 0x00abcdef);
-    let update = Update {
-        copies: vec![CopyOperation {
-            destination: Rect::new(0, 10, 64, 20),
-            source_x: 0,
-            source_y: 0,
-        }],
-        changed: vec![Rect::new(5, 2, 7, 3)],
-        ..Update::default()
-    };
+    let update = move_and_fill(
+        &mut picture,
+        Rect::new(0, 10, 64, 20),
+        Rect::new(5, 2, 7, 3),
+    );
     pair.server.send_update(&picture, &update);
     pair.pump().unwrap();
     let damage = pair.client.take_damage();
