@@ -5,8 +5,9 @@
 //! Near to far: the hello (protocol version, cache limit, the session to resume, a digest of
 //! the near side's cache inventory), the inventory if the far side asks, the viewers' input,
 //! acknowledgements and pings. Far to near: the welcome (after asking for the inventory, if
-//! it must), updates (moves, then tiles by hash, as fills, or as new pixels), the cursor, the
-//! bell, clipboard text, the desktop's name, pings and pongs.
+//! it must), updates (moves, then tiles: fills, references by number to tiles both caches
+//! hold, or new pixels as runs or plain), the cursor, the bell, clipboard text, the
+//! desktop's name, pings and pongs.
 
 use farview_protocol::Rect;
 use farview_protocol::encode::CopyOperation;
