@@ -398,14 +398,26 @@ impl EncodeManager {
                     self.write_fill(encoding, &part, colour, format, out, stats);
                     continue;
                 }
-                let pieces =
-                    if encoding == EncodingType::TIGHT && class == ContentClass::ManyColours {
-                        self.encoders.tight.palette_pieces(framebuffer, &part)
+                // Many-coloured parts in Tight are halved as they go, each piece encoded
+                // with the palette found for it; a fallback encoding may need smaller pieces
+                // than the primary one.
+                let halving = encoding == EncodingType::TIGHT && class == ContentClass::ManyColours;
+                let mut pending = vec![part];
+                let mut pieces = if halving {
+                    Vec::new()
+                } else {
+                    split(part, encoding, format)
+                }
+                .into_iter();
+                loop {
+                    let next = if halving {
+                        self.encoders
+                            .tight
+                            .next_palette_piece(framebuffer, &mut pending)
                     } else {
-                        // A fallback encoding may need smaller pieces than the primary one.
-                        split(part, encoding, format)
+                        pieces.next()
                     };
-                for piece in pieces {
+                    let Some(piece) = next else { break };
                     self.write_rect(
                         framebuffer,
                         &piece,

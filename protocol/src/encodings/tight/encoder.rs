@@ -67,6 +67,9 @@ pub struct TightEncoder {
     compress_level: u8,
     jpeg: Option<JpegSettings>,
     palette: Palette,
+    /// The rectangle whose colours `palette` holds since [`TightEncoder::next_palette_piece`]
+    /// found they fit: encoding it need not collect them again.
+    collected: Option<Rect>,
     plain: Vec<u8>,
     compressed: Vec<u8>,
     rows: Vec<[u32; 3]>,
@@ -87,6 +90,7 @@ impl Default for TightEncoder {
             compress_level: DEFAULT_COMPRESS_LEVEL,
             jpeg: None,
             palette: Palette::default(),
+            collected: None,
             plain: Vec::new(),
             compressed: Vec::new(),
             rows: Vec::new(),
@@ -114,21 +118,28 @@ impl TightEncoder {
         self.jpeg
     }
 
-    /// Cuts `rect` for sending: as it is if its colours fit a palette, else halved across
-    /// its longer side, again and again, until each piece fits one or is smaller than
-    /// [`MIN_HALVED_PIXELS`]. Photographs end up as pieces of 8192 pixels or more, still
-    /// large enough for JPEG when the viewer allows it.
-    pub fn palette_pieces(&mut self, framebuffer: &Framebuffer, rect: &Rect) -> Vec<Rect> {
-        let mut pieces = Vec::new();
-        let mut pending = vec![*rect];
+    /// The next piece to send of the rectangles in `pending` (start it with the rectangle to
+    /// cut; call until `None`): a rectangle as it is if its colours fit a palette, else its
+    /// halves across its longer side, again and again, until each piece fits one or is
+    /// smaller than [`MIN_HALVED_PIXELS`]. Photographs end up as pieces of 8192 pixels or
+    /// more, still large enough for JPEG when the viewer allows it. Encode each piece before
+    /// asking for the next: the palette found for it is kept for that.
+    pub fn next_palette_piece(
+        &mut self,
+        framebuffer: &Framebuffer,
+        pending: &mut Vec<Rect>,
+    ) -> Option<Rect> {
+        self.collected = None;
         while let Some(piece) = pending.pop() {
-            if piece.area() < MIN_HALVED_PIXELS
-                || self
-                    .palette
-                    .collect(framebuffer, &piece, palette_limit(piece.area()))
+            if piece.area() < MIN_HALVED_PIXELS {
+                return Some(piece);
+            }
+            if self
+                .palette
+                .collect(framebuffer, &piece, palette_limit(piece.area()))
             {
-                pieces.push(piece);
-                continue;
+                self.collected = Some(piece);
+                return Some(piece);
             }
             let (first, second) = if piece.width >= piece.height * 2 {
                 let left = piece.width / 2;
@@ -147,7 +158,15 @@ impl TightEncoder {
             pending.push(second);
             pending.push(first);
         }
-        pieces
+        None
+    }
+
+    /// Whether the colours of `rect` fit a palette, which then holds them.
+    fn palette_fits(&mut self, framebuffer: &Framebuffer, rect: &Rect) -> bool {
+        self.collected.take() == Some(*rect)
+            || self
+                .palette
+                .collect(framebuffer, rect, palette_limit(rect.area()))
     }
 
     /// Restarts all four zlib streams; the next rectangle tells the viewer to do the same.
@@ -184,10 +203,7 @@ impl TightEncoder {
             self.encode_lossless(framebuffer, rect, format, out);
             return false;
         }
-        if self
-            .palette
-            .collect(framebuffer, rect, palette_limit(rect.area()))
-        {
+        if self.palette_fits(framebuffer, rect) {
             self.encode_with_palette(framebuffer, rect, format, out);
             return false;
         }
@@ -214,10 +230,7 @@ impl TightEncoder {
             out.push(self.control(STREAM_FULL_COLOUR as u8));
             return;
         }
-        if self
-            .palette
-            .collect(framebuffer, rect, palette_limit(rect.area()))
-        {
+        if self.palette_fits(framebuffer, rect) {
             self.encode_with_palette(framebuffer, rect, format, out);
         } else {
             self.encode_full_colour(framebuffer, rect, format, None, out);
