@@ -27,6 +27,7 @@ use crate::link::message::{FarMessage, LINK_VERSION, NearMessage};
 use crate::link::outgoing::Outgoing;
 use crate::link::pacing::Pacer;
 use crate::link::tile_cache::{InventoryEntry, inventory_digest};
+use crate::link::tiles::KnownRows;
 use crate::link_io::{self, LinkStream};
 use crate::remembered::{RememberedCache, RememberedCaches};
 use crate::stats::{LinkStats, STATUS_INTERVAL};
@@ -343,22 +344,30 @@ impl LinkTask {
                 let limit = hello.cache_limit.min(MAX_CACHE_LIMIT) as usize;
                 let summary = hello.inventory;
                 let predicted = match summary.cache_id {
-                    Some(cache) if summary.tiles > 0 => self
-                        .remembered
-                        .predicted(&cache, limit)
-                        .filter(|tiles| inventory_digest(tiles) == summary.digest),
+                    Some(cache) if summary.tiles > 0 => self.remembered.predicted(&cache, limit),
                     _ => None,
                 };
-                let remembered = predicted.is_some();
-                let inventory = match predicted {
-                    Some(tiles) => tiles,
-                    None if summary.tiles == 0 => Vec::new(),
-                    None => {
+                let remembered = predicted
+                    .as_ref()
+                    .is_some_and(|(tiles, _)| inventory_digest(tiles) == summary.digest);
+                // Rows are known only of tiles remembered: an inventory that crosses names
+                // tiles, not their rows.
+                let (inventory, known) = match predicted {
+                    Some(predicted) if remembered => predicted,
+                    _ if summary.tiles == 0 => (Vec::new(), KnownRows::new()),
+                    predicted => {
                         codec.encode(FarMessage::InventoryWanted.encode(), &mut output)?;
                         link_io::send(&mut stream, &mut output).await?;
-                        tokio::time::timeout(HELLO_TIMEOUT, read_inventory(&mut stream, &mut codec))
-                            .await
-                            .map_err(|_| ProxyError::Timeout("the near proxy's inventory"))??
+                        let inventory = tokio::time::timeout(
+                            HELLO_TIMEOUT,
+                            read_inventory(&mut stream, &mut codec),
+                        )
+                        .await
+                        .map_err(|_| ProxyError::Timeout("the near proxy's inventory"))??;
+                        (
+                            inventory,
+                            predicted.map(|(_, known)| known).unwrap_or_default(),
+                        )
                     }
                 };
                 let id = random_session_id();
@@ -369,13 +378,13 @@ impl LinkTask {
                 );
                 let remembered = summary.cache_id.and_then(|cache| {
                     self.remembered
-                        .start(&cache, &inventory, limit)
+                        .start(&cache, &inventory, &known, limit)
                         .inspect_err(|error| warn!("far: cannot remember the near cache: {error}"))
                         .ok()
                 });
                 *session = Some(LinkSession {
                     id,
-                    outgoing: Outgoing::new(width, height, limit, &inventory),
+                    outgoing: Outgoing::new(width, height, limit, &inventory, &known),
                     remembered,
                 });
                 None
@@ -462,7 +471,11 @@ impl LinkTask {
                         let size =
                             codec.encode(FarMessage::Update(update).encode(), &mut output)?;
                         debug!(
-                            "far: update {sequence}: {tiles} tile(s), {size} bytes, made in {:.1} ms",
+                            "far: update {sequence}: {tiles} tile(s) ({} new, {} stitched, {} cached, {} filled), {size} bytes, made in {:.1} ms",
+                            counts.new,
+                            counts.stitched,
+                            counts.cached,
+                            counts.fills,
                             making.elapsed().as_secs_f64() * 1e3
                         );
                         pacer.on_sent(sequence, size, Instant::now());

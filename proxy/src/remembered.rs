@@ -6,22 +6,28 @@
 //! inventory, as without this memory.
 //!
 //! One file per near cache, named by its identity, in `near-caches/` of the far side's state
-//! directory: the inventory the session started from, then every new tile sent, 20 bytes
-//! each (hash, width, height), appended as they go. A torn last record is dropped on load.
+//! directory: the inventory the session started from, then every new tile sent, appended
+//! as they go: hash, width, height, and the tile's row hashes when known (so that a far side
+//! restarted can still stitch tiles from rows the near side holds; a record is 533 bytes,
+//! a thirtieth of the tile it stands for). A torn last record is dropped on load.
 //! At most [`MAX_REMEMBERED`] files are kept: starting another removes the least recently
 //! written, so a near side that comes with a new cache each time cannot fill the disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::link::message::CACHE_ID_LEN;
 use crate::link::tile_cache::{
     InventoryEntry, TILE_HASH_LEN, TILE_SIDE, TileHash, oldest_beyond_limit, reloaded_inventory,
     tile_cost,
 };
+use crate::link::tiles::{Arrival, KnownRows};
 
-const RECORD_LEN: usize = TILE_HASH_LEN + 4;
+/// Hash, width, height, how many row hashes are known, then room for a tile's row hashes.
+const RECORD_LEN: usize = TILE_HASH_LEN + 4 + 1 + ROWS_LEN;
+const ROWS_LEN: usize = 8 * TILE_SIDE as usize;
 /// A record file is cut back to what its cache can hold when it has this many times as many
 /// records as the cache has room for whole tiles.
 const COMPACT_FACTOR: usize = 4;
@@ -47,19 +53,32 @@ impl RememberedCaches {
     }
 
     /// What near cache `id`, of `limit` bytes, holds after reloading, if it kept everything
-    /// sent to it.
-    pub fn predicted(&self, id: &[u8; CACHE_ID_LEN], limit: usize) -> Option<Vec<InventoryEntry>> {
+    /// sent to it, and the rows of those tiles as far as known.
+    pub fn predicted(
+        &self,
+        id: &[u8; CACHE_ID_LEN],
+        limit: usize,
+    ) -> Option<(Vec<InventoryEntry>, KnownRows)> {
         let bytes = std::fs::read(self.path(id)?).ok()?;
-        let arrivals: Vec<InventoryEntry> =
-            bytes.chunks_exact(RECORD_LEN).filter_map(parse).collect();
-        Some(reloaded_inventory(&arrivals, limit))
+        let arrivals: Vec<Arrival> = bytes.chunks_exact(RECORD_LEN).filter_map(parse).collect();
+        let entries: Vec<InventoryEntry> = arrivals.iter().map(|(entry, _)| *entry).collect();
+        let inventory = reloaded_inventory(&entries, limit);
+        let mut known: KnownRows = arrivals
+            .into_iter()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|((hash, ..), rows)| (hash, rows))
+            .collect();
+        known.retain(|hash, _| inventory.iter().any(|(held, ..)| held == hash));
+        Some((inventory, known))
     }
 
-    /// Starts the record of near cache `id` afresh from the inventory a session starts with.
+    /// Starts the record of near cache `id` afresh from the inventory a session starts with
+    /// and the rows known of its tiles.
     pub fn start(
         &self,
         id: &[u8; CACHE_ID_LEN],
         inventory: &[InventoryEntry],
+        known: &KnownRows,
         limit: usize,
     ) -> io::Result<RememberedCache> {
         let Some(path) = self.path(id) else {
@@ -69,10 +88,17 @@ impl RememberedCaches {
             std::fs::create_dir_all(dir)?;
             forget_all_but_newest(dir, &path, MAX_REMEMBERED - 1)?;
         }
+        let arrivals: Vec<Arrival> = inventory
+            .iter()
+            .map(|entry| {
+                let rows = known.get(&entry.0).cloned().unwrap_or_else(|| Arc::new([]));
+                (*entry, rows)
+            })
+            .collect();
         let mut cache = RememberedCache {
-            writer: rewrite(&path, inventory)?,
+            writer: rewrite(&path, &arrivals)?,
             path,
-            arrivals: inventory.to_vec(),
+            arrivals,
             limit,
         };
         cache.writer.flush()?;
@@ -85,13 +111,13 @@ impl RememberedCaches {
 pub struct RememberedCache {
     path: PathBuf,
     writer: BufWriter<File>,
-    arrivals: Vec<InventoryEntry>,
+    arrivals: Vec<Arrival>,
     limit: usize,
 }
 
 impl RememberedCache {
     /// New tiles sent, in the order sent.
-    pub fn append(&mut self, tiles: &[InventoryEntry]) -> io::Result<()> {
+    pub fn append(&mut self, tiles: &[Arrival]) -> io::Result<()> {
         if tiles.is_empty() {
             return Ok(());
         }
@@ -102,7 +128,7 @@ impl RememberedCache {
             let costs: Vec<usize> = self
                 .arrivals
                 .iter()
-                .map(|&(_, w, h)| tile_cost(w, h))
+                .map(|&((_, w, h), _)| tile_cost(w, h))
                 .collect();
             self.arrivals
                 .drain(..oldest_beyond_limit(&costs, self.limit));
@@ -138,7 +164,7 @@ fn forget_all_but_newest(dir: &Path, keep: &Path, newest: usize) -> io::Result<(
     Ok(())
 }
 
-fn rewrite(path: &Path, arrivals: &[InventoryEntry]) -> io::Result<BufWriter<File>> {
+fn rewrite(path: &Path, arrivals: &[Arrival]) -> io::Result<BufWriter<File>> {
     let temporary = path.with_extension("tmp");
     let mut writer = BufWriter::new(File::create(&temporary)?);
     for tile in arrivals {
@@ -149,23 +175,43 @@ fn rewrite(path: &Path, arrivals: &[InventoryEntry]) -> io::Result<BufWriter<Fil
     Ok(BufWriter::new(OpenOptions::new().append(true).open(path)?))
 }
 
-fn write_record(writer: &mut impl Write, (hash, width, height): &InventoryEntry) -> io::Result<()> {
-    writer.write_all(&hash.0)?;
-    writer.write_all(&width.to_be_bytes())?;
-    writer.write_all(&height.to_be_bytes())
+fn write_record(
+    writer: &mut impl Write,
+    ((hash, width, height), rows): &Arrival,
+) -> io::Result<()> {
+    let mut record = [0; RECORD_LEN];
+    record[..TILE_HASH_LEN].copy_from_slice(&hash.0);
+    record[TILE_HASH_LEN..TILE_HASH_LEN + 2].copy_from_slice(&width.to_be_bytes());
+    record[TILE_HASH_LEN + 2..TILE_HASH_LEN + 4].copy_from_slice(&height.to_be_bytes());
+    let rows = &rows[..rows.len().min(usize::from(TILE_SIDE))];
+    record[TILE_HASH_LEN + 4] = rows.len() as u8;
+    for (slot, row) in record[TILE_HASH_LEN + 5..].chunks_exact_mut(8).zip(rows) {
+        slot.copy_from_slice(&row.to_le_bytes());
+    }
+    writer.write_all(&record)
 }
 
-fn parse(record: &[u8]) -> Option<InventoryEntry> {
+fn parse(record: &[u8]) -> Option<Arrival> {
     let hash = TileHash(record[..TILE_HASH_LEN].try_into().ok()?);
     let width = u16::from_be_bytes([record[TILE_HASH_LEN], record[TILE_HASH_LEN + 1]]);
     let height = u16::from_be_bytes([record[TILE_HASH_LEN + 2], record[TILE_HASH_LEN + 3]]);
-    (width <= TILE_SIDE && height <= TILE_SIDE).then_some((hash, width, height))
+    let known = usize::from(record[TILE_HASH_LEN + 4]);
+    if width > TILE_SIDE || height > TILE_SIDE || (known != 0 && known != usize::from(height)) {
+        return None;
+    }
+    let rows = record[TILE_HASH_LEN + 5..]
+        .chunks_exact(8)
+        .take(known)
+        .map(|bytes| u64::from_le_bytes(bytes.try_into().expect("eight bytes")))
+        .collect();
+    Some(((hash, width, height), rows))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::disk_cache::DiskCache;
+    use crate::link::tile_cache::row_hashes;
     use crate::link::tiles::{StoredTile, TileReceiver};
 
     fn tile(seed: u32) -> StoredTile {
@@ -184,6 +230,21 @@ mod tests {
             tile.width,
             tile.height,
         )
+    }
+
+    fn arrival(tile: &StoredTile) -> Arrival {
+        (entry(tile), row_hashes(tile.width, &tile.pixels))
+    }
+
+    /// The inventory `remembered` predicts for `id`, without the rows.
+    fn predicted(
+        remembered: &RememberedCaches,
+        id: &[u8; CACHE_ID_LEN],
+        limit: usize,
+    ) -> Option<Vec<InventoryEntry>> {
+        remembered
+            .predicted(id, limit)
+            .map(|(inventory, _)| inventory)
     }
 
     /// An empty directory of this test's own.
@@ -214,24 +275,36 @@ mod tests {
         let id = disk.id();
         assert!(remembered.predicted(&id, limit).is_none(), "never seen");
         // Two sessions: 1 comes again after being evicted, 0 and 2 no longer fit.
-        let mut inventory = Vec::new();
+        let (mut inventory, mut known) = (Vec::new(), KnownRows::new());
         for session in [vec![0, 1, 2, 3], vec![4, 5, 1, 6]] {
-            let mut record = remembered.start(&id, &inventory, limit).unwrap();
+            let mut record = remembered.start(&id, &inventory, &known, limit).unwrap();
             for seed in session {
                 disk.append(&[tile(seed)]).unwrap();
-                record.append(&[entry(&tile(seed))]).unwrap();
+                record.append(&[arrival(&tile(seed))]).unwrap();
             }
             drop(record);
             inventory = near_inventory(&near_dir, limit);
-            assert_eq!(remembered.predicted(&id, limit), Some(inventory.clone()));
+            let (predicted, rows) = remembered.predicted(&id, limit).unwrap();
+            assert_eq!(predicted, inventory);
+            known = rows;
         }
         let expected: Vec<_> = [3, 4, 5, 1, 6].iter().map(|&s| entry(&tile(s))).collect();
         assert_eq!(inventory, expected);
+        // The rows of every tile held are remembered, across the restart of the record too.
+        for seed in [3, 4, 5, 1, 6] {
+            let (hash, ..) = entry(&tile(seed));
+            assert_eq!(
+                known.get(&hash),
+                Some(&arrival(&tile(seed)).1),
+                "tile {seed}"
+            );
+        }
+        assert_eq!(known.len(), 5, "only the rows of tiles held");
         // A tile the near side lost (a crash before it was written) shows in the digest.
-        let mut record = remembered.start(&id, &inventory, limit).unwrap();
-        record.append(&[entry(&tile(7))]).unwrap();
+        let mut record = remembered.start(&id, &inventory, &known, limit).unwrap();
+        record.append(&[arrival(&tile(7))]).unwrap();
         assert_ne!(
-            remembered.predicted(&id, limit),
+            predicted(&remembered, &id, limit),
             Some(near_inventory(&near_dir, limit))
         );
         let _ = std::fs::remove_dir_all(&base);
@@ -246,7 +319,9 @@ mod tests {
             .map(|i| [i; CACHE_ID_LEN])
             .collect();
         for id in &ids {
-            remembered.start(id, &[entry(&tile(1))], limit).unwrap();
+            remembered
+                .start(id, &[entry(&tile(1))], &KnownRows::new(), limit)
+                .unwrap();
             // Modification times are coarse on some file systems.
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
@@ -270,11 +345,14 @@ mod tests {
         let limit = 3 * tile_cost(64, 64);
         let remembered = RememberedCaches::new(Some(&dir));
         let id = [7; CACHE_ID_LEN];
-        let mut record = remembered.start(&id, &[], limit).unwrap();
-        let entries: Vec<_> = (0..100).map(|s| entry(&tile(s))).collect();
-        for entry in &entries {
-            record.append(std::slice::from_ref(entry)).unwrap();
+        let mut record = remembered
+            .start(&id, &[], &KnownRows::new(), limit)
+            .unwrap();
+        let arrivals: Vec<_> = (0..100).map(|s| arrival(&tile(s))).collect();
+        for arrival in &arrivals {
+            record.append(std::slice::from_ref(arrival)).unwrap();
         }
+        let entries: Vec<_> = arrivals.iter().map(|(entry, _)| *entry).collect();
         let size = std::fs::metadata(remembered.path(&id).unwrap())
             .unwrap()
             .len() as usize;
@@ -283,7 +361,7 @@ mod tests {
             "{size} bytes"
         );
         assert_eq!(
-            remembered.predicted(&id, limit),
+            predicted(&remembered, &id, limit),
             Some(entries[97..].to_vec())
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -31,6 +31,7 @@ impl LinkStats {
     pub fn add_tiles(&mut self, counts: TileCounts) {
         self.tiles.fills += counts.fills;
         self.tiles.cached += counts.cached;
+        self.tiles.stitched += counts.stitched;
         self.tiles.new += counts.new;
     }
 
@@ -43,7 +44,7 @@ impl LinkStats {
 
     /// Of the tiles that were not fills, the share that crossed as references.
     pub fn cache_hit_rate(&self) -> f64 {
-        let looked_up = self.tiles.cached + self.tiles.new;
+        let looked_up = self.tiles.cached + self.tiles.stitched + self.tiles.new;
         self.tiles.cached as f64 / looked_up.max(1) as f64
     }
 
@@ -67,7 +68,8 @@ impl LinkStats {
             concat!(
                 "{{\"side\":\"{}\",\"bytes_sent\":{},\"bytes_received\":{},",
                 "\"plain_bytes_sent\":{},\"plain_bytes_received\":{},\"compression_ratio\":{:.3},",
-                "\"tiles_new\":{},\"tiles_cached\":{},\"tiles_filled\":{},\"cache_hit_rate\":{:.4},",
+                "\"tiles_new\":{},\"tiles_stitched\":{},\"tiles_cached\":{},\"tiles_filled\":{},",
+                "\"cache_hit_rate\":{:.4},",
                 "\"updates\":{},\"rtt_ms\":{},\"resumes\":{}}}"
             ),
             self.side,
@@ -77,6 +79,7 @@ impl LinkStats {
             self.link.received_plain,
             self.compression_ratio(),
             self.tiles.new,
+            self.tiles.stitched,
             self.tiles.cached,
             self.tiles.fills,
             self.cache_hit_rate(),
@@ -121,6 +124,7 @@ mod tests {
         stats.add_tiles(TileCounts {
             fills: 5,
             cached: 3,
+            stitched: 0,
             new: 1,
         });
         stats.rtt = Some(Duration::from_millis(200));

@@ -6,7 +6,7 @@
 //! the near side's cache inventory), the inventory if the far side asks, the viewers' input,
 //! acknowledgements and pings. Far to near: the welcome (after asking for the inventory, if
 //! it must), updates (moves, then tiles: fills, references by number to tiles both caches
-//! hold, or new pixels as runs or plain), the cursor, the bell, clipboard text, the
+//! hold, tiles stitched from rows of such tiles, or new pixels as runs or plain), the cursor, the bell, clipboard text, the
 //! desktop's name, pings and pongs.
 
 use farview_protocol::Rect;
@@ -18,7 +18,7 @@ use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 4;
+pub const LINK_VERSION: u16 = 5;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -75,6 +75,27 @@ pub enum TileContent {
     /// New pixels as runs: each run's colour, then its length less one in bytes of up to
     /// 255 (a byte under 255 ends it), row-major across the tile. Held expanded.
     Runs(Vec<u32>),
+    /// Rows of tiles both caches hold, top to bottom: content that moved up or down since
+    /// it was sent (a page scrolled to an offset not seen before). Rows found in no held
+    /// tile follow as runs.
+    Stitched(Stitched),
+}
+
+/// A tile made of rows: spans of held tiles' rows and spans of new rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stitched {
+    /// Top to bottom; their rows add up to the tile's height.
+    pub spans: Vec<RowSpan>,
+    /// The pixels of the spans without a source, in order, row-major. Held expanded.
+    pub new_rows: Vec<u32>,
+}
+
+/// `rows` rows of a tile: from `first_row` on of a held tile, or new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSpan {
+    pub source: Option<TileId>,
+    pub first_row: u16,
+    pub rows: u16,
 }
 
 impl TileContent {
@@ -84,6 +105,9 @@ impl TileContent {
         match self {
             TileContent::New(pixels) => pixels.len() * 3,
             TileContent::Runs(pixels) => super::tiles::run_count(pixels) * 4,
+            TileContent::Stitched(stitched) => {
+                stitched.spans.len() * 4 + super::tiles::run_count(&stitched.new_rows) * 4
+            }
             TileContent::Fill(_) | TileContent::Cached(_) => 0,
         }
     }
@@ -209,6 +233,7 @@ mod tile_tag {
     pub const CACHED: u8 = 1;
     pub const NEW: u8 = 2;
     pub const RUNS: u8 = 4;
+    pub const STITCHED: u8 = 5;
     /// Set on the tag when the tile is a whole grid cell, given by its column and row
     /// (two varints, two bytes on any screen up to 8128 pixels) instead of a rectangle
     /// (eight bytes): most tiles of an update are.
@@ -545,6 +570,7 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             TileContent::Cached(_) => tile_tag::CACHED,
             TileContent::New(_) => tile_tag::NEW,
             TileContent::Runs(_) => tile_tag::RUNS,
+            TileContent::Stitched(_) => tile_tag::STITCHED,
         };
         let rect = tile.rect;
         let side = TILE_SIDE;
@@ -570,14 +596,94 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             TileContent::Fill(colour) => out.extend_from_slice(&colour.to_be_bytes()),
             // The difference from the number after the update's previous reference: tiles
             // cached together are numbered in a row, so most of these are a zero byte.
-            TileContent::Cached(id) => {
-                write_varint(zigzag(id.wrapping_sub(next_id) as i64), out);
-                next_id = id.wrapping_add(1);
-            }
+            TileContent::Cached(id) => write_reference(*id, &mut next_id, out),
             TileContent::New(pixels) => write_rgb(pixels, out),
             TileContent::Runs(pixels) => write_runs(pixels, out),
+            TileContent::Stitched(stitched) => write_stitched(stitched, &mut next_id, out),
         }
     }
+}
+
+/// A held tile's number as the difference from the number after the update's previous
+/// reference: tiles cached together are numbered in a row, so most of these are a zero byte.
+fn write_reference(id: TileId, next_id: &mut TileId, out: &mut Vec<u8>) {
+    write_varint(zigzag(id.wrapping_sub(*next_id) as i64), out);
+    *next_id = id.wrapping_add(1);
+}
+
+fn read_reference(r: &mut Reader<'_>, next_id: &mut TileId) -> Result<TileId, LinkError> {
+    let id = next_id.wrapping_add(unzigzag(r.varint("update tile")?) as u64);
+    *next_id = id.wrapping_add(1);
+    Ok(id)
+}
+
+/// Each span: its row count, with [`SPAN_FROM_CACHE`] set when a reference and the first
+/// row follow; then the new rows' runs.
+fn write_stitched(stitched: &Stitched, next_id: &mut TileId, out: &mut Vec<u8>) {
+    for span in &stitched.spans {
+        match span.source {
+            Some(id) => {
+                out.push(SPAN_FROM_CACHE | span.rows as u8);
+                write_reference(id, next_id, out);
+                out.push(span.first_row as u8);
+            }
+            None => out.push(span.rows as u8),
+        }
+    }
+    write_runs(&stitched.new_rows, out);
+}
+
+/// Set on a span's row count when its rows come from a held tile.
+const SPAN_FROM_CACHE: u8 = 0x80;
+
+/// The spans of a `width` x `height` stitched tile and its new rows; spans must fit the
+/// tile and a held tile's rows.
+fn read_stitched(
+    r: &mut Reader<'_>,
+    width: u16,
+    height: u16,
+    next_id: &mut TileId,
+) -> Result<Stitched, LinkError> {
+    let what = "stitched tile";
+    let mut spans = Vec::new();
+    let (mut rows_seen, mut new_rows) = (0u16, 0u16);
+    while rows_seen < height {
+        let byte = r.u8(what)?;
+        let rows = u16::from(byte & !SPAN_FROM_CACHE);
+        if rows == 0 || rows_seen + rows > height {
+            return Err(LinkError::malformed(
+                what,
+                format!("a span of {rows} row(s) after {rows_seen} of {height}"),
+            ));
+        }
+        let (source, first_row) = if byte & SPAN_FROM_CACHE != 0 {
+            let id = read_reference(r, next_id)?;
+            let first_row = u16::from(r.u8(what)?);
+            if first_row + rows > TILE_SIDE {
+                return Err(LinkError::malformed(
+                    what,
+                    format!("rows {first_row}.. of a held tile"),
+                ));
+            }
+            (Some(id), first_row)
+        } else {
+            new_rows += rows;
+            (None, 0)
+        };
+        spans.push(RowSpan {
+            source,
+            first_row,
+            rows,
+        });
+        rows_seen += rows;
+    }
+    let area = usize::from(width) * usize::from(new_rows);
+    let new_rows = if area == 0 {
+        Vec::new()
+    } else {
+        read_runs(r, area, what)?
+    };
+    Ok(Stitched { spans, new_rows })
 }
 
 /// A signed number as an unsigned one, small either way: 0, -1, 1, -2, ... become 0, 1, 2, 3.
@@ -719,13 +825,12 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
         }
         let content = match tag & !(tile_tag::GRID_CELL | tile_tag::NEXT_CELL) {
             tile_tag::FILL => TileContent::Fill(r.u32(what)?),
-            tile_tag::CACHED => {
-                let id = next_id.wrapping_add(unzigzag(r.varint(what)?) as u64);
-                next_id = id.wrapping_add(1);
-                TileContent::Cached(id)
-            }
+            tile_tag::CACHED => TileContent::Cached(read_reference(r, &mut next_id)?),
             tile_tag::NEW => TileContent::New(read_rgb(r.bytes(what, rect.area() * 3)?)),
             tile_tag::RUNS => TileContent::Runs(read_runs(r, rect.area(), what)?),
+            tile_tag::STITCHED => {
+                TileContent::Stitched(read_stitched(r, rect.width, rect.height, &mut next_id)?)
+            }
             other => {
                 return Err(LinkError::malformed(
                     what,
@@ -881,9 +986,42 @@ mod tests {
                 proptest::collection::vec(0..=0x00ff_ffffu32, area).prop_map(TileContent::New),
                 // Few colours, so that runs form.
                 proptest::collection::vec(0..=2u32, area).prop_map(TileContent::Runs),
+                stitched(rect.width, rect.height).prop_map(TileContent::Stitched),
             ]
             .prop_map(move |content| TilePlacement { rect, content })
         })
+    }
+
+    /// Spans that add up to `height` rows, some from held tiles, and their new rows.
+    fn stitched(width: u16, height: u16) -> impl Strategy<Value = Stitched> {
+        proptest::collection::vec((any::<Option<u64>>(), any::<u16>(), any::<u16>()), 64)
+            .prop_flat_map(move |choices| {
+                let mut spans = Vec::new();
+                let mut left = height;
+                for (source, rows, first_row) in choices {
+                    if left == 0 {
+                        break;
+                    }
+                    let rows = 1 + rows % left;
+                    left -= rows;
+                    let first_row = source.map_or(0, |_| first_row % (TILE_SIDE - rows + 1));
+                    spans.push(RowSpan {
+                        source,
+                        first_row,
+                        rows,
+                    });
+                }
+                let new: u16 = spans
+                    .iter()
+                    .filter(|span| span.source.is_none())
+                    .map(|span| span.rows)
+                    .sum();
+                let area = usize::from(width) * usize::from(new);
+                proptest::collection::vec(0..=2u32, area).prop_map(move |new_rows| Stitched {
+                    spans: spans.clone(),
+                    new_rows,
+                })
+            })
     }
 
     fn far_message() -> impl Strategy<Value = FarMessage> {

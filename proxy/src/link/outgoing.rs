@@ -14,7 +14,7 @@ use farview_protocol::{Framebuffer, Rect, Region, moves};
 
 use super::message::LinkUpdate;
 use super::tile_cache::InventoryEntry;
-use super::tiles::{TileCounts, TileSender, UpdateTarget, grid_tiles};
+use super::tiles::{Arrival, KnownRows, TileCounts, TileSender, UpdateTarget, grid_tiles};
 
 /// Updates sent and not yet acknowledged, at most.
 pub const MAX_UNACKED_UPDATES: usize = 64;
@@ -36,14 +36,20 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// For a near side whose picture is unknown and whose cache holds `inventory` under
-    /// `cache_limit` bytes.
-    pub fn new(width: u16, height: u16, cache_limit: usize, inventory: &[InventoryEntry]) -> Self {
+    /// `cache_limit` bytes, with the rows of those tiles as far as `known`.
+    pub fn new(
+        width: u16,
+        height: u16,
+        cache_limit: usize,
+        inventory: &[InventoryEntry],
+        known: &KnownRows,
+    ) -> Self {
         let mut shown = Framebuffer::new(width, height);
         shown.pixels_mut().fill(UNKNOWN_PIXEL);
         Self {
             pending: Region::from_rect(shown.bounds()),
             shown,
-            sender: TileSender::new(cache_limit, inventory),
+            sender: TileSender::new(cache_limit, inventory, known),
             sequence: 0,
             unacked: VecDeque::new(),
             // The near side learns the size from the first update.
@@ -52,7 +58,7 @@ impl Outgoing {
     }
 
     /// The new tiles sent since the last call, in order ([`TileSender::take_arrivals`]).
-    pub fn take_arrivals(&mut self) -> Vec<InventoryEntry> {
+    pub fn take_arrivals(&mut self) -> Vec<Arrival> {
         self.sender.take_arrivals()
     }
 
@@ -214,7 +220,7 @@ mod tests {
     /// An outgoing side and a near side that both show `first`.
     fn in_step(first: &Framebuffer) -> (Outgoing, TileReceiver, Framebuffer) {
         let (width, height) = (first.width(), first.height());
-        let mut outgoing = Outgoing::new(width, height, LIMIT, &[]);
+        let mut outgoing = Outgoing::new(width, height, LIMIT, &[], &KnownRows::new());
         let mut receiver = TileReceiver::new(LIMIT);
         let mut near = Framebuffer::new(width, height);
         converge(&mut outgoing, &mut receiver, &mut near, first, usize::MAX);
@@ -223,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_first_update_paints_everything_even_black_areas() {
-        let mut outgoing = Outgoing::new(100, 70, LIMIT, &[]);
+        let mut outgoing = Outgoing::new(100, 70, LIMIT, &[], &KnownRows::new());
         let mut receiver = TileReceiver::new(LIMIT);
         let mut near = picture(100, 70, 9); // stale content from an earlier session
         let mirror = Framebuffer::new(100, 70);
@@ -277,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_change_crosses_as_its_tile_in_runs() {
+    fn a_small_change_crosses_as_the_rows_it_changed() {
         let mut first = Framebuffer::new(128, 128);
         first.fill_rect(&Rect::new(0, 0, 128, 128), 0xffffff);
         for line in 0..6u16 {
@@ -293,11 +299,11 @@ mod tests {
         assert!(near == typed);
         let tiles = &sent[0].0.tiles;
         assert_eq!(tiles.len(), 1);
-        assert!(
-            matches!(tiles[0].content, TileContent::Runs(_)),
-            "{:?}",
-            tiles[0].rect
-        );
+        // The other rows are the tile's earlier version, which both sides hold.
+        let TileContent::Stitched(stitched) = &tiles[0].content else {
+            panic!("{:?}: {:?}", tiles[0].rect, tiles[0].content);
+        };
+        assert_eq!(stitched.new_rows.len(), 64 * 9, "{:?}", stitched.spans);
     }
 
     #[test]
@@ -339,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_resumed_link_gets_what_it_missed_and_stays_in_step() {
-        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[]);
+        let mut outgoing = Outgoing::new(128, 128, LIMIT, &[], &KnownRows::new());
         let mut receiver = TileReceiver::new(LIMIT);
         let mut near = Framebuffer::new(128, 128);
         converge(

@@ -4,8 +4,9 @@
 //!
 //! Nothing is said about what either end evicts: both apply the same operations in the same
 //! order (each tile an update names is looked up, or inserted when new, in the order the
-//! update names them) to caches of the same byte limit, so they evict the same tiles. The far
-//! side keeps only the hashes ([`TileCache<()>`]), the near side the pixels too.
+//! update names them; the tiles a stitched tile takes rows from are looked up before it is
+//! inserted) to caches of the same byte limit, so they evict the same tiles. The far side
+//! keeps only the hashes and each tile's [`RowHashes`], the near side the pixels.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,6 +34,29 @@ impl TileHash {
         hash.copy_from_slice(&hasher.finalize().as_bytes()[..TILE_HASH_LEN]);
         TileHash(hash)
     }
+}
+
+/// A hash of each row of a tile, top to bottom (BLAKE3 over the width and the row's
+/// pixels, 64 bits): how the far side finds content that moved up or down by whole rows in
+/// the tiles it sent before. Empty when unknown.
+pub type RowHashes = std::sync::Arc<[u64]>;
+
+/// The [`RowHashes`] of a `width`-wide tile whose pixels are `pixels`, row-major.
+pub fn row_hashes(width: u16, pixels: &[u32]) -> RowHashes {
+    let mut bytes = Vec::with_capacity(usize::from(width) * 4);
+    pixels
+        .chunks_exact(usize::from(width.max(1)))
+        .map(|row| {
+            bytes.clear();
+            bytes.extend(row.iter().flat_map(|pixel| pixel.to_le_bytes()));
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(&width.to_be_bytes());
+            hasher.update(&bytes);
+            let mut hash = [0; 8];
+            hash.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+            u64::from_le_bytes(hash)
+        })
+        .collect()
 }
 
 /// What a tile counts against the cache's limit: its pixels at 4 bytes each.
