@@ -441,9 +441,16 @@ impl LinkSource {
                     while let Some((kind, payload)) = codec.next_message()? {
                         match FarMessage::decode(kind, &payload)? {
                             FarMessage::Update(update) => {
+                                let started = Instant::now();
                                 let counts = desktop.draw(|canvas| {
                                     self.receiver.apply(&update, &mut CanvasTarget(canvas))
                                 })?;
+                                debug!(
+                                    "near: update {} applied ({} tile(s)) in {:.1} ms",
+                                    update.sequence,
+                                    update.tiles.len(),
+                                    started.elapsed().as_secs_f64() * 1e3
+                                );
                                 stats.add_tiles(counts);
                                 if let Some(disk) = &self.disk {
                                     let _ = disk.send(self.receiver.take_new_tiles());

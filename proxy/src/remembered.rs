@@ -29,8 +29,9 @@ use crate::link::tiles::{Arrival, KnownRows};
 const RECORD_LEN: usize = TILE_HASH_LEN + 4 + 1 + ROWS_LEN;
 const ROWS_LEN: usize = 8 * TILE_SIDE as usize;
 /// A record file is cut back to what its cache can hold when it has this many times as many
-/// records as the cache has room for whole tiles.
-const COMPACT_FACTOR: usize = 4;
+/// records as the cache has room for whole tiles: a record file stays near a fifteenth of
+/// its cache's size (17 MB for the default 256 MB).
+const COMPACT_FACTOR: usize = 2;
 /// The most near caches remembered.
 pub const MAX_REMEMBERED: usize = 32;
 
