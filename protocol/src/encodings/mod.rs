@@ -19,6 +19,7 @@ pub mod hextile;
 pub mod pseudo;
 pub mod raw;
 mod rle_tiles;
+pub use rle_tiles::put_run_length;
 pub mod rre;
 mod subrects;
 #[cfg(test)]

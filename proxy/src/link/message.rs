@@ -12,6 +12,7 @@
 use farview_protocol::Rect;
 use farview_protocol::encode::CopyOperation;
 use farview_protocol::encodings::cursor::Cursor;
+use farview_protocol::encodings::put_run_length;
 
 use super::LinkError;
 use super::auth::{NONCE_LEN, PROOF_LEN};
@@ -718,12 +719,7 @@ fn write_runs(pixels: &[u32], out: &mut Vec<u8>) {
     while let Some(&colour) = rest.first() {
         let length = rest.iter().position(|&p| p != colour).unwrap_or(rest.len());
         out.extend_from_slice(&colour.to_be_bytes()[1..]);
-        let mut left = length - 1;
-        while left >= 255 {
-            out.push(255);
-            left -= 255;
-        }
-        out.push(left as u8);
+        put_run_length(length, out);
         rest = &rest[length..];
     }
 }

@@ -246,8 +246,9 @@ fn runs(run_ends: &[u16]) -> impl Iterator<Item = (usize, usize)> + '_ {
     })
 }
 
-/// Appends a run length: 255 for every full 255 of `length - 1`, then the remainder.
-fn put_run_length(length: usize, out: &mut Vec<u8>) {
+/// Appends a run length: 255 for every full 255 of `length - 1`, then the remainder. The
+/// proxies' link codes its runs the same way.
+pub fn put_run_length(length: usize, out: &mut Vec<u8>) {
     let extra = length - 1;
     out.extend(std::iter::repeat_n(255u8, extra / 255));
     out.push((extra % 255) as u8);

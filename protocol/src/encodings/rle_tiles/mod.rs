@@ -12,6 +12,7 @@ pub(crate) mod samples;
 
 pub(crate) use decode::walk;
 pub(crate) use encode::TileEncoder;
+pub use encode::put_run_length;
 
 use crate::framebuffer::Rect;
 use crate::pixel::{CompactPixel, PixelFormat};
