@@ -480,13 +480,11 @@ impl LinkSource {
                     }
                     // One acknowledgement covers every update applied before it.
                     if ack_now {
-                        codec.encode(NearMessage::Ack { sequence: position.applied }.encode(), &mut output)?;
-                        acks.sent();
+                        acknowledge(&mut codec, &mut output, &mut acks, position.applied)?;
                     }
                 }
                 () = ack_due(acks.due()), if acks.due().is_some() => {
-                    codec.encode(NearMessage::Ack { sequence: position.applied }.encode(), &mut output)?;
-                    acks.sent();
+                    acknowledge(&mut codec, &mut output, &mut acks, position.applied)?;
                 }
                 sent = writer.write(&output[written..]), if written < output.len() => {
                     written += sent?;
@@ -553,6 +551,18 @@ impl LinkSource {
             }
         }
     }
+}
+
+/// Queues the acknowledgement of every update up to `applied`.
+fn acknowledge(
+    codec: &mut LinkCodec,
+    output: &mut Vec<u8>,
+    acks: &mut AckPolicy,
+    applied: u64,
+) -> Result<(), ProxyError> {
+    codec.encode(NearMessage::Ack { sequence: applied }.encode(), output)?;
+    acks.sent();
+    Ok(())
 }
 
 /// Sleeps until `due` (never when there is none).
