@@ -5,16 +5,28 @@ use farview_protocol::Framebuffer;
 
 use super::codec::LinkCodec;
 use super::message::{FarMessage, NearMessage};
-use super::tiles::TileReceiver;
+use super::tiles::{StoredTile, TileReceiver};
 
 /// `data`'s first byte is a message kind and the rest its payload, decoded both ways; an
-/// update that decodes is applied to a small desktop. Then all of `data` goes through a
-/// link codec as if read from the wire.
+/// update that decodes is applied to a small desktop whose cache holds a few tiles (numbers
+/// 0-2), so that references and stitched rows find something. Then all of `data` goes
+/// through a link codec as if read from the wire.
 pub fn link(data: &[u8]) {
     if let Some((&kind, payload)) = data.split_first() {
         let _ = NearMessage::decode(kind, payload);
         if let Ok(FarMessage::Update(update)) = FarMessage::decode(kind, payload) {
             let mut receiver = TileReceiver::new(1 << 20);
+            for (seed, (width, height)) in [(64, 64), (32, 16), (64, 7)].into_iter().enumerate() {
+                let pixels = (0..u32::from(width) * u32::from(height))
+                    .map(|i| i.wrapping_mul(seed as u32 + 7) & 0x00ff_ffff)
+                    .collect();
+                receiver.preload(StoredTile {
+                    width,
+                    height,
+                    pixels,
+                });
+            }
+            receiver.renumber();
             let mut desktop = Framebuffer::new(200, 100);
             let _ = receiver.apply(&update, &mut desktop);
         }
