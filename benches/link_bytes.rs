@@ -55,6 +55,26 @@ struct LinkRun {
     time: Duration,
 }
 
+impl LinkRun {
+    /// Bytes before zstd by kind of tile, in kB: new/runs/stitched.
+    fn kinds(&self) -> String {
+        self.by_kind
+            .map(|b| format!("{:.0}", b as f64 / 1e3))
+            .join("/")
+    }
+}
+
+/// `first` across the link to a near side, then `second` in a new session to the same
+/// near side, its cache kept.
+fn two_sessions(first: &[&Framebuffer], second: &[&Framebuffer], level: i32) -> (LinkRun, LinkRun) {
+    let mut receiver = TileReceiver::new(CACHE);
+    let cold = through_link(first, level, &mut receiver, &[]);
+    receiver.renumber();
+    let inventory = receiver.inventory();
+    let warm = through_link(second, level, &mut receiver, &inventory);
+    (cold, warm)
+}
+
 /// Every frame across the link to `receiver`, whose cache holds `inventory` at the start;
 /// the far side knows the rows of its tiles, as when it remembers what it sent.
 fn through_link(
@@ -159,21 +179,13 @@ fn main() {
                 "| |".into(),
             );
             let all: Vec<&Framebuffer> = frames.iter().collect();
-            let mut receiver = TileReceiver::new(CACHE);
-            let cold = through_link(&all, level, &mut receiver, &[]);
-            let kinds = cold
-                .by_kind
-                .map(|b| format!("{:.0}", b as f64 / 1e3))
-                .join("/");
+            let (cold, warm) = two_sessions(&all, &all, level);
             row(
                 &format!("link zstd {level}"),
                 cold.wire,
                 cold.time,
-                format!("{:.0} | {kinds} |", cold.plain as f64 / 1e3),
+                format!("{:.0} | {} |", cold.plain as f64 / 1e3, cold.kinds()),
             );
-            receiver.renumber();
-            let inventory = receiver.inventory();
-            let warm = through_link(&all, level, &mut receiver, &inventory);
             row(
                 &format!("link zstd {level} warm"),
                 warm.wire,
@@ -190,21 +202,13 @@ fn main() {
                 all.iter().enumerate().partition(|(i, _)| i % 2 == 0);
             let even: Vec<&Framebuffer> = even.into_iter().map(|(_, frame)| *frame).collect();
             let odd: Vec<&Framebuffer> = odd.into_iter().map(|(_, frame)| *frame).collect();
-            let mut receiver = TileReceiver::new(CACHE);
-            let first = through_link(&even, level, &mut receiver, &[]);
-            receiver.renumber();
-            let inventory = receiver.inventory();
-            let second = through_link(&odd, level, &mut receiver, &inventory);
+            let (first, second) = two_sessions(&even, &odd, level);
             for (what, run) in [("even frames", first), ("then odd frames, warm", second)] {
-                let kinds = run
-                    .by_kind
-                    .map(|b| format!("{:.0}", b as f64 / 1e3))
-                    .join("/");
                 row(
                     &format!("link zstd {level}, {what}"),
                     run.wire,
                     run.time,
-                    format!("{:.0} | {kinds} |", run.plain as f64 / 1e3),
+                    format!("{:.0} | {} |", run.plain as f64 / 1e3, run.kinds()),
                 );
             }
         }
