@@ -138,27 +138,7 @@ fn start_xvnc(dir: &TempDir, security: &[&str]) -> (XServer, u16, Vec<Proc>) {
 fn start_x11vnc(dir: &TempDir, password: Option<&str>) -> (XServer, Proc, u16, Vec<Proc>) {
     let x = XServer::xvfb(dir, WIDTH, HEIGHT);
     let xterms = paint_desktop(dir, &x);
-    let (x11vnc, port) = support::spawn_listening("x11vnc", dir, |port| {
-        let mut command = x.client("x11vnc");
-        command
-            .args(["-display", &x.name(), "-rfbport", &port.to_string()])
-            .args(["-localhost", "-forever", "-shared", "-norc"])
-            // Deterministic pixels: no cursor drawn into the framebuffer, no damage or
-            // wireframe/scroll heuristics, just the polled screen.
-            .args([
-                "-nocursor",
-                "-noxdamage",
-                "-nowf",
-                "-noscr",
-                "-nobell",
-                "-nosel",
-            ]);
-        match password {
-            Some(password) => command.args(["-passwd", password]),
-            None => command.arg("-nopw"),
-        };
-        command
-    });
+    let (x11vnc, port) = support::spawn_x11vnc(dir, &x, password);
     (x, x11vnc, port, xterms)
 }
 

@@ -1,6 +1,6 @@
 //! The NX-style proxy pair end to end: viewers -> `farview proxy near` -> link ->
-//! `farview proxy far` -> a real VNC server (farview's replay, TigerVNC's Xvnc), with the
-//! link through a relay the test can cut.
+//! `farview proxy far` -> a real VNC server (farview's replay, TigerVNC's Xvnc, x11vnc), with
+//! the link through a relay the test can cut.
 
 mod support;
 
@@ -40,12 +40,18 @@ fn link_key_file(dir: &TempDir, key: &str) -> String {
 impl ProxyPair {
     /// Starts the far proxy for the server on `server_port`.
     fn far(dir: &TempDir, server_port: u16) -> ProxyPair {
+        Self::far_with(dir, server_port, &[])
+    }
+
+    /// [`ProxyPair::far`] with more arguments for the far proxy.
+    fn far_with(dir: &TempDir, server_port: u16, extra: &[&str]) -> ProxyPair {
         let key_file = link_key_file(dir, LINK_KEY);
         let mut command = farview();
         command.args(["proxy", "far", "--listen", "127.0.0.1:0", "--server"]);
         command.arg(format!("127.0.0.1::{server_port}"));
         command.args(["--link-key-file", &key_file, "--link-cert-dir"]);
         command.arg(dir.join("far-cert"));
+        command.args(extra);
         let far = Proc::spawn("proxy-far", &mut command, dir);
         let far_port = logged_port(&far, "far: waiting for the near proxy");
         let log = far.stderr();
@@ -372,4 +378,33 @@ fn tigervnc_viewer_through_the_proxies_matches_tigervnc_xvnc() {
         &viewer,
         || format!("{}{}", viewer.logs(), pair.logs()),
     );
+}
+
+/// x11vnc (no ContinuousUpdates: the far side keeps a request outstanding), with a VNC
+/// password the far side gives from its file.
+#[test]
+fn our_viewer_through_the_proxies_matches_x11vnc_with_a_password() {
+    if !support::require_all(&["x11vnc", "Xvfb", "xterm", "xsetroot", "xwd", "xwininfo"]) {
+        return;
+    }
+    let dir = TempDir::new("proxy-x11vnc");
+    let x = XServer::xvfb(&dir, 640, 400);
+    x.plain_root(&dir, "#663399");
+    let _xterm = x.show_xterm(
+        &dir,
+        "x11vnc-through-proxies",
+        "40x8+20+30",
+        ("black", "white"),
+        "farview proxy far, a viewer of x11vnc",
+    );
+    let (_x11vnc, port) = support::spawn_x11vnc(&dir, &x, Some("sesame12"));
+    let password_file = dir.write("server-password.txt", b"sesame12\n");
+    let password_arg = password_file.display().to_string();
+    let mut pair = ProxyPair::far_with(&dir, port, &["--server-password-file", &password_arg]);
+    pair.near(&dir, pair.far_port);
+    let mut viewer = TestViewer::connect(pair.near_port);
+    assert_viewer_matches_screen(&dir, "proxy-x11vnc", &x, &mut viewer);
+    // A change on the screen reaches the viewer through both proxies.
+    x.plain_root(&dir, "#226644");
+    assert_viewer_matches_screen(&dir, "proxy-x11vnc-changed", &x, &mut viewer);
 }

@@ -97,15 +97,7 @@ fn x11vnc_connects_to_our_listening_viewer() {
     command
         .args(["-display", &x.name(), "-rfbport", "0", "-nopw", "-norc"])
         .args(["-connect", &format!("localhost:{port}")])
-        // Deterministic pixels: no cursor in the framebuffer, just the polled screen.
-        .args([
-            "-nocursor",
-            "-noxdamage",
-            "-nowf",
-            "-noscr",
-            "-nobell",
-            "-nosel",
-        ]);
+        .args(support::X11VNC_PLAIN_SCREEN);
     let x11vnc = Proc::spawn("x11vnc", &mut command, &dir);
     // x11vnc may send the screen in several updates: wait for one that completes it.
     let screen_hash = screen.rgba_sha256();

@@ -437,6 +437,35 @@ pub fn spawn_listening(
     unreachable!("the last attempt panics")
 }
 
+/// x11vnc options for deterministic pixels: no cursor drawn into the framebuffer, no damage,
+/// wireframe or scroll heuristics, no bell or selection: just the polled screen, so that
+/// what viewers get can be compared with `xwd`.
+pub const X11VNC_PLAIN_SCREEN: [&str; 6] = [
+    "-nocursor",
+    "-noxdamage",
+    "-nowf",
+    "-noscr",
+    "-nobell",
+    "-nosel",
+];
+
+/// x11vnc sharing `x`'s display on a free loopback port, with `password` or none, showing
+/// the plain screen ([`X11VNC_PLAIN_SCREEN`]).
+pub fn spawn_x11vnc(dir: &TempDir, x: &XServer, password: Option<&str>) -> (Proc, u16) {
+    spawn_listening("x11vnc", dir, |port| {
+        let mut command = x.client("x11vnc");
+        command
+            .args(["-display", &x.name(), "-rfbport", &port.to_string()])
+            .args(["-localhost", "-forever", "-shared", "-norc"])
+            .args(X11VNC_PLAIN_SCREEN);
+        match password {
+            Some(password) => command.args(["-passwd", password]),
+            None => command.arg("-nopw"),
+        };
+        command
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forcing encodings on viewers that have no option for it
 
