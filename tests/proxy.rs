@@ -324,12 +324,11 @@ fn xvnc_behind_proxies(dir: &TempDir) -> (XServer, Proc, ProxyPair) {
     let x = XServer::xvnc(dir, 640, 400, port, &["-SecurityTypes", "None"]);
     // Xvnc draws the pointer into the pixels of a viewer that did not put it where it is: a
     // blank root cursor, and the xterm away from the pointer in the middle, keep it out.
-    x.plain_root(dir, "#336699");
-    let xterm = x.show_xterm(
+    let xterm = x.xterm_desktop(
         dir,
+        "#336699",
         "through-proxies",
         "40x8+20+30",
-        ("black", "white"),
         "farview proxy: the near side serves what the far side mirrors",
     );
     let mut pair = ProxyPair::far(dir, port);
@@ -389,12 +388,11 @@ fn our_viewer_through_the_proxies_matches_x11vnc_with_a_password() {
     }
     let dir = TempDir::new("proxy-x11vnc");
     let x = XServer::xvfb(&dir, 640, 400);
-    x.plain_root(&dir, "#663399");
-    let _xterm = x.show_xterm(
+    let _xterm = x.xterm_desktop(
         &dir,
+        "#663399",
         "x11vnc-through-proxies",
         "40x8+20+30",
-        ("black", "white"),
         "farview proxy far, a viewer of x11vnc",
     );
     let (_x11vnc, port) = support::spawn_x11vnc(&dir, &x, Some("sesame12"));

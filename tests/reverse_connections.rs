@@ -63,12 +63,11 @@ fn x11vnc_connects_to_our_listening_viewer() {
     }
     let dir = TempDir::new("reverse-from-x11vnc");
     let x = XServer::xvfb(&dir, 640, 400);
-    x.plain_root(&dir, "#336699");
-    let _xterm = x.show_xterm(
+    let _xterm = x.xterm_desktop(
         &dir,
+        "#336699",
         "farview-reverse",
         "50x6+20+30",
-        ("black", "white"),
         "reached through a reverse connection\n",
     );
     let screen = x.wait_static();

@@ -1220,6 +1220,20 @@ impl XServer {
         );
     }
 
+    /// A plain root of `root` ([`XServer::plain_root`]) with one black-on-white xterm at
+    /// `geometry` showing `text`: a small desktop to compare with `xwd`.
+    pub fn xterm_desktop(
+        &self,
+        dir: &TempDir,
+        root: &str,
+        title: &str,
+        geometry: &str,
+        text: &str,
+    ) -> Proc {
+        self.plain_root(dir, root);
+        self.show_xterm(dir, title, geometry, ("black", "white"), text)
+    }
+
     /// An xterm showing `text`, kept open after the command ends (-hold) so nothing is left
     /// running in it; waits until its window is mapped.
     pub fn show_xterm(
