@@ -37,6 +37,29 @@ fn link_key_file(dir: &TempDir, key: &str) -> String {
         .to_string()
 }
 
+/// `farview proxy far` for the server on `server_port`, listening on `listen_port` (0: any),
+/// its state in the test's `far-cert`; returns it and the port it listens on.
+fn spawn_far(
+    dir: &TempDir,
+    server_port: u16,
+    listen_port: u16,
+    key_file: &str,
+    extra: &[&str],
+) -> (Proc, u16) {
+    let mut command = farview();
+    command.args(["proxy", "far", "--listen"]);
+    command.arg(format!("127.0.0.1:{listen_port}"));
+    command
+        .arg("--server")
+        .arg(format!("127.0.0.1::{server_port}"));
+    command.args(["--link-key-file", key_file, "--link-cert-dir"]);
+    command.arg(dir.join("far-cert"));
+    command.args(extra);
+    let far = Proc::spawn("proxy-far", &mut command, dir);
+    let port = logged_port(&far, "far: waiting for the near proxy");
+    (far, port)
+}
+
 impl ProxyPair {
     /// Starts the far proxy for the server on `server_port`.
     fn far(dir: &TempDir, server_port: u16) -> ProxyPair {
@@ -46,14 +69,7 @@ impl ProxyPair {
     /// [`ProxyPair::far`] with more arguments for the far proxy.
     fn far_with(dir: &TempDir, server_port: u16, extra: &[&str]) -> ProxyPair {
         let key_file = link_key_file(dir, LINK_KEY);
-        let mut command = farview();
-        command.args(["proxy", "far", "--listen", "127.0.0.1:0", "--server"]);
-        command.arg(format!("127.0.0.1::{server_port}"));
-        command.args(["--link-key-file", &key_file, "--link-cert-dir"]);
-        command.arg(dir.join("far-cert"));
-        command.args(extra);
-        let far = Proc::spawn("proxy-far", &mut command, dir);
-        let far_port = logged_port(&far, "far: waiting for the near proxy");
+        let (far, far_port) = spawn_far(dir, server_port, 0, &key_file, extra);
         let log = far.stderr();
         let fingerprint = log
             .split("SHA-256 fingerprint ")
@@ -69,6 +85,14 @@ impl ProxyPair {
             fingerprint,
             key_file,
         }
+    }
+
+    /// Stops the far proxy and starts another on the same port, with the same state
+    /// directory (certificate, record of what it sent each near cache).
+    fn restart_far(&mut self, dir: &TempDir, server_port: u16) {
+        self.far.stop();
+        let (far, _) = spawn_far(dir, server_port, self.far_port, &self.key_file, &[]);
+        self.far = far;
     }
 
     /// Starts the near proxy, linking to `link_port`.
@@ -283,6 +307,38 @@ fn a_restarted_near_proxy_starts_warm_from_its_disk_cache() {
         far_log.contains(&format!("holds {cold_new} tile(s) (as remembered)")),
         "{far_log}"
     );
+}
+
+/// The far proxy restarted while the near proxy runs on: the link cannot resume, and the new
+/// session starts from what the far side remembers of the near cache, without the
+/// inventory crossing, even though the near side used its tiles in another order since.
+#[test]
+fn a_restarted_far_proxy_remembers_the_cache_of_a_near_proxy_that_ran_on() {
+    let dir = TempDir::new("proxy-far-restart");
+    // Two frames in turn: the first one's tiles are used again after the second's arrived.
+    let server = FarviewServer::replay(&dir, &fixture("sequence"), None, &["--loop", "--fps", "4"]);
+    let mut pair = ProxyPair::far(&dir, server.port);
+    let cache = dir.join("cache").display().to_string();
+    pair.near_with(&dir, pair.far_port, &["--cache-dir", &cache]);
+    let mut viewer = TestViewer::connect(pair.near_port);
+    let frames = [fixture_frame("sequence", 0), fixture_frame("sequence", 1)];
+    let shows = |viewer: &mut TestViewer, which: usize| {
+        viewer
+            .wait_for_picture(VIEWER_TIMEOUT, |image| {
+                image_difference(&frames[which], image).map_or(Ok(()), Err)
+            })
+            .unwrap_or_else(|e| panic!("frame {which}: {e}"));
+    };
+    shows(&mut viewer, 1);
+    shows(&mut viewer, 0);
+    pair.restart_far(&dir, server.port);
+    let near = pair.near.as_ref().expect("near started");
+    wait_for_log(near, "near: new link session", || pair.logs());
+    wait_for_log(&pair.far, "new link session", || pair.logs());
+    let far_log = pair.far.logs();
+    assert!(far_log.contains("(as remembered)"), "{}", pair.logs());
+    shows(&mut viewer, 1);
+    shows(&mut viewer, 0);
 }
 
 #[test]

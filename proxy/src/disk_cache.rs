@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::link::message::CACHE_ID_LEN;
-use crate::link::tile_cache::{TILE_SIDE, oldest_beyond_limit, tile_cost};
+use crate::link::tile_cache::{
+    InventoryEntry, TILE_SIDE, cut_back, oldest_beyond_limit, reloaded_inventory, tile_cost,
+};
 use crate::link::tiles::StoredTile;
 
 const MAGIC: &[u8; 8] = b"FVTILES1";
@@ -70,6 +72,42 @@ impl DiskCache {
             write_record(&mut self.writer, tile)?;
         }
         self.writer.flush()
+    }
+}
+
+/// The tiles a restart would load from the disk cache, kept as they are sent to it (hash,
+/// width, height, in the order written, cut back as the file is). A near proxy that runs on
+/// into a new link session starts it from this order: the far side predicts the same one
+/// from its record of what it sent, so the inventory need not cross.
+#[derive(Debug)]
+pub struct WrittenOrder {
+    entries: Vec<InventoryEntry>,
+    limit: usize,
+}
+
+impl WrittenOrder {
+    /// The order of a cache of `limit` bytes just loaded with `loaded`, oldest first.
+    pub fn new(loaded: Vec<InventoryEntry>, limit: usize) -> Self {
+        Self {
+            entries: loaded,
+            limit,
+        }
+    }
+
+    /// Tiles written after the others, in order.
+    pub fn push(&mut self, written: impl IntoIterator<Item = InventoryEntry>) {
+        self.entries.extend(written);
+        cut_back(
+            &mut self.entries,
+            |&(_, width, height)| (width, height),
+            self.limit,
+            COMPACT_FACTOR as usize,
+        );
+    }
+
+    /// What a cache loaded from the disk now holds, least recently used first.
+    pub fn reloaded(&self) -> Vec<InventoryEntry> {
+        reloaded_inventory(&self.entries, self.limit)
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::ProxyError;
-use crate::disk_cache::DiskCache;
+use crate::disk_cache::{DiskCache, WrittenOrder};
 use crate::link::LinkError;
 use crate::link::acks::AckPolicy;
 use crate::link::auth::{self, LinkKey};
@@ -74,14 +74,15 @@ struct Link {
 /// Connects the link, then serves viewers until the far side's server goes away.
 pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
     let mut receiver = TileReceiver::new(options.cache_size);
-    let (disk, cache_id) = match &options.cache_dir {
+    let (disk, cache_id, written) = match &options.cache_dir {
         Some(dir) => {
-            let (disk, id) = open_disk_cache(dir, &mut receiver, options.cache_size)?;
-            (Some(disk), Some(id))
+            let (disk, id, written) = open_disk_cache(dir, &mut receiver, options.cache_size)?;
+            (Some(disk), Some(id), Some(written))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
-    let (link, width, height, name) = connect(&options, None, &mut receiver, cache_id).await?;
+    let (link, width, height, name) =
+        connect(&options, None, &mut receiver, cache_id, written.as_ref()).await?;
     info!(
         "near: linked to {} (session {:016x})",
         options.link, link.session
@@ -96,18 +97,22 @@ pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
         receiver,
         disk,
         cache_id,
+        written,
     };
     server.run(Box::new(source)).await?;
     Ok(())
 }
 
+/// The way to the thread that appends new tiles to the disk cache.
+type DiskWriter = std::sync::mpsc::Sender<Vec<StoredTile>>;
+
 /// Loads the disk cache in `dir` into `receiver` and starts the thread that appends new
-/// tiles to it; returns the way to that thread and the cache's identity.
+/// tiles to it; returns the way to that thread, the cache's identity and what it holds.
 fn open_disk_cache(
     dir: &std::path::Path,
     receiver: &mut TileReceiver,
     limit: usize,
-) -> Result<(std::sync::mpsc::Sender<Vec<StoredTile>>, [u8; CACHE_ID_LEN]), ProxyError> {
+) -> Result<(DiskWriter, [u8; CACHE_ID_LEN], WrittenOrder), ProxyError> {
     let (mut cache, tiles) = DiskCache::open(dir, limit).map_err(|cause| ProxyError::Cache {
         dir: dir.to_path_buf(),
         cause,
@@ -117,9 +122,13 @@ fn open_disk_cache(
         tiles.len(),
         cache.path().display()
     );
-    for tile in tiles {
-        receiver.preload(tile);
-    }
+    let loaded = tiles
+        .into_iter()
+        .map(|tile| {
+            let (width, height) = (tile.width, tile.height);
+            (receiver.preload(tile), width, height)
+        })
+        .collect();
     receiver.keep_new_tiles();
     let id = cache.id();
     let (sender, tiles) = std::sync::mpsc::channel::<Vec<StoredTile>>();
@@ -134,16 +143,19 @@ fn open_disk_cache(
             }
         }
     });
-    Ok((sender, id))
+    Ok((sender, id, WrittenOrder::new(loaded, limit)))
 }
 
 /// Connects to the far side and says hello: a resume of `resume`, or a new session with
-/// our cache's inventory. Returns the link and the desktop's size and name.
+/// our cache's inventory. Returns the link and the desktop's size and name. With a disk
+/// cache (`written`), a new session starts from the tiles in the order a restart would
+/// load them, which the far side may remember; otherwise from the cache as it is.
 async fn connect(
     options: &NearOptions,
     resume: Option<Resume>,
     receiver: &mut TileReceiver,
     cache_id: Option<[u8; CACHE_ID_LEN]>,
+    written: Option<&WrittenOrder>,
 ) -> Result<(Link, u16, u16, String), ProxyError> {
     let address = &options.link;
     let tcp = TcpStream::connect((address.host.as_str(), address.port))
@@ -172,7 +184,14 @@ async fn connect(
     let nonce = auth::nonce();
     let proof = options.key.near_proof(&challenge, &nonce);
     codec.encode(NearMessage::Auth { nonce, proof }.encode(), &mut output)?;
-    let tiles = receiver.inventory();
+    let tiles = written
+        .map(WrittenOrder::reloaded)
+        .filter(|reloaded| {
+            reloaded
+                .iter()
+                .all(|(hash, ..)| receiver.cache().contains(hash))
+        })
+        .unwrap_or_else(|| receiver.inventory());
     let hello = Hello {
         version: LINK_VERSION,
         cache_limit: receiver.cache().limit() as u64,
@@ -233,7 +252,8 @@ async fn connect(
         });
     }
     if !resumed {
-        // The far side numbered our inventory in the order we sent it; so do we.
+        // The far side numbered our inventory in the order we gave it; so do we.
+        receiver.reorder(&tiles);
         receiver.renumber();
     }
     Ok((
@@ -283,8 +303,10 @@ struct LinkSource {
     link: Option<Link>,
     receiver: TileReceiver,
     /// New tiles go here, to be written to the disk cache by its own thread.
-    disk: Option<std::sync::mpsc::Sender<Vec<StoredTile>>>,
+    disk: Option<DiskWriter>,
     cache_id: Option<[u8; CACHE_ID_LEN]>,
+    /// What the disk cache holds, as a restart would load it.
+    written: Option<WrittenOrder>,
 }
 
 impl Source for LinkSource {
@@ -389,6 +411,7 @@ impl LinkSource {
                 Some(resume),
                 &mut self.receiver,
                 self.cache_id,
+                self.written.as_ref(),
             )
             .await
             {
@@ -453,7 +476,11 @@ impl LinkSource {
                                 );
                                 stats.add_tiles(counts);
                                 if let Some(disk) = &self.disk {
-                                    let _ = disk.send(self.receiver.take_new_tiles());
+                                    let new_tiles = self.receiver.take_new_tiles();
+                                    if let Some(written) = &mut self.written {
+                                        written.push(new_tiles.iter().map(|(hash, tile)| (*hash, tile.width, tile.height)));
+                                    }
+                                    let _ = disk.send(new_tiles.into_iter().map(|(_, tile)| tile).collect());
                                 }
                                 position.applied = update.sequence;
                                 stats.updates += 1;

@@ -20,8 +20,7 @@ use std::sync::Arc;
 
 use crate::link::message::CACHE_ID_LEN;
 use crate::link::tile_cache::{
-    InventoryEntry, TILE_HASH_LEN, TILE_SIDE, TileHash, oldest_beyond_limit, reloaded_inventory,
-    tile_cost,
+    InventoryEntry, TILE_HASH_LEN, TILE_SIDE, TileHash, cut_back, reloaded_inventory,
 };
 use crate::link::tiles::{Arrival, KnownRows};
 
@@ -123,16 +122,8 @@ impl RememberedCache {
             return Ok(());
         }
         self.arrivals.extend_from_slice(tiles);
-        let room = self.limit / tile_cost(TILE_SIDE, TILE_SIDE) + 1;
-        if self.arrivals.len() > COMPACT_FACTOR * room {
-            // What reloading keeps is the same from the newest that fit as from all.
-            let costs: Vec<usize> = self
-                .arrivals
-                .iter()
-                .map(|&((_, w, h), _)| tile_cost(w, h))
-                .collect();
-            self.arrivals
-                .drain(..oldest_beyond_limit(&costs, self.limit));
+        let size = |&((_, width, height), _): &Arrival| (width, height);
+        if cut_back(&mut self.arrivals, size, self.limit, COMPACT_FACTOR) {
             self.writer = rewrite(&self.path, &self.arrivals)?;
         } else {
             for tile in tiles {
@@ -211,8 +202,8 @@ fn parse(record: &[u8]) -> Option<Arrival> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disk_cache::DiskCache;
-    use crate::link::tile_cache::row_hashes;
+    use crate::disk_cache::{DiskCache, WrittenOrder};
+    use crate::link::tile_cache::{row_hashes, tile_cost};
     use crate::link::tiles::{StoredTile, TileReceiver};
 
     fn tile(seed: u32) -> StoredTile {
@@ -309,6 +300,36 @@ mod tests {
             Some(near_inventory(&near_dir, limit))
         );
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_near_side_that_runs_on_starts_a_new_session_as_a_restart_would() {
+        let dir = fresh_dir("runs-on");
+        let limit = 3 * tile_cost(64, 64);
+        let (mut disk, _) = DiskCache::open(&dir, limit).unwrap();
+        let mut written = WrittenOrder::new(Vec::new(), limit);
+        let mut receiver = TileReceiver::new(limit);
+        for seed in [0, 1, 2, 3, 4, 1] {
+            disk.append(&[tile(seed)]).unwrap();
+            written.push([entry(&tile(seed))]);
+        }
+        // The tiles in memory were used in another order since.
+        for seed in [4, 1, 3] {
+            receiver.preload(tile(seed));
+        }
+        let reloaded = written.reloaded();
+        assert_eq!(
+            reloaded,
+            near_inventory(&dir, limit),
+            "what a restart loads"
+        );
+        assert_ne!(receiver.inventory(), reloaded);
+        assert!(receiver.reorder(&reloaded));
+        assert_eq!(receiver.inventory(), reloaded);
+        // A tile it does not hold cannot be put in order: nothing changes.
+        assert!(!receiver.reorder(&[entry(&tile(9))]));
+        assert_eq!(receiver.inventory(), reloaded);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

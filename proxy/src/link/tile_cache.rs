@@ -79,6 +79,31 @@ pub fn oldest_beyond_limit(costs: &[usize], limit: usize) -> usize {
     first_kept
 }
 
+/// Cuts a list of arrivals (oldest first) back to the newest that fit in `limit` once it
+/// holds more than `factor` times as many as `limit` has room for whole tiles: what
+/// reloading keeps is the same from those as from all. `size` gives an arrival's width and
+/// height. True if it cut.
+pub fn cut_back<T>(
+    arrivals: &mut Vec<T>,
+    size: impl Fn(&T) -> (u16, u16),
+    limit: usize,
+    factor: usize,
+) -> bool {
+    let room = limit / tile_cost(TILE_SIDE, TILE_SIDE) + 1;
+    if arrivals.len() <= factor * room {
+        return false;
+    }
+    let costs: Vec<usize> = arrivals
+        .iter()
+        .map(|arrival| {
+            let (width, height) = size(arrival);
+            tile_cost(width, height)
+        })
+        .collect();
+    arrivals.drain(..oldest_beyond_limit(&costs, limit));
+    true
+}
+
 /// The inventory of a cache of `limit` bytes rebuilt from the tiles that arrived in it,
 /// oldest first, as the near side rebuilds its disk cache: the newest that fit, inserted in
 /// order. The far side works out the same from what it sent, so the inventory need not cross.

@@ -285,7 +285,7 @@ pub struct StoredTile {
 pub struct TileReceiver {
     cache: TileCache<StoredTile>,
     /// New tiles since the last [`TileReceiver::take_new_tiles`], for the disk cache.
-    new_tiles: Option<Vec<StoredTile>>,
+    new_tiles: Option<Vec<(TileHash, StoredTile)>>,
 }
 
 impl TileReceiver {
@@ -301,7 +301,7 @@ impl TileReceiver {
         self.new_tiles.get_or_insert_with(Vec::new);
     }
 
-    pub fn take_new_tiles(&mut self) -> Vec<StoredTile> {
+    pub fn take_new_tiles(&mut self) -> Vec<(TileHash, StoredTile)> {
         self.new_tiles
             .as_mut()
             .map(std::mem::take)
@@ -318,6 +318,23 @@ impl TileReceiver {
 
     pub fn cache(&self) -> &TileCache<StoredTile> {
         &self.cache
+    }
+
+    /// Holds exactly the tiles of `order` (hash, width, height), least recently used first,
+    /// as a cache loaded in that order would; false, and nothing changed, if one of them is
+    /// not held.
+    pub fn reorder(&mut self, order: &[InventoryEntry]) -> bool {
+        if !order.iter().all(|(hash, ..)| self.cache.contains(hash)) {
+            return false;
+        }
+        let mut cache = TileCache::new(self.cache.limit());
+        for (hash, width, height) in order {
+            if let Some(tile) = self.cache.peek(hash) {
+                cache.insert(*hash, tile_cost(*width, *height), tile.clone());
+            }
+        }
+        self.cache = cache;
+        true
     }
 
     /// A new link session starts from our inventory: number the tiles as the far side does.
@@ -427,7 +444,7 @@ impl TileReceiver {
             pixels: pixels.into(),
         };
         if let Some(new_tiles) = &mut self.new_tiles {
-            new_tiles.push(tile.clone());
+            new_tiles.push((hash, tile.clone()));
         }
         self.cache
             .insert(hash, tile_cost(rect.width, rect.height), tile);
