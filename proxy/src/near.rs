@@ -637,6 +637,10 @@ impl UpdateTarget for CanvasTarget<'_, '_> {
             self.0.mark_changed(part);
         }
     }
+
+    fn read(&self, rect: Rect) -> Vec<u32> {
+        self.0.framebuffer().read_rect(&rect)
+    }
 }
 
 /// The smallest rectangle holding every pixel of `rect` in `framebuffer` that differs from

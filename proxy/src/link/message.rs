@@ -6,7 +6,8 @@
 //! the near side's cache inventory), the inventory if the far side asks, the viewers' input,
 //! acknowledgements and pings. Far to near: the welcome (after asking for the inventory, if
 //! it must), updates (moves, then tiles: fills, references by number to tiles both caches
-//! hold, tiles stitched from rows of such tiles, or new pixels as runs or plain), the cursor, the bell, clipboard text, the
+//! hold, tiles stitched from rows of such tiles and rows the near side shows already, or new
+//! pixels as runs or plain), the cursor, the bell, clipboard text, the
 //! desktop's name, pings and pongs.
 
 use farview_protocol::Rect;
@@ -76,27 +77,39 @@ pub enum TileContent {
     /// New pixels as runs: each run's colour, then its length less one in bytes of up to
     /// 255 (a byte under 255 ends it), row-major across the tile. Held expanded.
     Runs(Vec<u32>),
-    /// Rows of tiles both caches hold, top to bottom: content that moved up or down since
-    /// it was sent (a page scrolled to an offset not seen before). Rows found in no held
-    /// tile follow as runs.
+    /// Rows the near side has, top to bottom: rows of tiles both caches hold (content that
+    /// moved up or down since it was sent: a page scrolled to an offset not seen before),
+    /// and rows it shows at this place already (a window moved in by the update's moves).
+    /// Rows found in neither follow as runs.
     Stitched(Stitched),
 }
 
-/// A tile made of rows: spans of held tiles' rows and spans of new rows.
+/// A tile made of rows: spans of held tiles' rows, of rows shown, and of new rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stitched {
     /// Top to bottom; their rows add up to the tile's height.
     pub spans: Vec<RowSpan>,
-    /// The pixels of the spans without a source, in order, row-major. Held expanded.
+    /// The pixels of the new spans, in order, row-major. Held expanded.
     pub new_rows: Vec<u32>,
 }
 
-/// `rows` rows of a tile: from `first_row` on of a held tile, or new.
+/// `rows` rows of a tile, from `source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowSpan {
-    pub source: Option<TileId>,
-    pub first_row: u16,
+    pub source: RowSource,
     pub rows: u16,
+}
+
+/// Where the rows of a [`RowSpan`] come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSource {
+    /// A held tile's rows, from `first_row` on.
+    Held { id: TileId, first_row: u16 },
+    /// The rows the near side shows at this place now: after the update's moves and the
+    /// tiles before this one.
+    Shown,
+    /// New rows, in [`Stitched::new_rows`].
+    New,
 }
 
 impl TileContent {
@@ -618,24 +631,31 @@ fn read_reference(r: &mut Reader<'_>, next_id: &mut TileId) -> Result<TileId, Li
     Ok(id)
 }
 
-/// Each span: its row count, with [`SPAN_FROM_CACHE`] set when a reference and the first
-/// row follow; then the new rows' runs.
+/// Each span: a byte of its kind ([`span_kind`]) and its row count less one, then for rows
+/// of a held tile a reference and the first row; after the spans, the new rows' runs.
 fn write_stitched(stitched: &Stitched, next_id: &mut TileId, out: &mut Vec<u8>) {
     for span in &stitched.spans {
+        let count = (span.rows - 1) as u8;
         match span.source {
-            Some(id) => {
-                out.push(SPAN_FROM_CACHE | span.rows as u8);
+            RowSource::Held { id, first_row } => {
+                out.push(span_kind::HELD | count);
                 write_reference(id, next_id, out);
-                out.push(span.first_row as u8);
+                out.push(first_row as u8);
             }
-            None => out.push(span.rows as u8),
+            RowSource::Shown => out.push(span_kind::SHOWN | count),
+            RowSource::New => out.push(span_kind::NEW | count),
         }
     }
     write_runs(&stitched.new_rows, out);
 }
 
-/// Set on a span's row count when its rows come from a held tile.
-const SPAN_FROM_CACHE: u8 = 0x80;
+/// The top two bits of a span's first byte; the other six are its row count less one.
+mod span_kind {
+    pub const NEW: u8 = 0x00;
+    pub const SHOWN: u8 = 0x40;
+    pub const HELD: u8 = 0x80;
+    pub const MASK: u8 = 0xc0;
+}
 
 /// The spans of a `width` x `height` stitched tile and its new rows; spans must fit the
 /// tile and a held tile's rows.
@@ -650,32 +670,35 @@ fn read_stitched(
     let (mut rows_seen, mut new_rows) = (0u16, 0u16);
     while rows_seen < height {
         let byte = r.u8(what)?;
-        let rows = u16::from(byte & !SPAN_FROM_CACHE);
-        if rows == 0 || rows_seen + rows > height {
+        let rows = u16::from(byte & !span_kind::MASK) + 1;
+        if rows_seen + rows > height {
             return Err(LinkError::malformed(
                 what,
                 format!("a span of {rows} row(s) after {rows_seen} of {height}"),
             ));
         }
-        let (source, first_row) = if byte & SPAN_FROM_CACHE != 0 {
-            let id = read_reference(r, next_id)?;
-            let first_row = u16::from(r.u8(what)?);
-            if first_row + rows > TILE_SIDE {
-                return Err(LinkError::malformed(
-                    what,
-                    format!("rows {first_row}.. of a held tile"),
-                ));
+        let source = match byte & span_kind::MASK {
+            span_kind::HELD => {
+                let id = read_reference(r, next_id)?;
+                let first_row = u16::from(r.u8(what)?);
+                if first_row + rows > TILE_SIDE {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("rows {first_row}.. of a held tile"),
+                    ));
+                }
+                RowSource::Held { id, first_row }
             }
-            (Some(id), first_row)
-        } else {
-            new_rows += rows;
-            (None, 0)
+            span_kind::SHOWN => RowSource::Shown,
+            span_kind::NEW => {
+                new_rows += rows;
+                RowSource::New
+            }
+            other => {
+                return Err(LinkError::malformed(what, format!("span kind {other:#x}")));
+            }
         };
-        spans.push(RowSpan {
-            source,
-            first_row,
-            rows,
-        });
+        spans.push(RowSpan { source, rows });
         rows_seen += rows;
     }
     let area = usize::from(width) * usize::from(new_rows);
@@ -990,26 +1013,29 @@ mod tests {
 
     /// Spans that add up to `height` rows, some from held tiles, and their new rows.
     fn stitched(width: u16, height: u16) -> impl Strategy<Value = Stitched> {
-        proptest::collection::vec((any::<Option<u64>>(), any::<u16>(), any::<u16>()), 64)
+        proptest::collection::vec((0..3u8, any::<u64>(), any::<u16>(), any::<u16>()), 64)
             .prop_flat_map(move |choices| {
                 let mut spans = Vec::new();
                 let mut left = height;
-                for (source, rows, first_row) in choices {
+                for (kind, id, rows, first_row) in choices {
                     if left == 0 {
                         break;
                     }
                     let rows = 1 + rows % left;
                     left -= rows;
-                    let first_row = source.map_or(0, |_| first_row % (TILE_SIDE - rows + 1));
-                    spans.push(RowSpan {
-                        source,
-                        first_row,
-                        rows,
-                    });
+                    let source = match kind {
+                        0 => RowSource::New,
+                        1 => RowSource::Shown,
+                        _ => RowSource::Held {
+                            id,
+                            first_row: first_row % (TILE_SIDE - rows + 1),
+                        },
+                    };
+                    spans.push(RowSpan { source, rows });
                 }
                 let new: u16 = spans
                     .iter()
-                    .filter(|span| span.source.is_none())
+                    .filter(|span| span.source == RowSource::New)
                     .map(|span| span.rows)
                     .sum();
                 let area = usize::from(width) * usize::from(new);

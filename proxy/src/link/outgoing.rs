@@ -144,8 +144,9 @@ impl Outgoing {
                 continue;
             }
             let now = mirror.read_rect(&rect);
+            let before = self.shown.read_rect(&rect);
             self.shown.put_pixels(&rect, &now);
-            let tile = self.sender.tile(rect, now, &mut counts);
+            let tile = self.sender.tile(rect, now, Some(&before), &mut counts);
             spent += tile.content.pixel_bytes();
             update.tiles.push(tile);
         }
@@ -307,6 +308,49 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_window_leaves_tiles_made_of_rows_held_and_rows_shown() {
+        use crate::link::message::RowSource;
+        let wallpaper = picture(256, 256, 1);
+        let window = picture(100, 100, 2);
+        let with_window_at = |x: u16, y: u16| {
+            let mut frame = wallpaper.clone();
+            frame.put_pixels(&Rect::new(x, y, 100, 100), window.pixels());
+            frame
+        };
+        // The wallpaper is held, then a window opens, then it moves right and down.
+        let (mut outgoing, mut receiver, mut near) = in_step(&wallpaper);
+        converge(
+            &mut outgoing,
+            &mut receiver,
+            &mut near,
+            &with_window_at(40, 40),
+            usize::MAX,
+        );
+        let moved = with_window_at(50, 57);
+        let sent = converge(&mut outgoing, &mut receiver, &mut near, &moved, usize::MAX);
+        assert!(near == moved);
+        let (update, counts) = &sent[0];
+        assert_eq!(update.moves.len(), 1, "the window moves as a move");
+        // The tile above the window's middle: wallpaper uncovered (rows of the tile held
+        // from before the window came) over the window's moved top (rows the move showed).
+        let above = update
+            .tiles
+            .iter()
+            .find(|tile| tile.rect == Rect::new(64, 0, 64, 64))
+            .expect("the tile above the window changed");
+        let TileContent::Stitched(stitched) = &above.content else {
+            panic!("{:?}", above.content);
+        };
+        assert!(stitched.new_rows.is_empty(), "{:?}", stitched.spans);
+        let sources: Vec<_> = stitched.spans.iter().map(|span| span.source).collect();
+        assert!(
+            matches!(sources[..], [RowSource::Held { .. }, RowSource::Shown]),
+            "{sources:?}"
+        );
+        assert!(counts.stitched >= 2, "{counts:?}");
+    }
+
+    #[test]
     fn unchanged_tiles_of_a_changed_area_stay_home() {
         let first = picture(128, 128, 1);
         let (mut outgoing, mut receiver, mut near) = in_step(&first);
@@ -373,5 +417,40 @@ mod tests {
             outgoing.resume(applied + 5).is_none(),
             "a future sequence cannot resume"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the mirror does (windows drawn and moved, areas scrolled), with small
+        /// caches and budgets, the near side ends with the mirror's picture.
+        #[test]
+        fn the_near_side_ends_with_the_mirror(
+            steps in proptest::collection::vec(
+                (0u8..3, 0u16..200, 0u16..150, 1u16..120, 1u16..90, 0u32..6), 1..10),
+            limit_tiles in 1usize..12,
+            budget in 1usize..40_000,
+        ) {
+            let limit = limit_tiles * 64 * 64 * 4;
+            let mut mirror = picture(200, 150, 1);
+            let mut outgoing = Outgoing::new(200, 150, limit, &[], &KnownRows::new());
+            let mut receiver = TileReceiver::new(limit);
+            let mut near = Framebuffer::new(200, 150);
+            for (kind, x, y, width, height, seed) in steps {
+                let Some(rect) = Rect::new(x, y, width, height).clip(200, 150) else { continue };
+                match kind {
+                    // A window drawn.
+                    0 => mirror.put_pixels(&rect, picture(rect.width, rect.height, seed).pixels()),
+                    // An area moved by a few pixels (a window dragged, a page scrolled).
+                    _ => {
+                        let (dx, dy) = ((seed % 3) as i32 * 7 - 7, seed as i32 * 5 - 12);
+                        let to_x = (i32::from(rect.x) + dx).clamp(0, i32::from(200 - rect.width));
+                        let to_y = (i32::from(rect.y) + dy).clamp(0, i32::from(150 - rect.height));
+                        let to = Rect::new(to_x as u16, to_y as u16, rect.width, rect.height);
+                        mirror.copy_rect(&to, rect.x, rect.y);
+                    }
+                }
+                converge(&mut outgoing, &mut receiver, &mut near, &mirror, budget);
+                proptest::prop_assert!(near == mirror);
+            }
+        }
     }
 }

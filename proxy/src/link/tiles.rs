@@ -1,9 +1,10 @@
 //! Updates as tiles. The far side turns the changed areas of its mirror into whole grid
 //! tiles (so that the same content lands on the same tile boundaries and is found in the
-//! cache again), each sent as a fill, a reference to a cached tile, rows of cached tiles
-//! (content that moved up or down by a part of a tile: a page scrolled to an offset not sent
-//! before, or a tile whose other rows stayed), or new pixels. The near side applies them to
-//! its own framebuffer and keeps its cache in step.
+//! cache again), each sent as a fill, a reference to a cached tile, rows of cached tiles and
+//! rows the near side shows already (content that moved up or down by a part of a tile: a
+//! page scrolled to an offset not sent before; a tile whose other rows stayed; wallpaper
+//! uncovered above a window that the update's moves brought down), or new pixels. The near
+//! side applies them to its own framebuffer and keeps its cache in step.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use farview_protocol::encode::CopyOperation;
 use farview_protocol::{Framebuffer, Rect, Region};
 
 use super::LinkError;
-use super::message::{LinkUpdate, RowSpan, Stitched, TileContent, TilePlacement};
+use super::message::{LinkUpdate, RowSource, RowSpan, Stitched, TileContent, TilePlacement};
 use super::tile_cache::{
     InventoryEntry, RowHashes, TILE_SIDE, TileCache, TileHash, row_hashes, tile_cost,
 };
@@ -82,14 +83,21 @@ impl TileSender {
         let mut counts = TileCounts::default();
         let tiles = grid_tiles(framebuffer, changed)
             .into_iter()
-            .map(|rect| self.tile(rect, framebuffer.read_rect(&rect), &mut counts))
+            .map(|rect| self.tile(rect, framebuffer.read_rect(&rect), None, &mut counts))
             .collect();
         (tiles, counts)
     }
 
     /// How the grid tile `rect`, now showing `pixels`, goes: a fill, a reference, rows of
-    /// held tiles, or new pixels (which the near side holds from then on).
-    pub fn tile(&mut self, rect: Rect, pixels: Vec<u32>, counts: &mut TileCounts) -> TilePlacement {
+    /// held tiles and of what the near side shows there (`shown`, if known), or new pixels
+    /// (which the near side holds from then on).
+    pub fn tile(
+        &mut self,
+        rect: Rect,
+        pixels: Vec<u32>,
+        shown: Option<&[u32]>,
+        counts: &mut TileCounts,
+    ) -> TilePlacement {
         let content = if pixels.iter().all(|&p| p == pixels[0]) {
             counts.fills += 1;
             TileContent::Fill(pixels[0])
@@ -100,7 +108,7 @@ impl TileSender {
                 TileContent::Cached(id)
             } else {
                 let rows = row_hashes(rect.width, &pixels);
-                let content = match self.stitch(rect.width, &rows, &pixels) {
+                let content = match self.stitch(rect.width, &rows, &pixels, shown) {
                     Some(stitched) => {
                         counts.stitched += 1;
                         TileContent::Stitched(stitched)
@@ -139,13 +147,35 @@ impl TileSender {
         }
     }
 
-    /// The tile whose rows hash to `rows` as spans of held tiles' rows (the longest found
-    /// at each point) and new rows, if enough of it is found in few enough spans. The held
-    /// tiles are marked used, in span order, as the near side will.
-    fn stitch(&mut self, width: u16, rows: &[u64], pixels: &[u32]) -> Option<Stitched> {
+    /// The tile `pixels`, whose rows hash to `rows`, as spans of rows shown, of held tiles'
+    /// rows (the longest found at each point) and of new rows, if enough of it is found in
+    /// few enough spans. The held tiles are marked used, in span order, as the near side
+    /// will.
+    fn stitch(
+        &mut self,
+        width: u16,
+        rows: &[u64],
+        pixels: &[u32],
+        shown: Option<&[u32]>,
+    ) -> Option<Stitched> {
+        // Runs of rows the near side shows already: (first row, end, where).
+        let mut found: Vec<(usize, usize, Found)> = Vec::new();
+        if let Some(shown) = shown {
+            let mut row = 0;
+            while row < rows.len() {
+                let end = (row..rows.len())
+                    .find(|&r| row_slice(shown, width, r) != row_slice(pixels, width, r))
+                    .unwrap_or(rows.len());
+                if end > row {
+                    found.push((row, end, Found::Shown));
+                    row = end;
+                } else {
+                    row += 1;
+                }
+            }
+        }
         // Each row found in a held tile of the same width, grown up and down as far as
-        // that tile's rows go on matching: (first row, end, tile, its row for the first).
-        let mut found: Vec<(usize, usize, TileHash, usize)> = Vec::new();
+        // that tile's rows go on matching.
         for (index, row_hash) in rows.iter().enumerate() {
             if found
                 .iter()
@@ -170,29 +200,37 @@ impl TileSender {
             let below = (1..(rows.len() - index).min(source.len() - row))
                 .take_while(|k| source[row + k] == rows[index + k])
                 .count();
-            found.push((index - above, index + below + 1, hash, row - above));
+            found.push((
+                index - above,
+                index + below + 1,
+                Found::Held(hash, row - above),
+            ));
         }
-        // Cover the rows top to bottom, each time with the span reaching furthest.
-        let mut spans = Vec::new();
+        // Cover the rows top to bottom, each time with the span reaching furthest (rows
+        // shown first among equals: they need no reference); `None` for new rows.
+        let mut spans: Vec<(Option<Found>, usize)> = Vec::new();
         let mut new_rows = Vec::new();
         let (mut at, mut covered) = (0, 0);
         while at < rows.len() {
             let best = found
                 .iter()
-                .filter(|&&(first, end, ..)| first <= at && at < end)
-                .max_by_key(|&&(_, end, ..)| end);
+                .filter(|&&(first, end, _)| first <= at && at < end)
+                .max_by_key(|&&(_, end, found)| (end, found == Found::Shown));
             match best {
-                Some(&(first, end, hash, source_row)) => {
-                    spans.push((Some(hash), source_row + (at - first), end - at));
+                Some(&(first, end, found)) => {
+                    let from = match found {
+                        Found::Held(hash, row) => Found::Held(hash, row + (at - first)),
+                        Found::Shown => Found::Shown,
+                    };
+                    spans.push((Some(from), end - at));
                     covered += end - at;
                     at = end;
                 }
                 None => {
-                    let row = &pixels[at * usize::from(width)..(at + 1) * usize::from(width)];
-                    new_rows.extend_from_slice(row);
+                    new_rows.extend_from_slice(row_slice(pixels, width, at));
                     match spans.last_mut() {
-                        Some((None, _, count)) => *count += 1,
-                        _ => spans.push((None, 0, 1)),
+                        Some((None, count)) => *count += 1,
+                        _ => spans.push((None, 1)),
                     }
                     at += 1;
                 }
@@ -203,19 +241,39 @@ impl TileSender {
         }
         let spans = spans
             .into_iter()
-            .map(|(hash, first_row, rows)| RowSpan {
-                source: hash.map(|hash| {
-                    self.cache
-                        .touch(&hash)
-                        .map(|(id, _)| id)
-                        .expect("a tile just found in the cache")
-                }),
-                first_row: first_row as u16,
+            .map(|(from, rows)| RowSpan {
+                source: match from {
+                    None => RowSource::New,
+                    Some(Found::Shown) => RowSource::Shown,
+                    Some(Found::Held(hash, first_row)) => RowSource::Held {
+                        id: self
+                            .cache
+                            .touch(&hash)
+                            .map(|(id, _)| id)
+                            .expect("a tile just found in the cache"),
+                        first_row: first_row as u16,
+                    },
+                },
                 rows: rows as u16,
             })
             .collect();
         Some(Stitched { spans, new_rows })
     }
+}
+
+/// Where rows of a tile about to be sent were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// The near side shows them at the tile's place already.
+    Shown,
+    /// In a held tile, from this row on.
+    Held(TileHash, usize),
+}
+
+/// Row `row` of a `width`-wide tile's `pixels`.
+fn row_slice(pixels: &[u32], width: u16, row: usize) -> &[u32] {
+    let width = usize::from(width);
+    &pixels[row * width..(row + 1) * width]
 }
 
 /// New pixels as runs, or as the pixels themselves when runs would take more bytes (photos),
@@ -423,7 +481,7 @@ impl TileReceiver {
                     counts.new += 1;
                 }
                 TileContent::Stitched(stitched) => {
-                    let pixels = self.stitch(rect, stitched).map_err(|error| {
+                    let pixels = self.stitch(rect, stitched, target).map_err(|error| {
                         LinkError::malformed("update", format!("tile {index}: {error}"))
                     })?;
                     self.hold_new(rect, &pixels, target);
@@ -450,20 +508,33 @@ impl TileReceiver {
             .insert(hash, tile_cost(rect.width, rect.height), tile);
     }
 
-    /// The pixels of a stitched tile, its held tiles marked used in span order as the far
-    /// side marked them.
-    fn stitch(&mut self, rect: Rect, stitched: &Stitched) -> Result<Vec<u32>, String> {
+    /// The pixels of a stitched tile at `rect` of `target`, its held tiles marked used in
+    /// span order as the far side marked them.
+    fn stitch(
+        &mut self,
+        rect: Rect,
+        stitched: &Stitched,
+        target: &impl UpdateTarget,
+    ) -> Result<Vec<u32>, String> {
         let width = usize::from(rect.width);
         let mut pixels = Vec::with_capacity(rect.area());
         let mut new_rows = stitched.new_rows.chunks_exact(width.max(1));
         for span in &stitched.spans {
             let rows = usize::from(span.rows);
             match span.source {
-                Some(id) => {
+                RowSource::Shown => {
+                    let done = (pixels.len() / width.max(1)) as u16;
+                    if usize::from(done) + rows > usize::from(rect.height) {
+                        return Err(format!("rows past the end of a {rect:?}"));
+                    }
+                    let part = Rect::new(rect.x, rect.y + done, rect.width, span.rows);
+                    pixels.extend_from_slice(&target.read(part));
+                }
+                RowSource::Held { id, first_row } => {
                     let Some(tile) = self.cache.touch_id(id) else {
                         return Err("rows of a tile not held".into());
                     };
-                    let first = usize::from(span.first_row);
+                    let first = usize::from(first_row);
                     if tile.width != rect.width || first + rows > usize::from(tile.height) {
                         return Err(format!(
                             "rows {first}..{} of a {}x{} tile",
@@ -474,7 +545,7 @@ impl TileReceiver {
                     }
                     pixels.extend_from_slice(&tile.pixels[first * width..(first + rows) * width]);
                 }
-                None => {
+                RowSource::New => {
                     for _ in 0..rows {
                         let Some(row) = new_rows.next() else {
                             return Err("fewer new rows than its spans name".into());
@@ -499,6 +570,8 @@ pub trait UpdateTarget {
     fn copy(&mut self, copy: CopyOperation);
     fn fill(&mut self, rect: Rect, colour: u32);
     fn put(&mut self, rect: Rect, pixels: &[u32]);
+    /// The pixels shown in `rect`, which is inside [`UpdateTarget::bounds`].
+    fn read(&self, rect: Rect) -> Vec<u32>;
 }
 
 impl UpdateTarget for Framebuffer {
@@ -521,12 +594,16 @@ impl UpdateTarget for Framebuffer {
     fn put(&mut self, rect: Rect, pixels: &[u32]) {
         self.put_pixels(&rect, pixels);
     }
+
+    fn read(&self, rect: Rect) -> Vec<u32> {
+        self.read_rect(&rect)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::message::{RowSpan, Stitched};
+    use crate::link::message::{RowSource, RowSpan, Stitched};
     use proptest::prelude::*;
 
     fn picture(width: u16, height: u16, seed: u32) -> Framebuffer {
@@ -710,45 +787,65 @@ mod tests {
             }],
             ..LinkUpdate::default()
         };
-        let span = |source, first_row, rows| RowSpan {
-            source,
-            first_row,
+        let held_rows = |first_row, rows| RowSpan {
+            source: RowSource::Held { id: 0, first_row },
             rows,
         };
+        let other_tile = RowSpan {
+            source: RowSource::Held {
+                id: 9,
+                first_row: 0,
+            },
+            rows: 8,
+        };
+        let new = |rows| RowSpan {
+            source: RowSource::New,
+            rows,
+        };
+        let shown = |rows| RowSpan {
+            source: RowSource::Shown,
+            rows,
+        };
+        // Rows 10.. of the held tile, then 8 new rows, then 2 rows as shown.
         let good = stitched(
             Rect::new(0, 0, 64, 64),
-            vec![span(Some(0), 10, 54), span(None, 0, 10)],
-            vec![7; 64 * 10],
+            vec![held_rows(10, 54), new(8), shown(2)],
+            vec![7; 64 * 8],
         );
+        let shown_before = near.read_rect(&Rect::new(0, 62, 64, 2));
         receiver.apply(&good, &mut near).unwrap();
         assert_eq!(
             near.read_rect(&Rect::new(0, 0, 64, 54)),
             held.read_rect(&Rect::new(0, 10, 64, 54))
         );
+        assert_eq!(near.read_rect(&Rect::new(0, 54, 64, 8)), vec![7; 64 * 8]);
+        assert_eq!(near.read_rect(&Rect::new(0, 62, 64, 2)), shown_before);
+        let small = Rect::new(0, 0, 64, 8);
         for (why, update) in [
-            (
-                "not held",
-                stitched(Rect::new(0, 0, 64, 8), vec![span(Some(9), 0, 8)], vec![]),
-            ),
+            ("not held", stitched(small, vec![other_tile], vec![])),
             (
                 "past its rows",
-                stitched(Rect::new(0, 0, 64, 8), vec![span(Some(0), 60, 8)], vec![]),
+                stitched(small, vec![held_rows(60, 8)], vec![]),
             ),
             (
                 "another width",
-                stitched(Rect::new(0, 0, 32, 8), vec![span(Some(0), 0, 8)], vec![]),
+                stitched(Rect::new(0, 0, 32, 8), vec![held_rows(0, 8)], vec![]),
             ),
             (
                 "too few rows",
-                stitched(Rect::new(0, 0, 64, 8), vec![span(Some(0), 0, 4)], vec![]),
+                stitched(small, vec![held_rows(0, 4)], vec![]),
             ),
             (
                 "new rows missing",
-                stitched(Rect::new(0, 0, 64, 8), vec![span(None, 0, 8)], vec![1; 64]),
+                stitched(small, vec![new(8)], vec![1; 64]),
             ),
             (
                 "new rows over",
-                stitched(Rect::new(0, 0, 64, 1), vec![span(None, 0, 1)], vec![1; 128]),
+                stitched(Rect::new(0, 0, 64, 1), vec![new(1)], vec![1; 128]),
+            ),
+            (
+                "shown past the tile",
+                stitched(small, vec![shown(4), shown(5)], vec![]),
             ),
         ] {
             assert!(receiver.apply(&update, &mut near).is_err(), "{why}");
