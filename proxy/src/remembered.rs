@@ -68,7 +68,9 @@ impl RememberedCaches {
             .filter(|(_, rows)| !rows.is_empty())
             .map(|((hash, ..), rows)| (hash, rows))
             .collect();
-        known.retain(|hash, _| inventory.iter().any(|(held, ..)| held == hash));
+        let held: std::collections::HashSet<&TileHash> =
+            inventory.iter().map(|(hash, ..)| hash).collect();
+        known.retain(|hash, _| held.contains(hash));
         Some((inventory, known))
     }
 
