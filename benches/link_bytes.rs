@@ -2,7 +2,8 @@
 //! (../shared/corpus): every frame of a sequence crosses as the far proxy would send it if
 //! the link took everything (no frames skipped), and the same frames go as ZRLE and Tight
 //! updates from the encode manager. A warm pass sends them again to a near side whose cache
-//! is kept. Prints a table with ratios and the encode CPU time of each.
+//! is kept, the link's compression starting from the history of the first pass (as the two
+//! ends' histories give it). Prints a table with ratios and the encode CPU time of each.
 //!
 //! `cargo bench --bench link_bytes` (FARVIEW_FRAMES=N limits the frames per sequence,
 //! FARVIEW_LINK_LEVELS=9,19 chooses the zstd levels measured).
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use farview_protocol::encode::{EncodeManager, Update, ViewerEncodings};
 use farview_protocol::{EncodingType, Framebuffer, PixelFormat, Region};
+use farview_proxy::history::LinkHistory;
 use farview_proxy::link::compress::LinkCompressor;
 use farview_proxy::link::frame::write_frame;
 use farview_proxy::link::message::{FarMessage, TileContent};
@@ -65,13 +67,14 @@ impl LinkRun {
 }
 
 /// `first` across the link to a near side, then `second` in a new session to the same
-/// near side, its cache kept.
+/// near side, its cache and the link's history kept.
 fn two_sessions(first: &[&Framebuffer], second: &[&Framebuffer], level: i32) -> (LinkRun, LinkRun) {
     let mut receiver = TileReceiver::new(CACHE);
-    let cold = through_link(first, level, &mut receiver, &[]);
+    let mut history = LinkHistory::in_memory();
+    let cold = through_link(first, level, &mut receiver, &[], &mut history);
     receiver.renumber();
     let inventory = receiver.inventory();
-    let warm = through_link(second, level, &mut receiver, &inventory);
+    let warm = through_link(second, level, &mut receiver, &inventory, &mut history);
     (cold, warm)
 }
 
@@ -82,6 +85,7 @@ fn through_link(
     level: i32,
     receiver: &mut TileReceiver,
     inventory: &[(TileHash, u16, u16)],
+    history: &mut LinkHistory,
 ) -> LinkRun {
     let (width, height) = (frames[0].width(), frames[0].height());
     let known: KnownRows = inventory
@@ -93,8 +97,17 @@ fn through_link(
         .collect();
     let mut outgoing = Outgoing::new(width, height, CACHE, inventory, &known);
     let mut compressor = LinkCompressor::new(level).expect("zstd");
-    let mut near = Framebuffer::new(width, height);
     let mut run = LinkRun::default();
+    if let Some(dictionary) = history.dictionary() {
+        // Made ready on another thread while the link starts: not counted as encode time.
+        compressor.use_history(dictionary);
+        let mut end = Vec::new();
+        while !compressor.switch_if_ready(&mut end).expect("zstd") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        run.wire += end.len();
+    }
+    let mut near = Framebuffer::new(width, height);
     for frame in frames {
         let started = Instant::now();
         let mut sent = Vec::new();
@@ -117,6 +130,7 @@ fn through_link(
             let mut wire = Vec::new();
             write_frame(0, &compressed, &mut wire);
             run.plain += payload.len();
+            history.append(&payload);
             run.wire += wire.len();
             outgoing.acknowledge(update.sequence);
             sent.push(update);

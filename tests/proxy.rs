@@ -148,6 +148,9 @@ fn our_viewer_through_the_proxies_sees_the_replay_pixel_exact() {
     }
 }
 
+/// What the far proxy logs when the near side holds the link history it sent.
+const HISTORY_SHARED: &str = "they start the compression";
+
 #[test]
 fn a_cut_link_resumes_and_the_viewer_stays_connected() {
     let dir = TempDir::new("proxy-resume");
@@ -195,6 +198,8 @@ fn a_cut_link_resumes_and_the_viewer_stays_connected() {
     }
     wait_for_log(&pair.far, "link resumed session", || pair.logs());
     wait_for_log(near, "near: link resumed", || pair.logs());
+    // What crossed before the cut starts the compression of the new connection.
+    assert!(pair.far.logs().contains(HISTORY_SHARED), "{}", pair.logs());
     assert!(relay.connections() >= 2, "the link was made again");
     assert!(
         pair.far.exited().is_none() && near.exited().is_none(),
@@ -301,12 +306,14 @@ fn a_restarted_near_proxy_starts_warm_from_its_disk_cache() {
         "the second run gets only references: (new, cached) {tiles_new:?}\n{}",
         pair.logs()
     );
-    // The far side remembered what it sent that cache, so the inventory did not cross.
+    // The far side remembered what it sent that cache, so the inventory did not cross,
+    // and the link's compression started from what the first run sent.
     let far_log = pair.far.logs();
     assert!(
         far_log.contains(&format!("holds {cold_new} tile(s) (as remembered)")),
         "{far_log}"
     );
+    assert!(far_log.contains(HISTORY_SHARED), "{far_log}");
 }
 
 /// The far proxy restarted while the near proxy runs on: the link cannot resume, and the new
@@ -337,6 +344,7 @@ fn a_restarted_far_proxy_remembers_the_cache_of_a_near_proxy_that_ran_on() {
     wait_for_log(&pair.far, "new link session", || pair.logs());
     let far_log = pair.far.logs();
     assert!(far_log.contains("(as remembered)"), "{}", pair.logs());
+    assert!(far_log.contains(HISTORY_SHARED), "{}", pair.logs());
     shows(&mut viewer, 1);
     shows(&mut viewer, 0);
 }

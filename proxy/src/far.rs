@@ -19,11 +19,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::ProxyError;
+use crate::history::LinkHistory;
 use crate::link::LinkError;
 use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
 use crate::link::compress;
-use crate::link::message::{FarMessage, LINK_VERSION, NearMessage};
+use crate::link::message::{CACHE_ID_LEN, FarMessage, LINK_VERSION, LinkUpdate, NearMessage};
 use crate::link::outgoing::Outgoing;
 use crate::link::pacing::Pacer;
 use crate::link::tile_cache::{InventoryEntry, inventory_digest};
@@ -97,6 +98,10 @@ struct LinkSession {
     outgoing: Outgoing,
     /// The record of what the near side's disk cache gains, if it has one.
     remembered: Option<RememberedCache>,
+    /// The updates sent, shared with the near side ([`crate::history`]).
+    history: LinkHistory,
+    /// The near cache `history` belongs to.
+    history_of: Option<[u8; CACHE_ID_LEN]>,
 }
 
 /// Connects to the server, then serves near proxies until the server goes away.
@@ -382,10 +387,17 @@ impl LinkTask {
                         .inspect_err(|error| warn!("far: cannot remember the near cache: {error}"))
                         .ok()
                 });
+                // The same near side again keeps its history; another's comes from disk.
+                let history = match session.take() {
+                    Some(previous) if previous.history_of == summary.cache_id => previous.history,
+                    _ => self.remembered.history(summary.cache_id.as_ref()),
+                };
                 *session = Some(LinkSession {
                     id,
                     outgoing: Outgoing::new(width, height, limit, &inventory, &known),
                     remembered,
+                    history,
+                    history_of: summary.cache_id,
                 });
                 None
             }
@@ -393,22 +405,36 @@ impl LinkTask {
         let Some(current) = session.as_mut() else {
             return Err(ProxyError::Task("no link session".into()));
         };
+        let dictionary = hello
+            .history
+            .and_then(|theirs| current.history.agree(&theirs));
+        match &dictionary {
+            Some(dictionary) => info!(
+                "far: the near side holds the last {} kB sent: they start the compression",
+                dictionary.len() / 1000
+            ),
+            None => current.history.restart(),
+        }
         let welcome = FarMessage::Welcome {
             version: LINK_VERSION,
             session: current.id,
             resumed: resumed.is_some(),
+            history: dictionary.is_some(),
             width,
             height,
             name,
         };
         codec.encode(welcome.encode(), &mut output)?;
+        if let Some(dictionary) = dictionary {
+            codec.send_with_history(dictionary);
+        }
         let mut pacer = Pacer::default();
         let now = Instant::now();
         match resumed {
             Some(missed) => {
                 for update in missed {
                     let sequence = update.sequence;
-                    let size = codec.encode(FarMessage::Update(update).encode(), &mut output)?;
+                    let size = send_update(&mut codec, &mut current.history, update, &mut output)?;
                     pacer.on_sent(sequence, size, now);
                 }
             }
@@ -469,7 +495,7 @@ impl LinkTask {
                         codec.follow_bandwidth(pacer.bandwidth());
                         let tiles = update.tiles.len();
                         let size =
-                            codec.encode(FarMessage::Update(update).encode(), &mut output)?;
+                            send_update(&mut codec, &mut session.history, update, &mut output)?;
                         debug!(
                             "far: update {sequence}: {tiles} tile(s) ({} new, {} stitched, {} cached, {} filled), {size} bytes, made in {:.1} ms",
                             counts.new,
@@ -570,6 +596,18 @@ impl LinkTask {
             }
         }
     }
+}
+
+/// Queues an update for the link, kept in the history both ends share.
+fn send_update(
+    codec: &mut LinkCodec,
+    history: &mut LinkHistory,
+    update: LinkUpdate,
+    output: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let message = FarMessage::Update(update).encode();
+    history.append(&message.1);
+    codec.encode(message, output)
 }
 
 /// Reads the near side's inventory: the tiles its cache holds, least recently used first.

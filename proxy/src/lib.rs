@@ -5,6 +5,7 @@
 
 pub mod disk_cache;
 pub mod far;
+pub mod history;
 pub mod link;
 pub mod link_io;
 pub mod near;

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::ProxyError;
 use crate::disk_cache::{DiskCache, WrittenOrder};
+use crate::history::LinkHistory;
 use crate::link::LinkError;
 use crate::link::acks::AckPolicy;
 use crate::link::auth::{self, LinkKey};
@@ -39,6 +40,8 @@ use farview_client::Target;
 use farview_client::tls::TlsTrust;
 use farview_client::viewer::ServerStream;
 
+/// The link's history ([`crate::history`]), next to the tile cache on disk.
+const HISTORY_FILE_NAME: &str = "link-history";
 /// The first wait before reconnecting a dropped link; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -81,8 +84,23 @@ pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
         }
         None => (None, None, None),
     };
-    let (link, width, height, name) =
-        connect(&options, None, &mut receiver, cache_id, written.as_ref()).await?;
+    let mut history = match &options.cache_dir {
+        Some(dir) => {
+            LinkHistory::open(&dir.join(HISTORY_FILE_NAME)).map_err(|cause| ProxyError::Cache {
+                dir: dir.to_path_buf(),
+                cause,
+            })?
+        }
+        None => LinkHistory::in_memory(),
+    };
+    let (link, width, height, name) = connect(
+        &options,
+        None,
+        &mut receiver,
+        (cache_id, written.as_ref()),
+        &mut history,
+    )
+    .await?;
     info!(
         "near: linked to {} (session {:016x})",
         options.link, link.session
@@ -98,6 +116,7 @@ pub async fn run(options: NearOptions) -> Result<(), ProxyError> {
         disk,
         cache_id,
         written,
+        history,
     };
     server.run(Box::new(source)).await?;
     Ok(())
@@ -149,13 +168,14 @@ fn open_disk_cache(
 /// Connects to the far side and says hello: a resume of `resume`, or a new session with
 /// our cache's inventory. Returns the link and the desktop's size and name. With a disk
 /// cache (`written`), a new session starts from the tiles in the order a restart would
-/// load them, which the far side may remember; otherwise from the cache as it is.
+/// load them, which the far side may remember; otherwise from the cache as it is. When
+/// the far side holds the same `history`, the link's compression starts from it.
 async fn connect(
     options: &NearOptions,
     resume: Option<Resume>,
     receiver: &mut TileReceiver,
-    cache_id: Option<[u8; CACHE_ID_LEN]>,
-    written: Option<&WrittenOrder>,
+    (cache_id, written): (Option<[u8; CACHE_ID_LEN]>, Option<&WrittenOrder>),
+    history: &mut LinkHistory,
 ) -> Result<(Link, u16, u16, String), ProxyError> {
     let address = &options.link;
     let tcp = TcpStream::connect((address.host.as_str(), address.port))
@@ -201,6 +221,7 @@ async fn connect(
             tiles: tiles.len() as u32,
             digest: inventory_digest(&tiles),
         },
+        history: history.summary(),
     };
     codec.encode(NearMessage::Hello(hello).encode(), &mut output)?;
     link_io::send(&mut stream, &mut output).await?;
@@ -235,6 +256,7 @@ async fn connect(
         version,
         session,
         resumed,
+        history: shared,
         width,
         height,
         name,
@@ -250,6 +272,18 @@ async fn connect(
             ours: LINK_VERSION,
             theirs: version,
         });
+    }
+    let dictionary = if shared { history.dictionary() } else { None };
+    match dictionary {
+        Some(dictionary) => {
+            debug!(
+                "near: the far side holds our last {} kB of updates",
+                dictionary.len() / 1000
+            );
+            codec.receive_with_history(dictionary);
+        }
+        // Neither side uses what it held: both start afresh.
+        None => history.restart(),
     }
     if !resumed {
         // The far side numbered our inventory in the order we gave it; so do we.
@@ -307,6 +341,8 @@ struct LinkSource {
     cache_id: Option<[u8; CACHE_ID_LEN]>,
     /// What the disk cache holds, as a restart would load it.
     written: Option<WrittenOrder>,
+    /// The updates received, shared with the far side ([`crate::history`]).
+    history: LinkHistory,
 }
 
 impl Source for LinkSource {
@@ -410,8 +446,8 @@ impl LinkSource {
                 &self.options,
                 Some(resume),
                 &mut self.receiver,
-                self.cache_id,
-                self.written.as_ref(),
+                (self.cache_id, self.written.as_ref()),
+                &mut self.history,
             )
             .await
             {
@@ -462,7 +498,11 @@ impl LinkSource {
                     codec.feed(&buffer[..read]);
                     let mut ack_now = false;
                     while let Some((kind, payload)) = codec.next_message()? {
-                        match FarMessage::decode(kind, &payload)? {
+                        let message = FarMessage::decode(kind, &payload)?;
+                        if let FarMessage::Update(_) = &message {
+                            self.history.append(&payload);
+                        }
+                        match message {
                             FarMessage::Update(update) => {
                                 let started = Instant::now();
                                 let counts = desktop.draw(|canvas| {

@@ -11,13 +11,18 @@
 //! restarted can still stitch tiles from rows the near side holds; a record is 533 bytes,
 //! a thirtieth of the tile it stands for). A torn last record is dropped on load.
 //! At most [`MAX_REMEMBERED`] files are kept: starting another removes the least recently
-//! written, so a near side that comes with a new cache each time cannot fill the disk.
+//! written, so a near side that comes with a new cache each time cannot fill the disk. The
+//! link histories shared with those caches ([`crate::history`], at most 8 MB each) are kept
+//! the same way in `near-histories/`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tracing::warn;
+
+use crate::history::LinkHistory;
 use crate::link::message::CACHE_ID_LEN;
 use crate::link::tile_cache::{
     InventoryEntry, TILE_HASH_LEN, TILE_SIDE, TileHash, cut_back, reloaded_inventory,
@@ -47,9 +52,29 @@ impl RememberedCaches {
         }
     }
 
+    /// The link's history shared with near cache `id` ([`crate::history`]): kept in
+    /// `near-histories/` of the state directory, or in memory without one (or without an
+    /// `id`, or when the file cannot be had).
+    pub fn history(&self, id: Option<&[u8; CACHE_ID_LEN]>) -> LinkHistory {
+        let (Some(id), Some(dir)) = (id, &self.dir) else {
+            return LinkHistory::in_memory();
+        };
+        let dir = dir.with_file_name("near-histories");
+        let path = dir.join(hex(id));
+        let opened = std::fs::create_dir_all(&dir)
+            .and_then(|()| forget_all_but_newest(&dir, &path, MAX_REMEMBERED - 1))
+            .and_then(|()| LinkHistory::open(&path));
+        opened.unwrap_or_else(|error| {
+            warn!(
+                "far: the link history {}: {error}; kept in memory",
+                path.display()
+            );
+            LinkHistory::in_memory()
+        })
+    }
+
     fn path(&self, id: &[u8; CACHE_ID_LEN]) -> Option<PathBuf> {
-        let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        Some(self.dir.as_ref()?.join(name))
+        Some(self.dir.as_ref()?.join(hex(id)))
     }
 
     /// What near cache `id`, of `limit` bytes, holds after reloading, if it kept everything
@@ -134,6 +159,10 @@ impl RememberedCache {
         }
         self.writer.flush()
     }
+}
+
+fn hex(id: &[u8; CACHE_ID_LEN]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Removes the records in `dir` other than `keep`, least recently written first, until at

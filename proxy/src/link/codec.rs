@@ -5,6 +5,11 @@ use super::LinkError;
 use super::compress::{DEFAULT_LEVEL, LinkCompressor, LinkDecompressor, level_for};
 use super::frame::{read_frame, write_frame};
 
+/// The kind of the link frame that ends a zstd frame: the compressor moved to a new level
+/// or took up the shared history, and the other end's decompressor must follow before the
+/// next frame. Message kinds stay below it.
+const END_OF_ZSTD_FRAME: u8 = 0xff;
+
 /// Bytes each way, before and after compression.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkCounts {
@@ -38,6 +43,17 @@ impl LinkCodec {
         })
     }
 
+    /// Compresses with the shared history ([`crate::history`]) as zstd's dictionary, once
+    /// it is ready.
+    pub fn send_with_history(&mut self, dictionary: Vec<u8>) {
+        self.compressor.use_history(dictionary);
+    }
+
+    /// Decompresses with the shared history once the other end has taken it up.
+    pub fn receive_with_history(&mut self, dictionary: Vec<u8>) {
+        self.decompressor.use_history(dictionary);
+    }
+
     /// Follows the link's measured `bandwidth` ([`level_for`]) one way only: from the slow
     /// link's level down to the default once the link is measured fast, never back, since
     /// each change of level restarts zstd's window.
@@ -54,9 +70,14 @@ impl LinkCodec {
         (kind, payload): (u8, Vec<u8>),
         out: &mut Vec<u8>,
     ) -> std::io::Result<usize> {
-        self.compressed.clear();
-        self.compressor.compress(&payload, &mut self.compressed)?;
         let before = out.len();
+        self.compressed.clear();
+        if self.compressor.switch_if_ready(&mut self.compressed)? {
+            tracing::debug!("link: zstd starts a new frame ({:?})", self.compressor);
+            write_frame(END_OF_ZSTD_FRAME, &self.compressed, out);
+            self.compressed.clear();
+        }
+        self.compressor.compress(&payload, &mut self.compressed)?;
         write_frame(kind, &self.compressed, out);
         let size = out.len() - before;
         self.counts.sent += size as u64;
@@ -72,9 +93,17 @@ impl LinkCodec {
 
     /// The next whole message's kind and plain payload, if one has arrived.
     pub fn next_message(&mut self) -> Result<Option<(u8, Vec<u8>)>, LinkError> {
-        let Some((frame, used)) = read_frame(&self.input)? else {
+        let Some((mut frame, mut used)) = read_frame(&self.input)? else {
             return Ok(None);
         };
+        if frame.kind == END_OF_ZSTD_FRAME {
+            let Some((next, next_used)) = read_frame(&self.input[used..])? else {
+                return Ok(None);
+            };
+            self.decompressor.end_frame(&frame.payload)?;
+            self.input.drain(..used);
+            (frame, used) = (next, next_used);
+        }
         self.input.drain(..used);
         self.last_frame = used;
         let mut plain = Vec::new();

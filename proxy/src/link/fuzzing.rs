@@ -10,7 +10,7 @@ use super::tiles::{StoredTile, TileReceiver};
 /// `data`'s first byte is a message kind and the rest its payload, decoded both ways; an
 /// update that decodes is applied to a small desktop whose cache holds a few tiles (numbers
 /// 0-2), so that references and stitched rows find something. Then all of `data` goes
-/// through a link codec as if read from the wire.
+/// through a link codec as if read from the wire, with a shared history agreed.
 pub fn link(data: &[u8]) {
     if let Some((&kind, payload)) = data.split_first() {
         let _ = NearMessage::decode(kind, payload);
@@ -32,6 +32,8 @@ pub fn link(data: &[u8]) {
         }
     }
     if let Ok(mut codec) = LinkCodec::new(super::compress::DEFAULT_LEVEL) {
+        // A frame's end in the data makes the codec take up this history.
+        codec.receive_with_history(crate::history::dictionary_of(b"an agreed history"));
         codec.feed(data);
         while let Ok(Some(_)) = codec.next_message() {}
     }

@@ -3,9 +3,9 @@
 //! is checked against a named limit before anything is allocated.
 //!
 //! Near to far: the hello (protocol version, cache limit, the session to resume, a digest of
-//! the near side's cache inventory), the inventory if the far side asks, the viewers' input,
+//! the near side's cache inventory, what it holds of the link's history), the inventory if the far side asks, the viewers' input,
 //! acknowledgements and pings. Far to near: the welcome (after asking for the inventory, if
-//! it must), updates (moves, then tiles: fills, references by number to tiles both caches
+//! it must; whether the history is shared), updates (moves, then tiles: fills, references by number to tiles both caches
 //! hold, tiles stitched from rows of such tiles and rows the near side shows already, or new
 //! pixels as runs or plain), the cursor, the bell, clipboard text, the
 //! desktop's name, pings and pongs.
@@ -18,9 +18,10 @@ use farview_protocol::encodings::put_run_length;
 use super::LinkError;
 use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
+use crate::history::{HISTORY_LEN, HistorySummary};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 5;
+pub const LINK_VERSION: u16 = 6;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -47,6 +48,8 @@ pub struct Hello {
     /// What the near side's cache holds; the inventory itself follows only if the far side
     /// asks for it.
     pub inventory: InventorySummary,
+    /// What the near side holds of the link's history ([`crate::history`]).
+    pub history: Option<HistorySummary>,
 }
 
 /// The near side's inventory in brief: when the far side remembers what this cache was sent
@@ -198,6 +201,9 @@ pub enum FarMessage {
         /// The session asked for was still there: updates continue after the last one
         /// acknowledged, and the cache is as the near side left it.
         resumed: bool,
+        /// The far side holds the history the hello named: the link's compression takes it
+        /// up as its dictionary.
+        history: bool,
         width: u16,
         height: u16,
         name: String,
@@ -288,6 +294,15 @@ impl NearMessage {
                 }
                 out.extend_from_slice(&summary.tiles.to_be_bytes());
                 out.extend_from_slice(&summary.digest);
+                match &hello.history {
+                    None => out.push(0),
+                    Some(history) => {
+                        out.push(1);
+                        out.extend_from_slice(&history.end.to_be_bytes());
+                        out.extend_from_slice(&history.len.to_be_bytes());
+                        out.extend_from_slice(&history.digest);
+                    }
+                }
                 kind::HELLO
             }
             NearMessage::Inventory { tiles, last } => {
@@ -366,11 +381,28 @@ impl NearMessage {
                     tiles: r.u32(what)?,
                     digest: r.array(what)?,
                 };
+                let history = match r.flag(what)? {
+                    false => None,
+                    true => Some(HistorySummary {
+                        end: r.u64(what)?,
+                        len: r.u32(what)?,
+                        digest: r.array(what)?,
+                    }),
+                };
+                if let Some(history) = &history
+                    && history.len as usize > HISTORY_LEN
+                {
+                    return Err(LinkError::malformed(
+                        what,
+                        format!("a history of {} bytes", history.len),
+                    ));
+                }
                 NearMessage::Hello(Hello {
                     version,
                     cache_limit,
                     resume,
                     inventory,
+                    history,
                 })
             }
             kind::INVENTORY => {
@@ -438,6 +470,7 @@ impl FarMessage {
                 version,
                 session,
                 resumed,
+                history,
                 width,
                 height,
                 name,
@@ -445,6 +478,7 @@ impl FarMessage {
                 out.extend_from_slice(&version.to_be_bytes());
                 out.extend_from_slice(&session.to_be_bytes());
                 out.push(u8::from(*resumed));
+                out.push(u8::from(*history));
                 out.extend_from_slice(&width.to_be_bytes());
                 out.extend_from_slice(&height.to_be_bytes());
                 write_text(name, &mut out);
@@ -503,6 +537,7 @@ impl FarMessage {
                     version: r.u16(what)?,
                     session: r.u64(what)?,
                     resumed: r.flag(what)?,
+                    history: r.flag(what)?,
                     width: r.u16(what)?,
                     height: r.u16(what)?,
                     name: r.text(what)?,
@@ -1075,15 +1110,17 @@ mod tests {
             (
                 any::<u64>(),
                 any::<bool>(),
+                any::<bool>(),
                 any::<u16>(),
                 any::<u16>(),
                 ".{0,20}"
             )
-                .prop_map(|(session, resumed, width, height, name)| {
+                .prop_map(|(session, resumed, history, width, height, name)| {
                     FarMessage::Welcome {
                         version: LINK_VERSION,
                         session,
                         resumed,
+                        history,
                         width,
                         height,
                         name,
@@ -1117,8 +1154,9 @@ mod tests {
                 proptest::option::of(any::<[u8; CACHE_ID_LEN]>()),
                 any::<u32>(),
                 any::<[u8; INVENTORY_DIGEST_LEN]>(),
+                proptest::option::of((any::<u64>(), 0..=HISTORY_LEN as u32, any::<[u8; 32]>())),
             )
-                .prop_map(|(cache_limit, resume, cache_id, tiles, digest)| {
+                .prop_map(|(cache_limit, resume, cache_id, tiles, digest, history)| {
                     NearMessage::Hello(Hello {
                         version: LINK_VERSION,
                         cache_limit,
@@ -1128,6 +1166,11 @@ mod tests {
                             tiles,
                             digest,
                         },
+                        history: history.map(|(end, len, digest)| HistorySummary {
+                            end,
+                            len,
+                            digest,
+                        }),
                     })
                 }),
             (
