@@ -100,7 +100,7 @@ fn through_link(
     let mut run = LinkRun::default();
     if let Some(dictionary) = history.dictionary() {
         // Made ready on another thread while the link starts: not counted as encode time.
-        compressor.use_history(dictionary);
+        compressor.use_history(dictionary.into(), None);
         let mut end = Vec::new();
         while !compressor.switch_if_ready(&mut end).expect("zstd") {
             std::thread::sleep(Duration::from_millis(1));

@@ -314,6 +314,8 @@ fn a_restarted_near_proxy_starts_warm_from_its_disk_cache() {
         "{far_log}"
     );
     assert!(far_log.contains(HISTORY_SHARED), "{far_log}");
+    // Its encoder was made ready when the first link ended, before the second asked.
+    assert!(far_log.contains("(made ready ahead)"), "{far_log}");
 }
 
 /// The far proxy restarted while the near proxy runs on: the link cannot resume, and the new

@@ -19,11 +19,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::ProxyError;
-use crate::history::LinkHistory;
+use crate::history::{HistorySummary, LinkHistory};
 use crate::link::LinkError;
 use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
-use crate::link::compress;
+use crate::link::compress::{self, PreparedEncoder};
 use crate::link::message::{CACHE_ID_LEN, FarMessage, LINK_VERSION, LinkUpdate, NearMessage};
 use crate::link::outgoing::Outgoing;
 use crate::link::pacing::Pacer;
@@ -104,6 +104,37 @@ struct LinkSession {
     history_of: Option<[u8; CACHE_ID_LEN]>,
 }
 
+/// An encoder with a near side's history as its dictionary, made ready before that near
+/// side's link asks for it: when the far side starts (for the near cache it served last)
+/// and when a link ends. Loading a dictionary takes about a second, and a link's first
+/// update, often its largest, should not go without it.
+struct Speculation {
+    summary: HistorySummary,
+    encoder: PreparedEncoder,
+}
+
+type SpeculationSlot = Arc<Mutex<Option<Speculation>>>;
+
+impl Speculation {
+    fn of(history: &LinkHistory) -> Option<Speculation> {
+        let summary = history.summary()?;
+        let dictionary = history.dictionary()?.into();
+        Some(Speculation {
+            summary,
+            encoder: PreparedEncoder::with_history(compress::level_for(None), dictionary),
+        })
+    }
+
+    /// Makes ready the encoder for `history`, unless one is already.
+    fn renew(slot: &SpeculationSlot, history: &LinkHistory) {
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let current = slot.as_ref().map(|speculation| speculation.summary);
+        if current.is_none() || current != history.summary() {
+            *slot = Speculation::of(history);
+        }
+    }
+}
+
 /// Connects to the server, then serves near proxies until the server goes away.
 pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
     let viewer_options = ViewerOptions {
@@ -142,6 +173,11 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
     // Each new link connection takes over from the one before it.
     let takeover = Arc::new(watch::channel(0u64).0);
     let stats = Arc::new(Mutex::new(LinkStats::new("far")));
+    let remembered = RememberedCaches::new(options.state_dir.as_deref());
+    let speculation: SpeculationSlot = Arc::default();
+    if let Some(history) = remembered.latest_history() {
+        Speculation::renew(&speculation, &history);
+    }
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -160,8 +196,10 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
                     stats: stats.clone(),
                     stats_json: options.stats_json.clone(),
                     key: options.key.clone(),
-                    remembered: RememberedCaches::new(options.state_dir.as_deref()),
+                    remembered: remembered.clone(),
+                    speculation: speculation.clone(),
                 };
+                let (session, speculation) = (session.clone(), speculation.clone());
                 let acceptor = tokio_rustls::TlsAcceptor::from(options.tls.clone());
                 tokio::spawn(async move {
                     let tls = tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream)).await;
@@ -177,7 +215,13 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
                         Err(error @ ProxyError::WrongKey(_)) => {
                             warn!("far: link from {peer} refused: {error}");
                         }
-                        Err(error) => warn!("far: link from {peer} ended: {error}"),
+                        Err(error) => {
+                            warn!("far: link from {peer} ended: {error}");
+                            // The near side will be back: have its dictionary ready.
+                            if let Some(ended) = session.lock().await.as_ref() {
+                                Speculation::renew(&speculation, &ended.history);
+                            }
+                        }
                     }
                 });
             }
@@ -270,6 +314,7 @@ struct LinkTask {
     stats_json: Option<PathBuf>,
     key: LinkKey,
     remembered: RememberedCaches,
+    speculation: SpeculationSlot,
 }
 
 impl LinkTask {
@@ -405,15 +450,29 @@ impl LinkTask {
         let Some(current) = session.as_mut() else {
             return Err(ProxyError::Task("no link session".into()));
         };
-        let dictionary = hello
-            .history
-            .and_then(|theirs| current.history.agree(&theirs));
-        match &dictionary {
-            Some(dictionary) => info!(
-                "far: the near side holds the last {} kB sent: they start the compression",
-                dictionary.len() / 1000
-            ),
-            None => current.history.restart(),
+        let dictionary = hello.history.and_then(|theirs| {
+            let dictionary = current.history.agree(&theirs)?;
+            let speculation = self
+                .speculation
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let prepared = speculation
+                .filter(|speculation| speculation.summary == theirs)
+                .map(|speculation| speculation.encoder);
+            info!(
+                "far: the near side holds the last {} kB sent: they start the compression{}",
+                dictionary.len() / 1000,
+                if prepared.is_some() {
+                    " (made ready ahead)"
+                } else {
+                    ""
+                }
+            );
+            Some((dictionary, prepared))
+        });
+        if dictionary.is_none() {
+            current.history.restart();
         }
         let welcome = FarMessage::Welcome {
             version: LINK_VERSION,
@@ -425,8 +484,8 @@ impl LinkTask {
             name,
         };
         codec.encode(welcome.encode(), &mut output)?;
-        if let Some(dictionary) = dictionary {
-            codec.send_with_history(dictionary);
+        if let Some((dictionary, prepared)) = dictionary {
+            codec.send_with_history(dictionary, prepared);
         }
         let mut pacer = Pacer::default();
         let now = Instant::now();

@@ -56,6 +56,13 @@ impl LinkHistory {
     /// The history kept at `path`, or a new one there. A file that is not a history is
     /// replaced.
     pub fn open(path: &Path) -> io::Result<Self> {
+        let mut history = Self::read(path)?;
+        history.file = Some((path.to_path_buf(), history.rewrite(path)?));
+        Ok(history)
+    }
+
+    /// The history kept at `path`, in memory only: empty if there is none.
+    pub fn read(path: &Path) -> io::Result<Self> {
         let mut contents = Vec::new();
         match File::open(path) {
             Ok(mut file) => {
@@ -72,7 +79,6 @@ impl LinkHistory {
             let keep = history.bytes.len().min(KEPT_LEN);
             history.drop_front(history.bytes.len() - keep);
         }
-        history.file = Some((path.to_path_buf(), history.rewrite(path)?));
         Ok(history)
     }
 

@@ -73,6 +73,21 @@ impl RememberedCaches {
         })
     }
 
+    /// The history written last, of the near cache served last: read, not kept open.
+    pub fn latest_history(&self) -> Option<LinkHistory> {
+        let dir = self.dir.as_ref()?.with_file_name("near-histories");
+        let newest = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let written = entry.metadata().ok()?.modified().ok()?;
+                let rewriting = entry.path().extension().is_some_and(|e| e == "tmp");
+                (!rewriting).then(|| (written, entry.path()))
+            })
+            .max()?;
+        LinkHistory::read(&newest.1).ok()
+    }
+
     fn path(&self, id: &[u8; CACHE_ID_LEN]) -> Option<PathBuf> {
         Some(self.dir.as_ref()?.join(hex(id)))
     }

@@ -2,7 +2,9 @@
 //! with the byte counts the status line reports.
 
 use super::LinkError;
-use super::compress::{DEFAULT_LEVEL, LinkCompressor, LinkDecompressor, level_for};
+use super::compress::{
+    DEFAULT_LEVEL, LinkCompressor, LinkDecompressor, PreparedEncoder, level_for,
+};
 use super::frame::{read_frame, write_frame};
 
 /// The kind of the link frame that ends a zstd frame: the compressor moved to a new level
@@ -44,9 +46,9 @@ impl LinkCodec {
     }
 
     /// Compresses with the shared history ([`crate::history`]) as zstd's dictionary, once
-    /// it is ready.
-    pub fn send_with_history(&mut self, dictionary: Vec<u8>) {
-        self.compressor.use_history(dictionary);
+    /// it is ready, or once the encoder `prepared` for it is.
+    pub fn send_with_history(&mut self, dictionary: Vec<u8>, prepared: Option<PreparedEncoder>) {
+        self.compressor.use_history(dictionary.into(), prepared);
     }
 
     /// Decompresses with the shared history once the other end has taken it up.

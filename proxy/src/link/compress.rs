@@ -7,6 +7,7 @@
 //! takes it as a dictionary: what crossed in an earlier link is in reach as well.
 
 use std::io;
+use std::sync::Arc;
 
 use zstd::stream::raw::{CParameter, DParameter, Decoder, Encoder, InBuffer, Operation, OutBuffer};
 
@@ -46,17 +47,41 @@ struct Setting {
     history: bool,
 }
 
-/// An encoder made ready on a thread of its own: loading a dictionary of megabytes takes
-/// zstd a good part of a second at the slow link's level, which the link must not wait for.
-type Preparing = std::sync::mpsc::Receiver<io::Result<Encoder<'static>>>;
+/// An encoder being made ready on a thread of its own: loading a dictionary of megabytes
+/// takes zstd about a second at the slow link's level, which the link must not wait for.
+#[derive(Debug)]
+pub struct PreparedEncoder {
+    setting: Setting,
+    ready: std::sync::mpsc::Receiver<io::Result<Encoder<'static>>>,
+}
+
+impl PreparedEncoder {
+    fn start(setting: Setting, dictionary: Option<Arc<[u8]>>) -> Self {
+        let (done, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(make_encoder(setting.level, dictionary.as_deref()));
+        });
+        Self { setting, ready }
+    }
+
+    /// An encoder at `level` with the shared history's `dictionary`, made ready before the
+    /// link that takes it up ([`LinkCompressor::use_history`]) starts.
+    pub fn with_history(level: i32, dictionary: Arc<[u8]>) -> Self {
+        let setting = Setting {
+            level,
+            history: true,
+        };
+        Self::start(setting, Some(dictionary))
+    }
+}
 
 pub struct LinkCompressor {
     encoder: Encoder<'static>,
     running: Setting,
     wanted: Setting,
     /// The shared history ([`crate::history`]), once both ends agreed on it.
-    dictionary: Option<std::sync::Arc<[u8]>>,
-    preparing: Option<(Setting, Preparing)>,
+    dictionary: Option<Arc<[u8]>>,
+    preparing: Option<PreparedEncoder>,
 }
 
 impl std::fmt::Debug for LinkCompressor {
@@ -97,32 +122,30 @@ impl LinkCompressor {
         self.prepare();
     }
 
-    /// Compresses with the shared history as a dictionary from the next switch on.
-    pub fn use_history(&mut self, dictionary: Vec<u8>) {
-        self.dictionary = Some(dictionary.into());
+    /// Compresses with the shared history as a dictionary from the next switch on; with
+    /// the encoder `prepared` for it, if it is one for this level.
+    pub fn use_history(&mut self, dictionary: Arc<[u8]>, prepared: Option<PreparedEncoder>) {
+        self.dictionary = Some(dictionary);
         self.wanted.history = true;
+        if self.preparing.is_none() {
+            self.preparing = prepared.filter(|prepared| prepared.setting == self.wanted);
+        }
         self.prepare();
     }
 
     fn prepare(&mut self) {
-        let busy = self.preparing.as_ref().map(|(setting, _)| *setting);
-        if busy.is_some() || self.wanted == self.running {
+        if self.preparing.is_some() || self.wanted == self.running {
             return;
         }
-        let setting = self.wanted;
-        let dictionary = self.dictionary.clone().filter(|_| setting.history);
-        let (done, ready) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = done.send(make_encoder(setting.level, dictionary.as_deref()));
-        });
-        self.preparing = Some((setting, ready));
+        let dictionary = self.dictionary.clone().filter(|_| self.wanted.history);
+        self.preparing = Some(PreparedEncoder::start(self.wanted, dictionary));
     }
 
     /// Moves to the encoder made ready meanwhile, if there is one: appends the end of the
     /// frame running (to go on the link in a frame of its own, so that the other end can
     /// take up the dictionary before the next one) and returns true.
     pub fn switch_if_ready(&mut self, end_of_frame: &mut Vec<u8>) -> io::Result<bool> {
-        let Some((setting, ready)) = &self.preparing else {
+        let Some(PreparedEncoder { setting, ready }) = &self.preparing else {
             return Ok(false);
         };
         let encoder = match ready.try_recv() {
@@ -377,7 +400,7 @@ mod tests {
             if history {
                 // A change of level on the way does not confuse the two ends.
                 compressor.set_level(DEFAULT_LEVEL);
-                compressor.use_history(dictionary.clone());
+                compressor.use_history(dictionary.clone().into(), None);
                 decompressor.use_history(dictionary.clone());
                 cross(&mut compressor, &mut decompressor, &words(1000, 3));
                 switch(&mut compressor, &mut decompressor);
