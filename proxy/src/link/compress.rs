@@ -59,7 +59,12 @@ impl PreparedEncoder {
     fn start(setting: Setting, dictionary: Option<Arc<[u8]>>) -> Self {
         let (done, ready) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = done.send(make_encoder(setting.level, dictionary.as_deref()));
+            let made =
+                make_encoder(setting.level, dictionary.as_deref()).and_then(|mut encoder| {
+                    build_tables(&mut encoder)?;
+                    Ok(encoder)
+                });
+            let _ = done.send(made);
         });
         Self { setting, ready }
     }
@@ -195,18 +200,23 @@ impl LinkCompressor {
     }
 }
 
-/// An encoder at `level` with `dictionary`, its tables built: zstd builds them when a frame
-/// starts, which a call with nothing to compress does without writing anything.
 fn make_encoder(level: i32, dictionary: Option<&[u8]>) -> io::Result<Encoder<'static>> {
     let mut encoder = match dictionary {
         Some(dictionary) => Encoder::with_dictionary(level, dictionary)?,
         None => Encoder::new(level)?,
     };
     encoder.set_parameter(CParameter::WindowLog(WINDOW_LOG))?;
+    Ok(encoder)
+}
+
+/// Builds `encoder`'s tables (and loads its dictionary into them) now rather than with the
+/// first payload: zstd does it when a frame starts, which a call with nothing to compress
+/// does without writing anything.
+fn build_tables(encoder: &mut Encoder<'static>) -> io::Result<()> {
     let mut nothing = [0u8; 0];
     let mut output = OutBuffer::around(&mut nothing[..]);
     encoder.run(&mut InBuffer::around(&[]), &mut output)?;
-    Ok(encoder)
+    Ok(())
 }
 
 pub struct LinkDecompressor {
