@@ -116,22 +116,22 @@ struct Speculation {
 type SpeculationSlot = Arc<Mutex<Option<Speculation>>>;
 
 impl Speculation {
-    fn of(history: &LinkHistory) -> Option<Speculation> {
-        let summary = history.summary()?;
-        let dictionary = history.dictionary()?.into();
-        Some(Speculation {
-            summary,
-            encoder: PreparedEncoder::with_history(compress::level_for(None), dictionary),
-        })
-    }
-
     /// Makes ready the encoder for `history`, unless one is already.
     fn renew(slot: &SpeculationSlot, history: &LinkHistory) {
+        let Some(summary) = history.summary() else {
+            return;
+        };
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let current = slot.as_ref().map(|speculation| speculation.summary);
-        if current.is_none() || current != history.summary() {
-            *slot = Speculation::of(history);
+        if slot
+            .as_ref()
+            .is_some_and(|current| current.summary == summary)
+        {
+            return;
         }
+        *slot = history.dictionary().map(|dictionary| Speculation {
+            summary,
+            encoder: PreparedEncoder::with_history(compress::level_for(None), dictionary.into()),
+        });
     }
 }
 
