@@ -54,15 +54,26 @@ impl LinkHistory {
     }
 
     /// The history kept at `path`, or a new one there. A file that is not a history is
-    /// replaced.
+    /// replaced; one that is is appended to as it is.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let mut history = Self::read(path)?;
-        history.file = Some((path.to_path_buf(), history.rewrite(path)?));
+        let (mut history, as_kept) = Self::load(path)?;
+        let file = if as_kept {
+            OpenOptions::new().append(true).open(path)?
+        } else {
+            history.rewrite(path)?
+        };
+        history.file = Some((path.to_path_buf(), file));
         Ok(history)
     }
 
     /// The history kept at `path`, in memory only: empty if there is none.
     pub fn read(path: &Path) -> io::Result<Self> {
+        Ok(Self::load(path)?.0)
+    }
+
+    /// The history at `path`, and whether the file holds exactly it (a history, not cut
+    /// back on loading).
+    fn load(path: &Path) -> io::Result<(Self, bool)> {
         let mut contents = Vec::new();
         match File::open(path) {
             Ok(mut file) => {
@@ -72,14 +83,15 @@ impl LinkHistory {
             Err(error) => return Err(error),
         }
         let mut history = Self::in_memory();
-        if contents.len() >= HEADER_LEN && contents.starts_with(MAGIC) {
-            let start = &contents[MAGIC.len()..HEADER_LEN];
-            history.start = u64::from_be_bytes(start.try_into().expect("eight bytes"));
-            history.bytes = contents.split_off(HEADER_LEN);
-            let keep = history.bytes.len().min(KEPT_LEN);
-            history.drop_front(history.bytes.len() - keep);
+        if contents.len() < HEADER_LEN || !contents.starts_with(MAGIC) {
+            return Ok((history, false));
         }
-        Ok(history)
+        let start = &contents[MAGIC.len()..HEADER_LEN];
+        history.start = u64::from_be_bytes(start.try_into().expect("eight bytes"));
+        history.bytes = contents.split_off(HEADER_LEN);
+        let excess = history.bytes.len().saturating_sub(KEPT_LEN);
+        history.drop_front(excess);
+        Ok((history, excess == 0))
     }
 
     /// The stream position after the last byte held.
