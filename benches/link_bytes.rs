@@ -118,7 +118,7 @@ fn through_link(
                     TileContent::Fill(_) | TileContent::Cached(_) => continue,
                     TileContent::New(_) => 0,
                     TileContent::Runs(_) => 1,
-                    TileContent::Stitched(_) => 2,
+                    TileContent::Stitched(_) | TileContent::Composed(_) => 2,
                 };
                 run.by_kind[kind] += tile.content.pixel_bytes();
             }

@@ -6,8 +6,9 @@
 //! the near side's cache inventory, what it holds of the link's history), the inventory if the far side asks, the viewers' input,
 //! acknowledgements and pings. Far to near: the welcome (after asking for the inventory, if
 //! it must; whether the history is shared), updates (moves, then tiles: fills, references by number to tiles both caches
-//! hold, tiles stitched from rows of such tiles and rows the near side shows already, or new
-//! pixels as runs or plain), the cursor, the bell, clipboard text, the
+//! hold, tiles stitched from rows of such tiles and rows the near side shows already, tiles
+//! composed of runs of what it shows and of tiles shown at the place before, or new pixels
+//! as runs or plain), the cursor, the bell, clipboard text, the
 //! desktop's name, pings and pongs.
 
 use farview_protocol::Rect;
@@ -21,7 +22,7 @@ use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
 use crate::history::{HISTORY_LEN, HistorySummary};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 6;
+pub const LINK_VERSION: u16 = 7;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -85,6 +86,42 @@ pub enum TileContent {
     /// and rows it shows at this place already (a window moved in by the update's moves).
     /// Rows found in neither follow as runs.
     Stitched(Stitched),
+    /// Pixels from what the near side has at the tile's place: what it shows there now and
+    /// held tiles shown there before (wallpaper a dragged window uncovered, next to the
+    /// window's part that the update's moves brought), the rest new.
+    Composed(Composed),
+}
+
+/// A tile made of runs of pixels, each run from one source at the same place in the tile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    /// Held tiles of the tile's size that runs take pixels from, at most [`MAX_LAYERS`].
+    pub layers: Vec<TileId>,
+    /// Row-major across the tile; their lengths add up to its area.
+    pub runs: Vec<PixelRun>,
+    /// The pixels of the new runs, in order. Held expanded.
+    pub new_pixels: Vec<u32>,
+}
+
+/// The most held tiles a composed tile takes pixels from.
+pub const MAX_LAYERS: usize = 2;
+
+/// `length` pixels from `source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelRun {
+    pub source: PixelSource,
+    pub length: u16,
+}
+
+/// Where a [`PixelRun`]'s pixels come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelSource {
+    /// [`Composed::new_pixels`].
+    New,
+    /// What the near side shows there, after the update's moves and earlier tiles.
+    Shown,
+    /// The held tile [`Composed::layers`]`[i]`.
+    Layer(u8),
 }
 
 /// A tile made of rows: spans of held tiles' rows, of rows shown, and of new rows.
@@ -124,6 +161,11 @@ impl TileContent {
             TileContent::Runs(pixels) => super::tiles::run_count(pixels) * 4,
             TileContent::Stitched(stitched) => {
                 stitched.spans.len() * 4 + super::tiles::run_count(&stitched.new_rows) * 4
+            }
+            TileContent::Composed(composed) => {
+                composed.layers.len() * 3
+                    + composed.runs.len() * 2
+                    + super::tiles::run_count(&composed.new_pixels) * 4
             }
             TileContent::Fill(_) | TileContent::Cached(_) => 0,
         }
@@ -254,6 +296,7 @@ mod tile_tag {
     pub const NEW: u8 = 2;
     pub const RUNS: u8 = 4;
     pub const STITCHED: u8 = 5;
+    pub const COMPOSED: u8 = 6;
     /// Set on the tag when the tile is a whole grid cell, given by its column and row
     /// (two varints, two bytes on any screen up to 8128 pixels) instead of a rectangle
     /// (eight bytes): most tiles of an update are.
@@ -620,6 +663,7 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             TileContent::New(_) => tile_tag::NEW,
             TileContent::Runs(_) => tile_tag::RUNS,
             TileContent::Stitched(_) => tile_tag::STITCHED,
+            TileContent::Composed(_) => tile_tag::COMPOSED,
         };
         let rect = tile.rect;
         let side = TILE_SIDE;
@@ -649,6 +693,7 @@ fn write_update(update: &LinkUpdate, out: &mut Vec<u8>) {
             TileContent::New(pixels) => write_rgb(pixels, out),
             TileContent::Runs(pixels) => write_runs(pixels, out),
             TileContent::Stitched(stitched) => write_stitched(stitched, &mut next_id, out),
+            TileContent::Composed(composed) => write_composed(composed, &mut next_id, out),
         }
     }
 }
@@ -745,6 +790,69 @@ fn read_stitched(
     Ok(Stitched { spans, new_rows })
 }
 
+/// The layer count and references, then each run's source (0 new, 1 shown, 2 and up a
+/// layer) and length, then the new pixels' runs.
+fn write_composed(composed: &Composed, next_id: &mut TileId, out: &mut Vec<u8>) {
+    out.push(composed.layers.len() as u8);
+    for &id in &composed.layers {
+        write_reference(id, next_id, out);
+    }
+    for run in &composed.runs {
+        out.push(match run.source {
+            PixelSource::New => 0,
+            PixelSource::Shown => 1,
+            PixelSource::Layer(layer) => 2 + layer,
+        });
+        put_run_length(usize::from(run.length), out);
+    }
+    write_runs(&composed.new_pixels, out);
+}
+
+/// The layers, runs and new pixels of a composed tile of `area` pixels; the runs must fill
+/// it exactly and name only its layers.
+fn read_composed(
+    r: &mut Reader<'_>,
+    area: usize,
+    next_id: &mut TileId,
+) -> Result<Composed, LinkError> {
+    let what = "composed tile";
+    let layer_count = usize::from(r.u8(what)?);
+    if layer_count > MAX_LAYERS {
+        return Err(LinkError::malformed(what, format!("{layer_count} layers")));
+    }
+    let layers = (0..layer_count)
+        .map(|_| read_reference(r, next_id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut runs, mut covered, mut new) = (Vec::new(), 0, 0);
+    while covered < area {
+        let source = match r.u8(what)? {
+            0 => PixelSource::New,
+            1 => PixelSource::Shown,
+            code if usize::from(code - 2) < layer_count => PixelSource::Layer(code - 2),
+            code => return Err(LinkError::malformed(what, format!("source {code}"))),
+        };
+        let length = read_run_length(r, area - covered, what)?;
+        covered += length;
+        if source == PixelSource::New {
+            new += length;
+        }
+        runs.push(PixelRun {
+            source,
+            length: length as u16,
+        });
+    }
+    let new_pixels = if new == 0 {
+        Vec::new()
+    } else {
+        read_runs(r, new, what)?
+    };
+    Ok(Composed {
+        layers,
+        runs,
+        new_pixels,
+    })
+}
+
 /// A signed number as an unsigned one, small either way: 0, -1, 1, -2, ... become 0, 1, 2, 3.
 fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
@@ -788,20 +896,29 @@ fn read_runs(r: &mut Reader<'_>, area: usize, what: &'static str) -> Result<Vec<
     while pixels.len() < area {
         let rgb = r.bytes(what, 3)?;
         let colour = u32::from_be_bytes([0, rgb[0], rgb[1], rgb[2]]);
-        let mut length = 1usize;
-        loop {
-            let byte = r.u8(what)?;
-            length += usize::from(byte);
-            if pixels.len() + length > area {
-                return Err(LinkError::malformed(what, "a run past the end of its tile"));
-            }
-            if byte < 255 {
-                break;
-            }
-        }
+        let length = read_run_length(r, area - pixels.len(), what)?;
         pixels.resize(pixels.len() + length, colour);
     }
     Ok(pixels)
+}
+
+/// A run length as [`put_run_length`] writes it; an error if it passes `left`.
+fn read_run_length(
+    r: &mut Reader<'_>,
+    left: usize,
+    what: &'static str,
+) -> Result<usize, LinkError> {
+    let mut length = 1usize;
+    loop {
+        let byte = r.u8(what)?;
+        length += usize::from(byte);
+        if length > left {
+            return Err(LinkError::malformed(what, "a run past the end of its tile"));
+        }
+        if byte < 255 {
+            return Ok(length);
+        }
+    }
 }
 
 fn read_rgb(bytes: &[u8]) -> Vec<u32> {
@@ -884,6 +1001,9 @@ fn read_update(r: &mut Reader<'_>) -> Result<LinkUpdate, LinkError> {
             tile_tag::RUNS => TileContent::Runs(read_runs(r, rect.area(), what)?),
             tile_tag::STITCHED => {
                 TileContent::Stitched(read_stitched(r, rect.width, rect.height, &mut next_id)?)
+            }
+            tile_tag::COMPOSED => {
+                TileContent::Composed(read_composed(r, rect.area(), &mut next_id)?)
             }
             other => {
                 return Err(LinkError::malformed(
@@ -1041,8 +1161,54 @@ mod tests {
                 // Few colours, so that runs form.
                 proptest::collection::vec(0..=2u32, area).prop_map(TileContent::Runs),
                 stitched(rect.width, rect.height).prop_map(TileContent::Stitched),
+                composed(area).prop_map(TileContent::Composed),
             ]
             .prop_map(move |content| TilePlacement { rect, content })
+        })
+    }
+
+    /// Runs that add up to `area` pixels from up to two layers, what is shown and new
+    /// pixels, and those new pixels.
+    fn composed(area: usize) -> impl Strategy<Value = Composed> {
+        let layers = proptest::collection::vec(any::<u64>(), 0..=MAX_LAYERS);
+        let choices = proptest::collection::vec((0..4u8, any::<u16>()), 64);
+        (layers, choices).prop_flat_map(move |(layers, choices)| {
+            let mut runs = Vec::new();
+            let mut left = area;
+            for (kind, length) in choices {
+                if left == 0 {
+                    break;
+                }
+                let length = 1 + usize::from(length) % left;
+                left -= length;
+                let source = match kind {
+                    0 => PixelSource::New,
+                    1 => PixelSource::Shown,
+                    layer if usize::from(layer - 2) < layers.len() => PixelSource::Layer(layer - 2),
+                    _ => PixelSource::New,
+                };
+                runs.push(PixelRun {
+                    source,
+                    length: length as u16,
+                });
+            }
+            if left > 0 {
+                runs.push(PixelRun {
+                    source: PixelSource::Shown,
+                    length: left as u16,
+                });
+            }
+            let new: usize = runs
+                .iter()
+                .filter(|run| run.source == PixelSource::New)
+                .map(|run| usize::from(run.length))
+                .sum();
+            let layers = layers.clone();
+            proptest::collection::vec(0..=2u32, new).prop_map(move |new_pixels| Composed {
+                layers: layers.clone(),
+                runs: runs.clone(),
+                new_pixels,
+            })
         })
     }
 

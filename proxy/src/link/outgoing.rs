@@ -284,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_change_crosses_as_the_rows_it_changed() {
+    fn a_small_change_crosses_as_the_pixels_it_changed() {
         let mut first = Framebuffer::new(128, 128);
         first.fill_rect(&Rect::new(0, 0, 128, 128), 0xffffff);
         for line in 0..6u16 {
@@ -300,11 +300,12 @@ mod tests {
         assert!(near == typed);
         let tiles = &sent[0].0.tiles;
         assert_eq!(tiles.len(), 1);
-        // The other rows are the tile's earlier version, which both sides hold.
-        let TileContent::Stitched(stitched) = &tiles[0].content else {
+        // The other pixels are what the near side shows there already.
+        let TileContent::Composed(composed) = &tiles[0].content else {
             panic!("{:?}: {:?}", tiles[0].rect, tiles[0].content);
         };
-        assert_eq!(stitched.new_rows.len(), 64 * 9, "{:?}", stitched.spans);
+        assert_eq!(composed.new_pixels, vec![0; 6 * 9], "{:?}", composed.runs);
+        assert!(composed.layers.is_empty());
     }
 
     #[test]
@@ -348,6 +349,51 @@ mod tests {
             "{sources:?}"
         );
         assert!(counts.stitched >= 2, "{counts:?}");
+    }
+
+    #[test]
+    fn a_window_dragged_sideways_leaves_tiles_of_what_is_shown_and_what_was_there() {
+        use crate::link::message::PixelSource;
+        let wallpaper = picture(256, 192, 1);
+        let window = picture(100, 120, 2);
+        let with_window_at = |x: u16| {
+            let mut frame = wallpaper.clone();
+            frame.put_pixels(&Rect::new(x, 40, 100, 120), window.pixels());
+            frame
+        };
+        // The wallpaper is held, a window opens at 40, then it moves right by 20: the
+        // tile of its left edge is wallpaper on the left of each row (20 columns of it
+        // uncovered) and the window (brought by the move) on the right.
+        let (mut outgoing, mut receiver, mut near) = in_step(&wallpaper);
+        converge(
+            &mut outgoing,
+            &mut receiver,
+            &mut near,
+            &with_window_at(40),
+            usize::MAX,
+        );
+        let moved = with_window_at(60);
+        let sent = converge(&mut outgoing, &mut receiver, &mut near, &moved, usize::MAX);
+        assert!(near == moved);
+        let update = &sent[0].0;
+        assert_eq!(update.moves.len(), 1, "the window moves as a move");
+        let edge = update
+            .tiles
+            .iter()
+            .find(|tile| tile.rect == Rect::new(0, 64, 64, 64))
+            .expect("the tile of the window's left edge changed");
+        let TileContent::Composed(composed) = &edge.content else {
+            panic!("{:?}", edge.content);
+        };
+        assert!(composed.new_pixels.is_empty(), "{:?}", composed.runs);
+        assert_eq!(
+            composed.layers.len(),
+            1,
+            "the wallpaper tile held before the window"
+        );
+        let sources: Vec<_> = composed.runs.iter().map(|run| run.source).collect();
+        assert!(sources.contains(&PixelSource::Shown), "{sources:?}");
+        assert!(sources.contains(&PixelSource::Layer(0)), "{sources:?}");
     }
 
     #[test]

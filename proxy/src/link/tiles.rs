@@ -3,8 +3,10 @@
 //! cache again), each sent as a fill, a reference to a cached tile, rows of cached tiles and
 //! rows the near side shows already (content that moved up or down by a part of a tile: a
 //! page scrolled to an offset not sent before; a tile whose other rows stayed; wallpaper
-//! uncovered above a window that the update's moves brought down), or new pixels. The near
-//! side applies them to its own framebuffer and keeps its cache in step.
+//! uncovered above a window that the update's moves brought down), runs of pixels from what
+//! the near side shows and from held tiles shown at the place before (a tile at a window's
+//! side edge: wallpaper uncovered beside the window the moves brought), or new pixels. The
+//! near side applies them to its own framebuffer and keeps its cache in step.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +15,10 @@ use farview_protocol::encode::CopyOperation;
 use farview_protocol::{Framebuffer, Rect, Region};
 
 use super::LinkError;
-use super::message::{LinkUpdate, RowSource, RowSpan, Stitched, TileContent, TilePlacement};
+use super::message::{
+    Composed, LinkUpdate, MAX_LAYERS, PixelRun, PixelSource, RowSource, RowSpan, Stitched,
+    TileContent, TilePlacement,
+};
 use super::tile_cache::{
     InventoryEntry, RowHashes, TILE_SIDE, TileCache, TileHash, row_hashes, tile_cost,
 };
@@ -23,7 +28,8 @@ use super::tile_cache::{
 pub struct TileCounts {
     pub fills: usize,
     pub cached: usize,
-    /// Tiles stitched from rows of held tiles (any new rows among them included).
+    /// Tiles made of parts the near side has: rows of held tiles, what it shows, tiles
+    /// shown at the place before (any new pixels among them included).
     pub stitched: usize,
     pub new: usize,
 }
@@ -40,6 +46,10 @@ pub type Arrival = (InventoryEntry, RowHashes);
 const MIN_STITCHED_ROWS: usize = 24;
 /// The most spans in a stitched tile; a tile that needs more goes new.
 const MAX_SPANS: usize = 16;
+/// The shortest run of a composed tile taken from a layer or from what is shown; shorter
+/// matches (background between letters) go as new pixels, whose runs zstd matches better
+/// (4: terminal-scroll 23 % more bytes in `link_bytes`; 64: window-drag gains nothing).
+const MIN_LAYER_RUN: usize = 16;
 
 /// The far side's half: which tiles the near side holds, and the rows in them.
 #[derive(Debug)]
@@ -50,7 +60,14 @@ pub struct TileSender {
     rows: HashMap<u64, (TileHash, u16)>,
     /// New tiles since the last [`TileSender::take_arrivals`], in the order sent.
     arrivals: Vec<Arrival>,
+    /// The last tiles shown at each grid cell (by its corner), newest first, at most
+    /// [`MAX_LAYERS`]: what a composed tile takes pixels from. Fills are left out. At
+    /// most 32 KB a cell: 16 MB on a full-HD screen.
+    layers: HashMap<(u16, u16), Vec<Layer>>,
 }
+
+/// A tile shown at a grid cell: its hash and its pixels.
+type Layer = (TileHash, Arc<[u32]>);
 
 impl TileSender {
     /// A sender for a near side whose cache holds `inventory` (least recently used first)
@@ -60,6 +77,7 @@ impl TileSender {
             cache: TileCache::new(limit),
             rows: HashMap::new(),
             arrivals: Vec::new(),
+            layers: HashMap::new(),
         };
         for (hash, width, height) in inventory {
             let rows = known.get(hash).cloned().unwrap_or_else(|| Arc::new([]));
@@ -88,9 +106,10 @@ impl TileSender {
         (tiles, counts)
     }
 
-    /// How the grid tile `rect`, now showing `pixels`, goes: a fill, a reference, rows of
-    /// held tiles and of what the near side shows there (`shown`, if known), or new pixels
-    /// (which the near side holds from then on).
+    /// How the grid tile `rect`, now showing `pixels`, goes: a fill, a reference, parts the
+    /// near side has (rows of held tiles and of what it shows there, `shown` if known, or
+    /// pixels of tiles shown there before), or new pixels, whichever costs fewest bytes.
+    /// The near side holds every tile but fills from then on.
     pub fn tile(
         &mut self,
         rect: Rect,
@@ -98,31 +117,53 @@ impl TileSender {
         shown: Option<&[u32]>,
         counts: &mut TileCounts,
     ) -> TilePlacement {
-        let content = if pixels.iter().all(|&p| p == pixels[0]) {
+        if pixels.iter().all(|&p| p == pixels[0]) {
             counts.fills += 1;
-            TileContent::Fill(pixels[0])
+            let content = TileContent::Fill(pixels[0]);
+            return TilePlacement { rect, content };
+        }
+        let hash = TileHash::of(rect.width, rect.height, &pixels);
+        let content = if let Some((id, _)) = self.cache.touch(&hash) {
+            counts.cached += 1;
+            TileContent::Cached(id)
         } else {
-            let hash = TileHash::of(rect.width, rect.height, &pixels);
-            if let Some((id, _)) = self.cache.touch(&hash) {
-                counts.cached += 1;
-                TileContent::Cached(id)
-            } else {
-                let rows = row_hashes(rect.width, &pixels);
-                let content = match self.stitch(rect.width, &rows, &pixels, shown) {
-                    Some(stitched) => {
-                        counts.stitched += 1;
-                        TileContent::Stitched(stitched)
-                    }
-                    None => {
-                        counts.new += 1;
-                        smallest_new(pixels)
-                    }
-                };
-                self.hold(hash, rect.width, rect.height, rows.clone());
-                self.arrivals.push(((hash, rect.width, rect.height), rows));
-                content
+            let rows = row_hashes(rect.width, &pixels);
+            let new = smallest_new(pixels.clone());
+            let mut best = (Plan::New, new.pixel_bytes());
+            if let Some((plan, cost)) = self.plan_stitch(rect.width, &rows, &pixels, shown) {
+                best = (Plan::Stitch(plan), cost);
             }
+            if let Some((plan, cost)) = self.plan_compose(rect, &pixels, shown) {
+                // Spans of whole rows compress better than their count says: composing
+                // must halve a stitched tile's cost (less: terminal-scroll and
+                // browser-scroll 3-5 % more bytes in `link_bytes`).
+                let factor = if matches!(best.0, Plan::New) { 1 } else { 2 };
+                if cost * factor < best.1 {
+                    best = (Plan::Compose(plan), cost);
+                }
+            }
+            let content = match best.0 {
+                Plan::New => {
+                    counts.new += 1;
+                    new
+                }
+                Plan::Stitch(plan) => {
+                    counts.stitched += 1;
+                    TileContent::Stitched(self.stitched(plan))
+                }
+                Plan::Compose(plan) => {
+                    counts.stitched += 1;
+                    TileContent::Composed(self.composed(plan))
+                }
+            };
+            self.hold(hash, rect.width, rect.height, rows.clone());
+            self.arrivals.push(((hash, rect.width, rect.height), rows));
+            content
         };
+        let layers = self.layers.entry((rect.x, rect.y)).or_default();
+        layers.retain(|(held, _)| *held != hash);
+        layers.insert(0, (hash, pixels.into()));
+        layers.truncate(MAX_LAYERS);
         TilePlacement { rect, content }
     }
 
@@ -148,16 +189,16 @@ impl TileSender {
     }
 
     /// The tile `pixels`, whose rows hash to `rows`, as spans of rows shown, of held tiles'
-    /// rows (the longest found at each point) and of new rows, if enough of it is found in
-    /// few enough spans. The held tiles are marked used, in span order, as the near side
-    /// will.
-    fn stitch(
-        &mut self,
+    /// rows (the longest found at each point) and of new rows (`None`), if enough of it is
+    /// found in few enough spans; with its cost in bytes as [`TileContent::pixel_bytes`]
+    /// counts them.
+    fn plan_stitch(
+        &self,
         width: u16,
         rows: &[u64],
         pixels: &[u32],
         shown: Option<&[u32]>,
-    ) -> Option<Stitched> {
+    ) -> Option<(StitchPlan, usize)> {
         // Runs of rows the near side shows already: (first row, end, where).
         let mut found: Vec<(usize, usize, Found)> = Vec::new();
         if let Some(shown) = shown {
@@ -239,26 +280,162 @@ impl TileSender {
         if covered < MIN_STITCHED_ROWS.min(rows.len()) || spans.len() > MAX_SPANS {
             return None;
         }
-        let spans = spans
+        let cost = spans.len() * 4 + run_count(&new_rows) * 4;
+        Some((StitchPlan { spans, new_rows }, cost))
+    }
+
+    /// The stitched tile as planned, its held tiles marked used in span order as the near
+    /// side will.
+    fn stitched(&mut self, plan: StitchPlan) -> Stitched {
+        let spans = plan
+            .spans
             .into_iter()
             .map(|(from, rows)| RowSpan {
                 source: match from {
                     None => RowSource::New,
                     Some(Found::Shown) => RowSource::Shown,
                     Some(Found::Held(hash, first_row)) => RowSource::Held {
-                        id: self
-                            .cache
-                            .touch(&hash)
-                            .map(|(id, _)| id)
-                            .expect("a tile just found in the cache"),
+                        id: self.touch(&hash),
                         first_row: first_row as u16,
                     },
                 },
                 rows: rows as u16,
             })
             .collect();
-        Some(Stitched { spans, new_rows })
+        Stitched {
+            spans,
+            new_rows: plan.new_rows,
+        }
     }
+
+    /// The tile `pixels` at `rect` as runs of what the near side shows there (`shown`) and
+    /// of the tiles shown there before, the longest match at each point, and new pixels,
+    /// if anything is found; with its cost as [`TileContent::pixel_bytes`] counts it.
+    fn plan_compose(
+        &self,
+        rect: Rect,
+        pixels: &[u32],
+        shown: Option<&[u32]>,
+    ) -> Option<(ComposePlan, usize)> {
+        let layers: Vec<&Layer> = self
+            .layers
+            .get(&(rect.x, rect.y))
+            .into_iter()
+            .flatten()
+            .filter(|(hash, layer)| layer.len() == pixels.len() && self.cache.contains(hash))
+            .collect();
+        let sources: Vec<(PixelSource, &[u32])> = shown
+            .map(|shown| (PixelSource::Shown, shown))
+            .into_iter()
+            .chain(
+                (0u8..)
+                    .zip(&layers)
+                    .map(|(i, (_, layer))| (PixelSource::Layer(i), &layer[..])),
+            )
+            .collect();
+        let mut runs: Vec<PixelRun> = Vec::new();
+        let mut new_pixels = Vec::new();
+        // Where each source's match from `at` ends, found again only once `at` passes it:
+        // one pass over the tile for each source.
+        let mut ends = vec![0; sources.len()];
+        let mut at = 0;
+        while at < pixels.len() {
+            // The longest match here; what is shown first among equals (no reference).
+            let mut best = (PixelSource::New, 0);
+            for (&(source, from), end) in sources.iter().zip(&mut ends) {
+                if *end <= at {
+                    *end = at
+                        + from[at..]
+                            .iter()
+                            .zip(&pixels[at..])
+                            .take_while(|(a, b)| a == b)
+                            .count();
+                }
+                if *end - at > best.1 {
+                    best = (source, *end - at);
+                }
+            }
+            let (source, length) = best;
+            // A short match is taken at the tile's end: nothing follows to run on with.
+            let (source, length) = if length >= MIN_LAYER_RUN.min(pixels.len() - at) {
+                (source, length)
+            } else {
+                new_pixels.push(pixels[at]);
+                (PixelSource::New, 1)
+            };
+            match runs.last_mut() {
+                Some(last) if last.source == source => last.length += length as u16,
+                _ => runs.push(PixelRun {
+                    source,
+                    length: length as u16,
+                }),
+            }
+            at += length;
+        }
+        if runs.iter().all(|run| run.source == PixelSource::New) {
+            return None;
+        }
+        // Only the layers used, numbered again in order.
+        let mut used: Vec<TileHash> = Vec::new();
+        let mut number = [None; MAX_LAYERS];
+        for run in &mut runs {
+            if let PixelSource::Layer(i) = run.source {
+                let slot = &mut number[usize::from(i)];
+                let n = *slot.get_or_insert_with(|| {
+                    used.push(layers[usize::from(i)].0);
+                    used.len() as u8 - 1
+                });
+                run.source = PixelSource::Layer(n);
+            }
+        }
+        let cost = used.len() * 3 + runs.len() * 2 + run_count(&new_pixels) * 4;
+        Some((
+            ComposePlan {
+                layers: used,
+                runs,
+                new_pixels,
+            },
+            cost,
+        ))
+    }
+
+    /// The composed tile as planned, its layers marked used in order as the near side will.
+    fn composed(&mut self, plan: ComposePlan) -> Composed {
+        Composed {
+            layers: plan.layers.iter().map(|hash| self.touch(hash)).collect(),
+            runs: plan.runs,
+            new_pixels: plan.new_pixels,
+        }
+    }
+
+    /// The number of a tile found held a moment ago, marked used.
+    fn touch(&mut self, hash: &TileHash) -> u64 {
+        self.cache
+            .touch(hash)
+            .map(|(id, _)| id)
+            .expect("a tile just found in the cache")
+    }
+}
+
+/// How a tile not held goes.
+enum Plan {
+    New,
+    Stitch(StitchPlan),
+    Compose(ComposePlan),
+}
+
+/// A stitched tile before its held tiles are numbered: spans of rows (`None` for new ones)
+/// and the new rows' pixels.
+struct StitchPlan {
+    spans: Vec<(Option<Found>, usize)>,
+    new_rows: Vec<u32>,
+}
+
+/// A composed tile before its layers are numbered.
+struct ComposePlan {
+    layers: Vec<TileHash>,
+    runs: Vec<PixelRun>,
+    new_pixels: Vec<u32>,
 }
 
 /// Where rows of a tile about to be sent were found.
@@ -487,6 +664,13 @@ impl TileReceiver {
                     self.hold_new(rect, &pixels, target);
                     counts.stitched += 1;
                 }
+                TileContent::Composed(composed) => {
+                    let pixels = self.compose(rect, composed, target).map_err(|error| {
+                        LinkError::malformed("update", format!("tile {index}: {error}"))
+                    })?;
+                    self.hold_new(rect, &pixels, target);
+                    counts.stitched += 1;
+                }
             }
         }
         Ok(counts)
@@ -506,6 +690,60 @@ impl TileReceiver {
         }
         self.cache
             .insert(hash, tile_cost(rect.width, rect.height), tile);
+    }
+
+    /// The pixels of a composed tile at `rect` of `target`, its layers marked used in order
+    /// as the far side marked them.
+    fn compose(
+        &mut self,
+        rect: Rect,
+        composed: &Composed,
+        target: &impl UpdateTarget,
+    ) -> Result<Vec<u32>, String> {
+        let mut layers = Vec::with_capacity(composed.layers.len());
+        for &id in &composed.layers {
+            let Some(tile) = self.cache.touch_id(id) else {
+                return Err("a layer not held".into());
+            };
+            if (tile.width, tile.height) != (rect.width, rect.height) {
+                return Err(format!("a {}x{} layer", tile.width, tile.height));
+            }
+            layers.push(Arc::clone(&tile.pixels));
+        }
+        let shown = composed
+            .runs
+            .iter()
+            .any(|run| run.source == PixelSource::Shown)
+            .then(|| target.read(rect));
+        let mut pixels = Vec::with_capacity(rect.area());
+        let mut new_pixels = composed.new_pixels.iter();
+        for run in &composed.runs {
+            let (at, length) = (pixels.len(), usize::from(run.length));
+            if at + length > rect.area() {
+                return Err(format!("runs past the end of a {rect:?}"));
+            }
+            let from = match run.source {
+                PixelSource::New => {
+                    for _ in 0..length {
+                        let Some(&pixel) = new_pixels.next() else {
+                            return Err("fewer new pixels than its runs name".into());
+                        };
+                        pixels.push(pixel);
+                    }
+                    continue;
+                }
+                PixelSource::Shown => shown.as_deref(),
+                PixelSource::Layer(layer) => layers.get(usize::from(layer)).map(|l| &l[..]),
+            };
+            let Some(from) = from else {
+                return Err(format!("a run from {:?}, not given", run.source));
+            };
+            pixels.extend_from_slice(&from[at..at + length]);
+        }
+        if pixels.len() != rect.area() || new_pixels.next().is_some() {
+            return Err(format!("runs that do not make a {rect:?}"));
+        }
+        Ok(pixels)
     }
 
     /// The pixels of a stitched tile at `rect` of `target`, its held tiles marked used in
@@ -881,6 +1119,99 @@ mod tests {
             ..LinkUpdate::default()
         };
         assert!(receiver.apply(&wrong_size, &mut near).is_err());
+    }
+
+    #[test]
+    fn composed_tiles_that_do_not_fit_are_errors() {
+        use crate::link::message::{Composed, FarMessage, PixelRun, PixelSource};
+        let mut receiver = TileReceiver::new(1 << 20);
+        let mut near = Framebuffer::new(128, 64);
+        let held = picture(64, 64, 1);
+        let put = LinkUpdate {
+            tiles: vec![TilePlacement {
+                rect: Rect::new(0, 0, 64, 64),
+                content: TileContent::New(held.pixels().to_vec()),
+            }],
+            ..LinkUpdate::default()
+        };
+        receiver.apply(&put, &mut near).unwrap();
+        let composed = |rect: Rect, layers: Vec<u64>, runs: &[(PixelSource, u16)], new_pixels| {
+            let runs = runs
+                .iter()
+                .map(|&(source, length)| PixelRun { source, length })
+                .collect();
+            LinkUpdate {
+                tiles: vec![TilePlacement {
+                    rect,
+                    content: TileContent::Composed(Composed {
+                        layers,
+                        runs,
+                        new_pixels,
+                    }),
+                }],
+                ..LinkUpdate::default()
+            }
+        };
+        let (layer, shown, new) = (PixelSource::Layer(0), PixelSource::Shown, PixelSource::New);
+        // At the second cell: the held tile's first 100 pixels, 4 new, the rest as shown.
+        let right = Rect::new(64, 0, 64, 64);
+        let shown_before = near.read_rect(&right);
+        let good = composed(
+            right,
+            vec![0],
+            &[(layer, 100), (new, 4), (shown, 64 * 64 - 104)],
+            vec![7; 4],
+        );
+        receiver.apply(&good, &mut near).unwrap();
+        let now = near.read_rect(&right);
+        assert_eq!(now[..100], held.pixels()[..100]);
+        assert_eq!(now[100..104], [7; 4]);
+        assert_eq!(now[104..], shown_before[104..]);
+
+        let small = Rect::new(0, 0, 8, 8);
+        for (why, update) in [
+            ("not held", composed(small, vec![9], &[(layer, 64)], vec![])),
+            (
+                "another size",
+                composed(small, vec![0], &[(layer, 64)], vec![]),
+            ),
+            (
+                "no such layer",
+                composed(small, vec![], &[(layer, 64)], vec![]),
+            ),
+            (
+                "too few pixels",
+                composed(small, vec![], &[(shown, 63)], vec![]),
+            ),
+            (
+                "past the tile",
+                composed(small, vec![], &[(shown, 60), (shown, 5)], vec![]),
+            ),
+            (
+                "new pixels missing",
+                composed(small, vec![], &[(new, 64)], vec![1]),
+            ),
+            (
+                "new pixels over",
+                composed(small, vec![], &[(new, 1), (shown, 63)], vec![1, 2]),
+            ),
+        ] {
+            assert!(receiver.apply(&update, &mut near).is_err(), "{why}");
+        }
+
+        // On the wire: a run from a layer not named, and too many layers, are refused.
+        let (kind, payload) = FarMessage::Update(good).encode();
+        assert!(FarMessage::decode(kind, &payload).is_ok());
+        let at = payload
+            .windows(3)
+            .rposition(|w| w == [2, 99, 0])
+            .expect("the first run: layer 0, 100 pixels");
+        for (offset, error) in [(0, "source 3"), (-2, "3 layers")] {
+            let mut bad = payload.clone();
+            bad[(at as isize + offset) as usize] = 3;
+            let refused = FarMessage::decode(kind, &bad).unwrap_err().to_string();
+            assert!(refused.contains(error), "{refused}");
+        }
     }
 
     proptest! {
