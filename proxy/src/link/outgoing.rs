@@ -109,6 +109,7 @@ impl Outgoing {
         let mut update = LinkUpdate::default();
         if (mirror.width(), mirror.height()) != (self.shown.width(), self.shown.height()) {
             self.shown.resize(mirror.width(), mirror.height());
+            self.sender.forget_layers();
             self.size_changed = true;
         }
         if self.size_changed {

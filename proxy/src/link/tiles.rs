@@ -86,6 +86,12 @@ impl TileSender {
         sender
     }
 
+    /// Forgets the tiles shown at each place: the desktop changed size, so the grid holds
+    /// other cells now.
+    pub fn forget_layers(&mut self) {
+        self.layers.clear();
+    }
+
     /// The new tiles sent since the last call, in order: what the near side's disk cache
     /// gains.
     pub fn take_arrivals(&mut self) -> Vec<Arrival> {
@@ -1119,6 +1125,26 @@ mod tests {
             ..LinkUpdate::default()
         };
         assert!(receiver.apply(&wrong_size, &mut near).is_err());
+    }
+
+    #[test]
+    fn the_tiles_kept_for_composing_stay_bounded() {
+        let limit = 64 * 1024 * 1024;
+        let mut sender = TileSender::new(limit, &[], &KnownRows::new());
+        for seed in 1..6 {
+            let frame = picture(200, 130, seed);
+            sender.tiles(&frame, &Region::from_rect(frame.bounds()));
+        }
+        // 4 x 3 cells, the last two tiles of each.
+        assert_eq!(sender.layers.len(), 12);
+        assert!(
+            sender
+                .layers
+                .values()
+                .all(|layers| layers.len() == MAX_LAYERS)
+        );
+        sender.forget_layers();
+        assert!(sender.layers.is_empty());
     }
 
     #[test]
