@@ -229,6 +229,41 @@ mod tests {
         (outgoing, receiver, near)
     }
 
+    /// A window of size `window` over a wallpaper of size `screen`, opened at `from` once
+    /// the wallpaper is shown, then moved to `to`: the update that shows the move.
+    fn window_moved(
+        screen: (u16, u16),
+        window: (u16, u16),
+        from: (u16, u16),
+        to: (u16, u16),
+    ) -> (LinkUpdate, TileCounts) {
+        let wallpaper = picture(screen.0, screen.1, 1);
+        let window = picture(window.0, window.1, 2);
+        let with_window_at = |(x, y): (u16, u16)| {
+            let mut frame = wallpaper.clone();
+            let place = Rect::new(x, y, window.width(), window.height());
+            frame.put_pixels(&place, window.pixels());
+            frame
+        };
+        let (mut outgoing, mut receiver, mut near) = in_step(&wallpaper);
+        let opened = with_window_at(from);
+        converge(&mut outgoing, &mut receiver, &mut near, &opened, usize::MAX);
+        let moved = with_window_at(to);
+        let mut sent = converge(&mut outgoing, &mut receiver, &mut near, &moved, usize::MAX);
+        assert!(near == moved);
+        let (update, counts) = sent.remove(0);
+        assert_eq!(update.moves.len(), 1, "the window moves as a move");
+        (update, counts)
+    }
+
+    /// How `update` gives the tile at `rect`, which it must carry.
+    fn tile_at(update: &LinkUpdate, rect: Rect) -> &TileContent {
+        let tile = update.tiles.iter().find(|tile| tile.rect == rect);
+        &tile
+            .unwrap_or_else(|| panic!("no tile at {rect:?}"))
+            .content
+    }
+
     #[test]
     fn the_first_update_paints_everything_even_black_areas() {
         let mut outgoing = Outgoing::new(100, 70, LIMIT, &[], &KnownRows::new());
@@ -312,36 +347,12 @@ mod tests {
     #[test]
     fn a_moved_window_leaves_tiles_made_of_rows_held_and_rows_shown() {
         use crate::link::message::RowSource;
-        let wallpaper = picture(256, 256, 1);
-        let window = picture(100, 100, 2);
-        let with_window_at = |x: u16, y: u16| {
-            let mut frame = wallpaper.clone();
-            frame.put_pixels(&Rect::new(x, y, 100, 100), window.pixels());
-            frame
-        };
-        // The wallpaper is held, then a window opens, then it moves right and down.
-        let (mut outgoing, mut receiver, mut near) = in_step(&wallpaper);
-        converge(
-            &mut outgoing,
-            &mut receiver,
-            &mut near,
-            &with_window_at(40, 40),
-            usize::MAX,
-        );
-        let moved = with_window_at(50, 57);
-        let sent = converge(&mut outgoing, &mut receiver, &mut near, &moved, usize::MAX);
-        assert!(near == moved);
-        let (update, counts) = &sent[0];
-        assert_eq!(update.moves.len(), 1, "the window moves as a move");
+        // A window opens, then it moves right and down.
+        let (update, counts) = window_moved((256, 256), (100, 100), (40, 40), (50, 57));
         // The tile above the window's middle: wallpaper uncovered (rows of the tile held
         // from before the window came) over the window's moved top (rows the move showed).
-        let above = update
-            .tiles
-            .iter()
-            .find(|tile| tile.rect == Rect::new(64, 0, 64, 64))
-            .expect("the tile above the window changed");
-        let TileContent::Stitched(stitched) = &above.content else {
-            panic!("{:?}", above.content);
+        let TileContent::Stitched(stitched) = tile_at(&update, Rect::new(64, 0, 64, 64)) else {
+            panic!("{update:?}");
         };
         assert!(stitched.new_rows.is_empty(), "{:?}", stitched.spans);
         let sources: Vec<_> = stitched.spans.iter().map(|span| span.source).collect();
@@ -355,36 +366,12 @@ mod tests {
     #[test]
     fn a_window_dragged_sideways_leaves_tiles_of_what_is_shown_and_what_was_there() {
         use crate::link::message::PixelSource;
-        let wallpaper = picture(256, 192, 1);
-        let window = picture(100, 120, 2);
-        let with_window_at = |x: u16| {
-            let mut frame = wallpaper.clone();
-            frame.put_pixels(&Rect::new(x, 40, 100, 120), window.pixels());
-            frame
-        };
-        // The wallpaper is held, a window opens at 40, then it moves right by 20: the
-        // tile of its left edge is wallpaper on the left of each row (20 columns of it
-        // uncovered) and the window (brought by the move) on the right.
-        let (mut outgoing, mut receiver, mut near) = in_step(&wallpaper);
-        converge(
-            &mut outgoing,
-            &mut receiver,
-            &mut near,
-            &with_window_at(40),
-            usize::MAX,
-        );
-        let moved = with_window_at(60);
-        let sent = converge(&mut outgoing, &mut receiver, &mut near, &moved, usize::MAX);
-        assert!(near == moved);
-        let update = &sent[0].0;
-        assert_eq!(update.moves.len(), 1, "the window moves as a move");
-        let edge = update
-            .tiles
-            .iter()
-            .find(|tile| tile.rect == Rect::new(0, 64, 64, 64))
-            .expect("the tile of the window's left edge changed");
-        let TileContent::Composed(composed) = &edge.content else {
-            panic!("{:?}", edge.content);
+        // A window opens at 40, then it moves right by 20: the tile of its left edge is
+        // wallpaper on the left of each row (20 columns of it uncovered) and the window
+        // (brought by the move) on the right.
+        let (update, _) = window_moved((256, 192), (100, 120), (40, 40), (60, 40));
+        let TileContent::Composed(composed) = tile_at(&update, Rect::new(0, 64, 64, 64)) else {
+            panic!("{update:?}");
         };
         assert!(composed.new_pixels.is_empty(), "{:?}", composed.runs);
         assert_eq!(

@@ -1011,19 +1011,25 @@ mod tests {
         assert_eq!((counts.stitched, counts.new), (0, 12), "{counts:?}");
     }
 
-    #[test]
-    fn stitched_tiles_that_do_not_fit_are_errors() {
+    /// A near side holding the 64x64 `tile`, shown at the top left of `near`.
+    fn holding(tile: &Framebuffer, near: &mut Framebuffer) -> TileReceiver {
         let mut receiver = TileReceiver::new(1 << 20);
-        let mut near = Framebuffer::new(64, 64);
-        let held = picture(64, 64, 1);
         let put = LinkUpdate {
             tiles: vec![TilePlacement {
                 rect: Rect::new(0, 0, 64, 64),
-                content: TileContent::New(held.pixels().to_vec()),
+                content: TileContent::New(tile.pixels().to_vec()),
             }],
             ..LinkUpdate::default()
         };
-        receiver.apply(&put, &mut near).unwrap();
+        receiver.apply(&put, near).unwrap();
+        receiver
+    }
+
+    #[test]
+    fn stitched_tiles_that_do_not_fit_are_errors() {
+        let mut near = Framebuffer::new(64, 64);
+        let held = picture(64, 64, 1);
+        let mut receiver = holding(&held, &mut near);
         let stitched = |rect: Rect, spans: Vec<RowSpan>, new_rows: Vec<u32>| LinkUpdate {
             tiles: vec![TilePlacement {
                 rect,
@@ -1150,17 +1156,9 @@ mod tests {
     #[test]
     fn composed_tiles_that_do_not_fit_are_errors() {
         use crate::link::message::{Composed, FarMessage, PixelRun, PixelSource};
-        let mut receiver = TileReceiver::new(1 << 20);
         let mut near = Framebuffer::new(128, 64);
         let held = picture(64, 64, 1);
-        let put = LinkUpdate {
-            tiles: vec![TilePlacement {
-                rect: Rect::new(0, 0, 64, 64),
-                content: TileContent::New(held.pixels().to_vec()),
-            }],
-            ..LinkUpdate::default()
-        };
-        receiver.apply(&put, &mut near).unwrap();
+        let mut receiver = holding(&held, &mut near);
         let composed = |rect: Rect, layers: Vec<u64>, runs: &[(PixelSource, u16)], new_pixels| {
             let runs = runs
                 .iter()
