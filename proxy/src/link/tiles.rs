@@ -134,8 +134,7 @@ impl TileSender {
             TileContent::Cached(id)
         } else {
             let rows = row_hashes(rect.width, &pixels);
-            let new = smallest_new(pixels.clone());
-            let mut best = (Plan::New, new.pixel_bytes());
+            let mut best = (Plan::New, new_cost(&pixels));
             if let Some((plan, cost)) = self.plan_stitch(rect.width, &rows, &pixels, shown) {
                 best = (Plan::Stitch(plan), cost);
             }
@@ -151,7 +150,7 @@ impl TileSender {
             let content = match best.0 {
                 Plan::New => {
                     counts.new += 1;
-                    new
+                    smallest_new(pixels.clone())
                 }
                 Plan::Stitch(plan) => {
                     counts.stitched += 1;
@@ -474,6 +473,12 @@ fn smallest_new(pixels: Vec<u32>) -> TileContent {
     } else {
         TileContent::New(pixels)
     }
+}
+
+/// The bytes [`smallest_new`] takes before compression, as [`TileContent::pixel_bytes`]
+/// counts them.
+fn new_cost(pixels: &[u32]) -> usize {
+    (run_count(pixels) * 4).min(pixels.len() * 3)
 }
 
 /// How many runs of equal pixels `pixels` holds.
@@ -891,8 +896,14 @@ mod tests {
             .map(|i: u32| i.wrapping_mul(2_654_435_761) & 0x00ff_ffff)
             .collect();
         assert!(matches!(smallest_new(runs.clone()), TileContent::Runs(_)));
-        assert!(matches!(smallest_new(checkers), TileContent::New(_)));
-        assert!(matches!(smallest_new(noise), TileContent::New(_)));
+        assert!(matches!(
+            smallest_new(checkers.clone()),
+            TileContent::New(_)
+        ));
+        assert!(matches!(smallest_new(noise.clone()), TileContent::New(_)));
+        for pixels in [&runs, &checkers, &noise] {
+            assert_eq!(new_cost(pixels), smallest_new(pixels.clone()).pixel_bytes());
+        }
 
         let rect = Rect::new(0, 0, 64, 64);
         let update = LinkUpdate {
