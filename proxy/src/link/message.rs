@@ -157,18 +157,39 @@ impl TileContent {
     /// or a reference): what an update's budget counts.
     pub fn pixel_bytes(&self) -> usize {
         match self {
-            TileContent::New(pixels) => pixels.len() * 3,
-            TileContent::Runs(pixels) => super::tiles::run_count(pixels) * 4,
+            TileContent::New(pixels) => Self::plain_bytes(pixels),
+            TileContent::Runs(pixels) => Self::runs_bytes(pixels),
             TileContent::Stitched(stitched) => {
-                stitched.spans.len() * 4 + super::tiles::run_count(&stitched.new_rows) * 4
+                Self::stitched_bytes(stitched.spans.len(), &stitched.new_rows)
             }
-            TileContent::Composed(composed) => {
-                composed.layers.len() * 3
-                    + composed.runs.len() * 2
-                    + super::tiles::run_count(&composed.new_pixels) * 4
-            }
+            TileContent::Composed(composed) => Self::composed_bytes(
+                composed.layers.len(),
+                composed.runs.len(),
+                &composed.new_pixels,
+            ),
             TileContent::Fill(_) | TileContent::Cached(_) => 0,
         }
+    }
+
+    /// [`TileContent::pixel_bytes`] of `pixels` as [`TileContent::New`].
+    pub fn plain_bytes(pixels: &[u32]) -> usize {
+        pixels.len() * 3
+    }
+
+    /// [`TileContent::pixel_bytes`] of `pixels` as [`TileContent::Runs`].
+    pub fn runs_bytes(pixels: &[u32]) -> usize {
+        super::tiles::run_count(pixels) * 4
+    }
+
+    /// [`TileContent::pixel_bytes`] of a stitched tile of `spans` spans and `new_rows`.
+    pub fn stitched_bytes(spans: usize, new_rows: &[u32]) -> usize {
+        spans * 4 + Self::runs_bytes(new_rows)
+    }
+
+    /// [`TileContent::pixel_bytes`] of a composed tile of `layers` layers, `runs` runs and
+    /// `new_pixels`.
+    pub fn composed_bytes(layers: usize, runs: usize, new_pixels: &[u32]) -> usize {
+        layers * 3 + runs * 2 + Self::runs_bytes(new_pixels)
     }
 }
 

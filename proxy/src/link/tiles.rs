@@ -285,7 +285,7 @@ impl TileSender {
         if covered < MIN_STITCHED_ROWS.min(rows.len()) || spans.len() > MAX_SPANS {
             return None;
         }
-        let cost = spans.len() * 4 + run_count(&new_rows) * 4;
+        let cost = TileContent::stitched_bytes(spans.len(), &new_rows);
         Some((StitchPlan { spans, new_rows }, cost))
     }
 
@@ -393,7 +393,7 @@ impl TileSender {
                 run.source = PixelSource::Layer(n);
             }
         }
-        let cost = used.len() * 3 + runs.len() * 2 + run_count(&new_pixels) * 4;
+        let cost = TileContent::composed_bytes(used.len(), runs.len(), &new_pixels);
         Some((
             ComposePlan {
                 layers: used,
@@ -468,7 +468,7 @@ fn row_slice(pixels: &[u32], width: u16, row: usize) -> &[u32] {
 /// pixels by colour), runs across a band of tiles (fewer bytes on browser-scroll and
 /// window-drag, 13 % more on terminal-scroll) and a palette numbered for the whole link.
 fn smallest_new(pixels: Vec<u32>) -> TileContent {
-    if run_count(&pixels) * 4 < pixels.len() * 3 {
+    if TileContent::runs_bytes(&pixels) < TileContent::plain_bytes(&pixels) {
         TileContent::Runs(pixels)
     } else {
         TileContent::New(pixels)
@@ -478,7 +478,7 @@ fn smallest_new(pixels: Vec<u32>) -> TileContent {
 /// The bytes [`smallest_new`] takes before compression, as [`TileContent::pixel_bytes`]
 /// counts them.
 fn new_cost(pixels: &[u32]) -> usize {
-    (run_count(pixels) * 4).min(pixels.len() * 3)
+    TileContent::runs_bytes(pixels).min(TileContent::plain_bytes(pixels))
 }
 
 /// How many runs of equal pixels `pixels` holds.
