@@ -98,7 +98,8 @@ fn through_link(
     let mut outgoing = Outgoing::new(width, height, CACHE, inventory, &known);
     let mut compressor = LinkCompressor::new(level).expect("zstd");
     let mut run = LinkRun::default();
-    if let Some(dictionary) = history.dictionary() {
+    let all_of_it = history.summary().map(|summary| summary.window);
+    if let Some(dictionary) = all_of_it.and_then(|window| history.dictionary(window)) {
         // Made ready on another thread while the link starts: not counted as encode time.
         compressor.use_history(dictionary.into(), None);
         let mut end = Vec::new();

@@ -9,6 +9,9 @@ each workload, one session per mode runs, each through its own wanlink:
   proxy-warm  the same again on the same content, the near proxy's --cache-dir and the far
               proxy's --link-cert-dir (its certificate and what it sent each near cache)
               kept from the "proxy" session, with new far and near processes
+  proxy-cut   as "proxy" (a cache of its own, cold), but the link is cut halfway through
+              the sequence (its wanlink stopped) and restored after --cut-seconds (a new
+              wanlink on the same port): the proxies resume the session
 
 Workloads: corpus sequences replayed at --fps (default 10), and typing into the demo desktop
 (a minimal RFB client in this script types keys and times the update that draws them).
@@ -46,11 +49,12 @@ CATCH_UP_SECONDS = 90
 TAIL_SECONDS = 1.5
 
 
-def wanlink(ctx, name, target_port, folder):
-    """A wanlink in front of 127.0.0.1:target_port; returns (proc, port, stats path)."""
+def wanlink(ctx, name, target_port, folder, port=None):
+    """A wanlink in front of 127.0.0.1:target_port (on `port`, else a free one); returns
+    (proc, port, stats path)."""
     rate, rtt = ctx.profile
     stats = os.path.join(folder, f"{name}-wan.json")
-    port = cs.free_port()
+    port = port or cs.free_port()
     proc = cs.Proc(name + "-wanlink", [sys.executable, ctx.wanlink, "--listen", f"127.0.0.1:{port}",
                                        "--connect", f"127.0.0.1:{target_port}",
                                        "--rate-kbit", str(rate), "--rtt-ms", str(rtt),
@@ -79,6 +83,7 @@ def start_pair(ctx, server_port, folder, cache_dir, label):
                                    "--stats-json", far_stats], folder)
     cs.wait_until("the far proxy to listen", lambda: cs.listening(far_port), 30, [far])
     link, link_port, link_stats = wanlink(ctx, label, far_port, folder)
+    link.target_port, link.listen_port = far_port, link_port  # to make it again after a cut
     near_port = cs.free_port()
     near = cs.Proc(label + "-near", [ctx.farview, "proxy", "near", "--listen", f"127.0.0.1:{near_port}",
                                      "--link", f"127.0.0.1:{link_port}", "--cache-dir", cache_dir,
@@ -122,6 +127,19 @@ def replay_session(ctx, seq, mode, folder, cache_dir):
         viewer = cs.Proc("viewer", argv, folder)
         procs.insert(0, viewer)
         last = len(frames) - 1
+        resumed_stats = None
+        if mode == "proxy-cut":
+            half = last // 2
+            cs.wait_until("the replay to reach its middle",
+                          lambda: any(e.get("index") == half for e in cs.read_jsonl(serve_log)),
+                          playback + 120, procs)
+            link = pair[1]
+            link.stop()
+            procs.remove(link)
+            time.sleep(ctx.cut_seconds)
+            link, _, resumed_stats = wanlink(ctx, mode + "-resumed", link.target_port, folder,
+                                             port=link.listen_port)
+            procs.append(link)
         cs.wait_until("the last replayed frame",
                       lambda: any(e.get("index") == last for e in cs.read_jsonl(serve_log)),
                       playback + 120, procs)
@@ -140,6 +158,10 @@ def replay_session(ctx, seq, mode, folder, cache_dir):
     result = cs.analyse(seq, {"frame_t_ms": [shown_at.get(i) for i in range(len(frames))],
                               "updates": cs.read_jsonl(view_log)})
     result["link_bytes"] = link_bytes(link_stats)
+    if resumed_stats:
+        result["bytes_before_cut"] = result["link_bytes"]
+        result["bytes_after_cut"] = link_bytes(resumed_stats)
+        result["link_bytes"] += result["bytes_after_cut"]
     if far_stats and os.path.exists(far_stats):
         with open(far_stats) as f:
             result["far"] = json.load(f)
@@ -273,13 +295,15 @@ def main():
     parser.add_argument("--modes", default="direct-zrle,direct-tight,proxy,proxy-warm")
     parser.add_argument("--frames", type=int, help="only the first N frames of each sequence")
     parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--cut-seconds", type=float, default=1.0,
+                        help="how long the link stays cut in the proxy-cut mode")
     parser.add_argument("--keys", type=int, default=20, help="keys typed per typing session")
     parser.add_argument("--no-typing", action="store_true")
     parser.add_argument("--json", help="write every session's figures here")
     parser.add_argument("--keep", help="keep every session's logs in this folder")
     args = parser.parse_args()
     ctx = argparse.Namespace(farview=cs.find_farview(args.farview), fps=args.fps, keys=args.keys,
-                             wanlink=os.path.abspath(args.wanlink))
+                             wanlink=os.path.abspath(args.wanlink), cut_seconds=args.cut_seconds)
     if not os.path.exists(ctx.wanlink):
         cs.fail(f"no wanlink.py at {ctx.wanlink} (give --wanlink)")
     work = args.keep or tempfile.mkdtemp(prefix="farview-proxy-wan-")
@@ -308,13 +332,15 @@ def main():
                             os.symlink(png, link)
             cache_dir = os.path.join(work, f"cache-{profile_name}-{workload}")
             for mode in modes:
-                if workload == "typing" and mode == "direct-tight":
-                    continue  # the typing client reads ZRLE only
+                if workload == "typing" and mode in ("direct-tight", "proxy-cut"):
+                    continue  # the typing client reads ZRLE only; a cut is for the replays
                 folder = os.path.join(work, f"{profile_name}-{workload}-{mode}")
                 os.makedirs(folder, exist_ok=True)
                 cs.note(f"{profile_name} {workload} {mode}")
                 if workload == "typing":
                     result = typing_session(ctx, mode, folder, cache_dir)
+                elif mode == "proxy-cut":
+                    result = replay_session(ctx, seq, mode, folder, cache_dir + "-cut")
                 else:
                     result = replay_session(ctx, seq, mode, folder, cache_dir)
                 result.update({"profile": profile_name, "workload": workload, "mode": mode,
@@ -344,6 +370,18 @@ def main():
               f"| {cs.fmt_bytes(row['link_bytes'])} | {versus_best} | {versus_proxy} | {shown} "
               f"| {fmt_ms(row.get('latency_p50_ms'))} | {fmt_ms(row.get('latency_p95_ms'))} "
               f"| {fmt_ms(bound)} | {fmt_ms(row.get('key_p50_ms'))} |")
+    cuts = [row for row in rows if row["mode"] == "proxy-cut"]
+    if cuts:
+        print()
+        print(f"Cut for {args.cut_seconds:g} s halfway through: the link's bytes before and "
+              "after the cut, and the far proxy's resumes.")
+        print("| profile | workload | before cut | after cut | resumes |")
+        print("|---|---|---|---|---|")
+        for row in cuts:
+            print(f"| {row['profile']} | {row['workload']} "
+                  f"| {cs.fmt_bytes(row['bytes_before_cut'])} "
+                  f"| {cs.fmt_bytes(row['bytes_after_cut'])} "
+                  f"| {row.get('far', {}).get('resumes', '-')} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

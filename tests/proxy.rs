@@ -7,6 +7,7 @@ mod support;
 use std::io::Write as _;
 use std::net::TcpStream;
 use std::process::Command;
+use std::thread;
 use std::time::{Duration, SystemTime};
 
 use support::desktop_peers::wait_for_log;
@@ -156,35 +157,50 @@ fn a_cut_link_resumes_and_the_viewer_stays_connected() {
     let dir = TempDir::new("proxy-resume");
     let frame_log = dir.join("frames.jsonl");
     let frame_log_arg = frame_log.display().to_string();
-    // A frame every 2 s: the last two are shown while the link is down.
+    // A frame every 2.5 s: one is lost on the way before the cut, the last is shown while
+    // the link is down.
     let server = FarviewServer::replay(
         &dir,
         &fixture("scroll"),
         None,
-        &["--fps", "0.5", "--frame-log", &frame_log_arg],
+        &["--fps", "0.4", "--frame-log", &frame_log_arg],
     );
+    let shown_at_server = |index: u32| {
+        std::fs::read_to_string(&frame_log)
+            .unwrap_or_default()
+            .contains(&format!("\"index\":{index}"))
+    };
+    let wait_for_frame = |index: u32| {
+        poll(
+            &format!("the server to show frame {index}"),
+            STARTUP_TIMEOUT,
+            Duration::from_millis(100),
+            || shown_at_server(index).then_some(()).ok_or_else(String::new),
+            || server.process.logs(),
+        )
+    };
     let mut pair = ProxyPair::far(&dir, server.port);
     let relay = CuttableRelay::start(pair.far_port);
     pair.near(&dir, relay.port);
     let mut viewer = TestViewer::connect(pair.near_port);
+    let first = fixture_frame("scroll", 0);
+    viewer
+        .wait_for_picture(VIEWER_TIMEOUT, |image| {
+            image_difference(&first, image).map_or(Ok(()), Err)
+        })
+        .unwrap_or_else(|difference| panic!("the first frame: {difference}\n{}", pair.logs()));
+    // The next frame's update leaves the far side and never arrives.
+    relay.lose_what_the_target_sends();
+    assert!(
+        !shown_at_server(2),
+        "the replay ended before the test could lose a frame"
+    );
+    wait_for_frame(if shown_at_server(1) { 2 } else { 1 });
+    thread::sleep(Duration::from_millis(500));
     relay.cut();
     let near = pair.near.as_ref().expect("near started");
     wait_for_log(near, "link lost", || pair.logs());
-    poll(
-        "the server to show its last frame",
-        STARTUP_TIMEOUT,
-        Duration::from_millis(100),
-        || {
-            let log = std::fs::read_to_string(&frame_log).unwrap_or_default();
-            if log.contains("\"index\":2") {
-                Ok(Ok(()))
-            } else {
-                Err(log)
-            }
-        },
-        String::new,
-    )
-    .unwrap_or_else(|e: String| panic!("{e}\n{}", server.process.logs()));
+    wait_for_frame(2);
     relay.restore();
     let last = fixture_frame("scroll", 2);
     if let Err(difference) = viewer.wait_for_picture(VIEWER_TIMEOUT, |image| {
@@ -198,8 +214,18 @@ fn a_cut_link_resumes_and_the_viewer_stays_connected() {
     }
     wait_for_log(&pair.far, "link resumed session", || pair.logs());
     wait_for_log(near, "near: link resumed", || pair.logs());
-    // What crossed before the cut starts the compression of the new connection.
-    assert!(pair.far.logs().contains(HISTORY_SHARED), "{}", pair.logs());
+    let far_log = pair.far.logs();
+    let sent_again: u32 = far_log
+        .split(" update(s) sent again")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count of updates sent again\n{far_log}"));
+    assert!(sent_again >= 1, "an update was lost on the way\n{far_log}");
+    // What arrived before the cut starts the compression of the new connection, with an
+    // encoder made ready for it while the link was down.
+    assert!(far_log.contains(HISTORY_SHARED), "{}", pair.logs());
+    assert!(far_log.contains("(made ready ahead)"), "{}", pair.logs());
     assert!(relay.connections() >= 2, "the link was made again");
     assert!(
         pair.far.exited().is_none() && near.exited().is_none(),

@@ -5,6 +5,7 @@
 //! following the server, and a near side that comes back naming this session gets the
 //! updates it missed, then only what changed since.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -99,39 +100,99 @@ struct LinkSession {
     /// The record of what the near side's disk cache gains, if it has one.
     remembered: Option<RememberedCache>,
     /// The updates sent, shared with the near side ([`crate::history`]).
-    history: LinkHistory,
-    /// The near cache `history` belongs to.
+    sent: SentHistory,
+    /// The near cache `sent` belongs to.
     history_of: Option<[u8; CACHE_ID_LEN]>,
+}
+
+/// The updates sent ([`crate::history`]), and how far the near side acknowledged them: a
+/// link that ends may have lost the last ones on the way.
+#[derive(Debug)]
+struct SentHistory {
+    history: LinkHistory,
+    /// Where `history` ended after each update not yet acknowledged, oldest first.
+    unacknowledged: VecDeque<(u64, u64)>,
+    /// Where it ended after the last update acknowledged.
+    acknowledged: u64,
+}
+
+impl SentHistory {
+    fn new(history: LinkHistory) -> Self {
+        let acknowledged = history.end();
+        Self {
+            history,
+            unacknowledged: VecDeque::new(),
+            acknowledged,
+        }
+    }
+
+    /// A new link agreed on (or restarted) the history: the near side holds all of it.
+    fn link_started(&mut self) {
+        self.unacknowledged.clear();
+        self.acknowledged = self.history.end();
+    }
+
+    fn sent(&mut self, sequence: u64, payload: &[u8]) {
+        self.history.append(payload);
+        self.unacknowledged
+            .push_back((sequence, self.history.end()));
+    }
+
+    /// The near side acknowledged the updates up to `sequence`.
+    fn acknowledge(&mut self, sequence: u64) {
+        while let Some(&(sent, end)) = self.unacknowledged.front()
+            && sent <= sequence
+        {
+            self.acknowledged = end;
+            self.unacknowledged.pop_front();
+        }
+    }
+
+    /// What the next link's dictionary can be: all that was sent if the near side got it,
+    /// else what it surely holds, whatever it got of the updates unacknowledged.
+    fn likely_held(&self) -> Vec<HistorySummary> {
+        let mut summaries: Vec<HistorySummary> = self.history.summary().into_iter().collect();
+        if let Some(surely) = self.history.summary_acknowledged(self.acknowledged)
+            && !summaries.contains(&surely)
+        {
+            summaries.push(surely);
+        }
+        summaries
+    }
 }
 
 /// An encoder with a near side's history as its dictionary, made ready before that near
 /// side's link asks for it: when the far side starts (for the near cache it served last)
-/// and when a link ends. Loading a dictionary takes about a second, and a link's first
-/// update, often its largest, should not go without it.
+/// and when a link ends (for all it sent, and for what the near side acknowledged if
+/// that is less). Loading a dictionary takes about a second, and a link's first update,
+/// often its largest, should not go without it.
 struct Speculation {
     summary: HistorySummary,
     encoder: PreparedEncoder,
 }
 
-type SpeculationSlot = Arc<Mutex<Option<Speculation>>>;
+type SpeculationSlot = Arc<Mutex<Vec<Speculation>>>;
 
 impl Speculation {
-    /// Makes ready the encoder for `history`, unless one is already.
-    fn renew(slot: &SpeculationSlot, history: &LinkHistory) {
-        let Some(summary) = history.summary() else {
-            return;
-        };
+    /// Makes ready the encoders for the bytes of `history` that `summaries` name, keeping
+    /// those already made for them and dropping the rest.
+    fn renew(slot: &SpeculationSlot, history: &LinkHistory, summaries: &[HistorySummary]) {
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-        if slot
-            .as_ref()
-            .is_some_and(|current| current.summary == summary)
-        {
-            return;
+        slot.retain(|made| summaries.contains(&made.summary));
+        for summary in summaries {
+            if slot.iter().any(|made| made.summary == *summary) {
+                continue;
+            }
+            if let Some(dictionary) = history.dictionary(summary.window) {
+                slot.push(Speculation {
+                    summary: *summary,
+                    encoder: PreparedEncoder::with_history(
+                        compress::level_for(None),
+                        dictionary.into(),
+                    ),
+                });
+            }
         }
-        *slot = history.dictionary().map(|dictionary| Speculation {
-            summary,
-            encoder: PreparedEncoder::with_history(compress::level_for(None), dictionary.into()),
-        });
     }
 }
 
@@ -176,7 +237,8 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
     let remembered = RememberedCaches::new(options.state_dir.as_deref());
     let speculation: SpeculationSlot = Arc::default();
     if let Some(history) = remembered.latest_history() {
-        Speculation::renew(&speculation, &history);
+        let summaries: Vec<HistorySummary> = history.summary().into_iter().collect();
+        Speculation::renew(&speculation, &history, &summaries);
     }
     loop {
         tokio::select! {
@@ -219,7 +281,8 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
                             warn!("far: link from {peer} ended: {error}");
                             // The near side will be back: have its dictionary ready.
                             if let Some(ended) = session.lock().await.as_ref() {
-                                Speculation::renew(&speculation, &ended.history);
+                                let sent = &ended.sent;
+                                Speculation::renew(&speculation, &sent.history, &sent.likely_held());
                             }
                         }
                     }
@@ -433,15 +496,15 @@ impl LinkTask {
                         .ok()
                 });
                 // The same near side again keeps its history; another's comes from disk.
-                let history = match session.take() {
-                    Some(previous) if previous.history_of == summary.cache_id => previous.history,
-                    _ => self.remembered.history(summary.cache_id.as_ref()),
+                let sent = match session.take() {
+                    Some(previous) if previous.history_of == summary.cache_id => previous.sent,
+                    _ => SentHistory::new(self.remembered.history(summary.cache_id.as_ref())),
                 };
                 *session = Some(LinkSession {
                     id,
                     outgoing: Outgoing::new(width, height, limit, &inventory, &known),
                     remembered,
-                    history,
+                    sent,
                     history_of: summary.cache_id,
                 });
                 None
@@ -450,15 +513,16 @@ impl LinkTask {
         let Some(current) = session.as_mut() else {
             return Err(ProxyError::Task("no link session".into()));
         };
-        let dictionary = hello.history.and_then(|theirs| {
-            let dictionary = current.history.agree(&theirs)?;
-            let speculation = self
-                .speculation
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            let prepared = speculation
-                .filter(|speculation| speculation.summary == theirs)
+        let speculations =
+            std::mem::take(&mut *self.speculation.lock().unwrap_or_else(|p| p.into_inner()));
+        let history = &mut current.sent.history;
+        let shared = hello.history.and_then(|theirs| {
+            let made: Vec<HistorySummary> = speculations.iter().map(|s| s.summary).collect();
+            let window = history.agree(&theirs, &made)?;
+            let dictionary = history.dictionary(window)?;
+            let prepared = speculations
+                .into_iter()
+                .find(|speculation| speculation.summary.window == window)
                 .map(|speculation| speculation.encoder);
             info!(
                 "far: the near side holds the last {} kB sent: they start the compression{}",
@@ -469,22 +533,23 @@ impl LinkTask {
                     ""
                 }
             );
-            Some((dictionary, prepared))
+            Some((window, dictionary, prepared))
         });
-        if dictionary.is_none() {
-            current.history.restart();
+        if shared.is_none() {
+            history.restart();
         }
+        current.sent.link_started();
         let welcome = FarMessage::Welcome {
             version: LINK_VERSION,
             session: current.id,
             resumed: resumed.is_some(),
-            history: dictionary.is_some(),
+            history: shared.as_ref().map(|(window, ..)| *window),
             width,
             height,
             name,
         };
         codec.encode(welcome.encode(), &mut output)?;
-        if let Some((dictionary, prepared)) = dictionary {
+        if let Some((_, dictionary, prepared)) = shared {
             codec.send_with_history(dictionary, prepared);
         }
         let mut pacer = Pacer::default();
@@ -493,7 +558,7 @@ impl LinkTask {
             Some(missed) => {
                 for update in missed {
                     let sequence = update.sequence;
-                    let size = send_update(&mut codec, &mut current.history, update, &mut output)?;
+                    let size = send_update(&mut codec, &mut current.sent, update, &mut output)?;
                     pacer.on_sent(sequence, size, now);
                 }
             }
@@ -553,8 +618,7 @@ impl LinkTask {
                         let sequence = update.sequence;
                         codec.follow_bandwidth(pacer.bandwidth());
                         let tiles = update.tiles.len();
-                        let size =
-                            send_update(&mut codec, &mut session.history, update, &mut output)?;
+                        let size = send_update(&mut codec, &mut session.sent, update, &mut output)?;
                         debug!(
                             "far: update {sequence}: {tiles} tile(s) ({} new, {} stitched, {} cached, {} filled), {size} bytes, made in {:.1} ms",
                             counts.new,
@@ -584,6 +648,7 @@ impl LinkTask {
                         match NearMessage::decode(kind, &payload)? {
                             NearMessage::Ack { sequence } => {
                                 outgoing.acknowledge(sequence);
+                                session.sent.acknowledge(sequence);
                                 pacer.on_ack(sequence, Instant::now());
                                 dirty = true;
                             }
@@ -660,12 +725,13 @@ impl LinkTask {
 /// Queues an update for the link, kept in the history both ends share.
 fn send_update(
     codec: &mut LinkCodec,
-    history: &mut LinkHistory,
+    sent: &mut SentHistory,
     update: LinkUpdate,
     output: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
+    let sequence = update.sequence;
     let message = FarMessage::Update(update).encode();
-    history.append(&message.1);
+    sent.sent(sequence, &message.1);
     codec.encode(message, output)
 }
 
@@ -705,4 +771,39 @@ fn random_session_id() -> u64 {
     // Without the OS's randomness a session id could repeat; not recoverable.
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     u64::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_may_start_from_all_sent_or_from_what_was_acknowledged() {
+        let mut sent = SentHistory::new(LinkHistory::in_memory());
+        assert!(sent.likely_held().is_empty());
+        for sequence in 1..=5 {
+            sent.sent(sequence, &[sequence as u8; 100]);
+        }
+        let ends = |sent: &SentHistory| -> Vec<u64> {
+            sent.likely_held().iter().map(|s| s.window.end).collect()
+        };
+        assert_eq!(ends(&sent), [500], "all sent: nothing acknowledged yet");
+        sent.acknowledge(3);
+        assert_eq!(
+            ends(&sent),
+            [500, 300],
+            "all sent, or what was acknowledged"
+        );
+        sent.acknowledge(2);
+        assert_eq!(
+            sent.acknowledged, 300,
+            "an older acknowledgement changes nothing"
+        );
+        sent.acknowledge(5);
+        assert_eq!(ends(&sent), [500], "all of it acknowledged");
+        sent.sent(6, &[6; 100]);
+        sent.link_started();
+        assert_eq!(sent.acknowledged, 600, "a new link agreed on all of it");
+        assert!(sent.unacknowledged.is_empty());
+    }
 }

@@ -9,7 +9,10 @@
 //! keep the last ones. The near side names what it holds (where it ends, how long it is, its
 //! BLAKE3 digest) in its hello; the far side uses it when it holds the same bytes, and
 //! forgets what it sent after them (updates the near side never received); when it holds
-//! other bytes, both ends start their histories afresh. A file is a
+//! other bytes, both ends start their histories afresh. The welcome names the bytes the
+//! dictionary is made of: those the near side named, or fewer of them that the far side
+//! made an encoder ready for while the link was down (all it sent, or only what was
+//! acknowledged, not knowing which arrived). A file is a
 //! header (magic, the position of its first byte) and the bytes; a torn last write is just
 //! fewer bytes, which the far side still finds.
 
@@ -27,11 +30,25 @@ const MAGIC: &[u8; 8] = b"FVLHIST1";
 const HEADER_LEN: usize = MAGIC.len() + 8;
 pub const HISTORY_DIGEST_LEN: usize = 32;
 
-/// What a near side's history holds: the bytes `end - len .. end` of the stream of updates.
+/// The bytes `end - len .. end` of the stream of updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistorySummary {
+pub struct HistoryWindow {
     pub end: u64,
     pub len: u32,
+}
+
+impl HistoryWindow {
+    fn contains(&self, other: &HistoryWindow) -> bool {
+        other.end <= self.end
+            && other.end.saturating_sub(u64::from(other.len))
+                >= self.end.saturating_sub(u64::from(self.len))
+    }
+}
+
+/// Bytes a history holds, with their digest: what a near side names in its hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistorySummary {
+    pub window: HistoryWindow,
     pub digest: [u8; HISTORY_DIGEST_LEN],
 }
 
@@ -115,44 +132,78 @@ impl LinkHistory {
 
     /// What the dictionary of the next link would be made of; `None` when empty.
     pub fn summary(&self) -> Option<HistorySummary> {
-        let len = self.bytes.len().min(HISTORY_LEN);
-        if len == 0 {
+        self.summary_from(self.end().saturating_sub(HISTORY_LEN as u64), self.end())
+    }
+
+    /// The far side, when a link ends with updates unacknowledged: the bytes up to
+    /// `acknowledged`, which the near side surely holds, from where its summary starts
+    /// even if it got everything sent. Its summary then contains them, so an encoder made
+    /// ready for them fits whatever it got.
+    pub fn summary_acknowledged(&self, acknowledged: u64) -> Option<HistorySummary> {
+        self.summary_from(self.end().saturating_sub(HISTORY_LEN as u64), acknowledged)
+    }
+
+    /// The bytes held from `from` (or the first held) up to `until`; `None` when none.
+    fn summary_from(&self, from: u64, until: u64) -> Option<HistorySummary> {
+        let until = until.min(self.end());
+        let from = from.max(self.start);
+        if from >= until {
             return None;
         }
-        let tail = &self.bytes[self.bytes.len() - len..];
+        let window = HistoryWindow {
+            end: until,
+            len: (until - from) as u32,
+        };
         Some(HistorySummary {
-            end: self.end(),
-            len: len as u32,
-            digest: *blake3::hash(tail).as_bytes(),
+            window,
+            digest: *blake3::hash(self.held(window)?).as_bytes(),
         })
     }
 
-    /// The dictionary of the bytes [`LinkHistory::summary`] names.
-    pub fn dictionary(&self) -> Option<Vec<u8>> {
-        let len = self.summary()?.len as usize;
-        Some(dictionary_of(&self.bytes[self.bytes.len() - len..]))
-    }
-
-    /// The far side: the dictionary of the bytes a near side's summary names, when this
-    /// history holds the same ones. What follows them, sent but never received, is
-    /// forgotten, so that both histories go on alike.
-    pub fn agree(&mut self, theirs: &HistorySummary) -> Option<Vec<u8>> {
-        let len = theirs.len as usize;
-        if len > HISTORY_LEN || theirs.end > self.end() {
+    /// The bytes of `window`, if all are held.
+    fn held(&self, window: HistoryWindow) -> Option<&[u8]> {
+        if window.len as usize > HISTORY_LEN {
             return None;
         }
-        let until = usize::try_from(theirs.end.checked_sub(self.start)?).ok()?;
-        let from = until.checked_sub(len)?;
-        let named = &self.bytes[from..until];
+        let until = usize::try_from(window.end.checked_sub(self.start)?).ok()?;
+        let from = until.checked_sub(window.len as usize)?;
+        self.bytes.get(from..until)
+    }
+
+    /// The dictionary of the bytes of `window`, if all are held.
+    pub fn dictionary(&self, window: HistoryWindow) -> Option<Vec<u8>> {
+        self.held(window).map(dictionary_of)
+    }
+
+    /// The far side: which of its bytes start the link's compression, when it holds the
+    /// bytes a near side's summary names (else `None`). They are those bytes, or the
+    /// latest of `prepared` (bytes an encoder is ready for) that it holds and that lie
+    /// among them. What follows the near side's bytes, sent but never received, is
+    /// forgotten, so that both histories go on alike.
+    pub fn agree(
+        &mut self,
+        theirs: &HistorySummary,
+        prepared: &[HistorySummary],
+    ) -> Option<HistoryWindow> {
+        let named = self.held(theirs.window)?;
         if blake3::hash(named).as_bytes() != &theirs.digest {
             return None;
         }
-        let dictionary = dictionary_of(named);
+        let until = (theirs.window.end - self.start) as usize;
         if until < self.bytes.len() {
             self.bytes.truncate(until);
             self.save_all();
         }
-        Some(dictionary)
+        let usable = prepared
+            .iter()
+            .filter(|prepared| {
+                theirs.window.contains(&prepared.window)
+                    && self
+                        .held(prepared.window)
+                        .is_some_and(|bytes| blake3::hash(bytes).as_bytes() == &prepared.digest)
+            })
+            .max_by_key(|prepared| (prepared.window.end, prepared.window.len));
+        Some(usable.map_or(theirs.window, |prepared| prepared.window))
     }
 
     /// Starts afresh, as both ends do when they did not agree: their histories then go on
@@ -231,9 +282,18 @@ mod tests {
         // Sent, never received.
         far.append(&payload(9, 500));
         let summary = near.summary().unwrap();
-        assert_eq!((summary.end, summary.len), (4000, 4000));
-        let dictionary = far.agree(&summary).expect("the far side holds those bytes");
-        assert_eq!(Some(dictionary), near.dictionary());
+        assert_eq!(
+            summary.window,
+            HistoryWindow {
+                end: 4000,
+                len: 4000
+            }
+        );
+        let window = far
+            .agree(&summary, &[])
+            .expect("the far side holds those bytes");
+        assert_eq!(window, summary.window);
+        assert_eq!(far.dictionary(window), near.dictionary(window));
         assert_eq!(far.end(), 4000, "what the near side never got is forgotten");
         // Both go on alike.
         far.append(&payload(7, 300));
@@ -241,12 +301,61 @@ mod tests {
         assert_eq!(far.summary(), near.summary());
         // Without agreement both start afresh, and agree next time.
         near.append(&payload(8, 300));
-        assert_eq!(far.agree(&near.summary().unwrap()), None);
+        assert_eq!(far.agree(&near.summary().unwrap(), &[]), None);
         far.restart();
         near.restart();
         far.append(&payload(6, 300));
         near.append(&payload(6, 300));
-        assert!(far.agree(&near.summary().unwrap()).is_some());
+        assert!(far.agree(&near.summary().unwrap(), &[]).is_some());
+    }
+
+    #[test]
+    fn what_was_acknowledged_fits_whatever_the_near_side_got_of_the_rest() {
+        // Short, and longer than a dictionary.
+        for (updates, size) in [(4, 1000), (20, HISTORY_LEN / 16)] {
+            let (mut far, mut near) = (LinkHistory::in_memory(), LinkHistory::in_memory());
+            for seed in 0..updates {
+                far.append(&payload(seed + 1, size));
+                near.append(&payload(seed + 1, size));
+            }
+            let acknowledged = far.end();
+            // Two more sent; the near side got the first and had not acknowledged it.
+            far.append(&payload(40, size));
+            near.append(&payload(40, size));
+            far.append(&payload(41, size));
+            let prepared = far.summary_acknowledged(acknowledged).unwrap();
+            assert_eq!(prepared.window.end, acknowledged);
+            let theirs = near.summary().unwrap();
+            assert_ne!(prepared.window, theirs.window, "{updates} updates");
+            let everything = far.summary().unwrap();
+            let window = far.agree(&theirs, &[everything, prepared]).unwrap();
+            assert_eq!(
+                window, prepared.window,
+                "the bytes made ready that fit are used"
+            );
+            assert_eq!(far.dictionary(window), near.dictionary(window));
+            assert_eq!(
+                far.end(),
+                near.end(),
+                "both go on from what the near side got"
+            );
+
+            // Bytes made ready that the near side does not hold, or that differ, are not.
+            let mut other = LinkHistory::in_memory();
+            other.append(&payload(99, size));
+            let foreign = other.summary().unwrap();
+            assert_eq!(far.agree(&theirs, &[foreign]), Some(theirs.window));
+            let past_theirs = HistorySummary {
+                window: HistoryWindow {
+                    end: theirs.window.end + 1,
+                    len: 10,
+                },
+                ..prepared
+            };
+            assert_eq!(far.agree(&theirs, &[past_theirs]), Some(theirs.window));
+            // When the near side got everything, the latest bytes made ready are used.
+            assert_eq!(far.agree(&theirs, &[prepared, theirs]), Some(theirs.window));
+        }
     }
 
     #[test]
@@ -254,14 +363,22 @@ mod tests {
         let (mut far, mut near) = (LinkHistory::in_memory(), LinkHistory::in_memory());
         far.append(&payload(1, 1000));
         near.append(&payload(2, 1000));
-        assert_eq!(far.agree(&near.summary().unwrap()), None, "other bytes");
+        assert_eq!(
+            far.agree(&near.summary().unwrap(), &[]),
+            None,
+            "other bytes"
+        );
         near.append(&payload(3, 10));
-        assert_eq!(far.agree(&near.summary().unwrap()), None, "past our end");
+        assert_eq!(
+            far.agree(&near.summary().unwrap(), &[]),
+            None,
+            "past our end"
+        );
         let mut summary = far.summary().unwrap();
-        summary.len = HISTORY_LEN as u32 + 1;
-        assert_eq!(far.agree(&summary), None, "longer than a dictionary");
-        summary.len = 2000;
-        assert_eq!(far.agree(&summary), None, "before our start");
+        summary.window.len = HISTORY_LEN as u32 + 1;
+        assert_eq!(far.agree(&summary, &[]), None, "longer than a dictionary");
+        summary.window.len = 2000;
+        assert_eq!(far.agree(&summary, &[]), None, "before our start");
         assert_eq!(far.end(), 1000, "nothing forgotten without agreement");
     }
 
@@ -277,17 +394,20 @@ mod tests {
         let on_disk = std::fs::metadata(&path).unwrap().len() as usize;
         assert!(on_disk <= HEADER_LEN + KEPT_LEN, "{on_disk} bytes on disk");
         let summary = history.summary().unwrap();
-        assert_eq!(summary.len as usize, HISTORY_LEN);
+        assert_eq!(summary.window.len as usize, HISTORY_LEN);
         let reopened = LinkHistory::open(&path).unwrap();
         assert_eq!(reopened.summary(), Some(summary));
-        assert_eq!(reopened.dictionary(), history.dictionary());
+        assert_eq!(
+            reopened.dictionary(summary.window),
+            history.dictionary(summary.window)
+        );
 
         // A torn write leaves a history that ends earlier; the far side still finds it.
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(on_disk as u64 - 1000).unwrap();
         let torn = LinkHistory::open(&path).unwrap();
         assert_eq!(torn.end(), history.end() - 1000);
-        assert!(history.agree(&torn.summary().unwrap()).is_some());
+        assert!(history.agree(&torn.summary().unwrap(), &[]).is_some());
 
         std::fs::write(&path, b"not a history").unwrap();
         assert_eq!(LinkHistory::open(&path).unwrap().summary(), None);

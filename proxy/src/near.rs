@@ -273,9 +273,18 @@ async fn connect(
             theirs: version,
         });
     }
-    let dictionary = if shared { history.dictionary() } else { None };
-    match dictionary {
-        Some(dictionary) => {
+    match shared {
+        Some(window) => {
+            // The far side names only bytes among those our hello named.
+            let dictionary = history.dictionary(window).ok_or_else(|| {
+                ProxyError::Link(LinkError::malformed(
+                    "welcome",
+                    format!(
+                        "history of {} bytes ending at {}, not all held here",
+                        window.len, window.end
+                    ),
+                ))
+            })?;
             debug!(
                 "near: the far side holds our last {} kB of updates",
                 dictionary.len() / 1000

@@ -1,6 +1,7 @@
 //! A TCP relay that a test can cut and restore, standing in for a network link that drops:
 //! while cut, every connection through it is closed and new ones are refused (accepted and
-//! closed at once).
+//! closed at once). Before a cut it can also lose what the target sends, as a link does
+//! whose packets stop arriving before it is found dead.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -11,6 +12,8 @@ use std::thread;
 #[derive(Debug, Default)]
 struct State {
     cut: AtomicBool,
+    /// What the target sends is dropped, not relayed.
+    losing: Arc<AtomicBool>,
     stopping: AtomicBool,
     /// Both ends of every connection relayed, so that a cut can close them.
     open: Mutex<Vec<TcpStream>>,
@@ -54,8 +57,8 @@ impl CuttableRelay {
                     }
                 }
                 drop(open);
-                pump(&client, &server);
-                pump(&server, &client);
+                pump(&client, &server, None);
+                pump(&server, &client, Some(accepting.losing.clone()));
             }
         });
         CuttableRelay { port, state }
@@ -71,7 +74,14 @@ impl CuttableRelay {
     }
 
     pub fn restore(&self) {
+        self.state.losing.store(false, Ordering::SeqCst);
         self.state.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// Drops what the target sends on every connection from now until
+    /// [`CuttableRelay::restore`]; the other way still works.
+    pub fn lose_what_the_target_sends(&self) {
+        self.state.losing.store(true, Ordering::SeqCst);
     }
 
     /// How many connections went through so far.
@@ -89,8 +99,9 @@ impl Drop for CuttableRelay {
     }
 }
 
-/// Copies from `from` to `to` on a thread of its own until either side closes.
-fn pump(from: &TcpStream, to: &TcpStream) {
+/// Copies from `from` to `to` on a thread of its own until either side closes; while
+/// `losing` is set, what it reads is dropped.
+fn pump(from: &TcpStream, to: &TcpStream, losing: Option<Arc<AtomicBool>>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
@@ -99,6 +110,7 @@ fn pump(from: &TcpStream, to: &TcpStream) {
         loop {
             match from.read(&mut buffer) {
                 Ok(0) | Err(_) => break,
+                Ok(_) if losing.as_ref().is_some_and(|l| l.load(Ordering::SeqCst)) => {}
                 Ok(n) => {
                     if to.write_all(&buffer[..n]).is_err() {
                         break;

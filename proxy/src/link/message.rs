@@ -5,7 +5,7 @@
 //! Near to far: the hello (protocol version, cache limit, the session to resume, a digest of
 //! the near side's cache inventory, what it holds of the link's history), the inventory if the far side asks, the viewers' input,
 //! acknowledgements and pings. Far to near: the welcome (after asking for the inventory, if
-//! it must; whether the history is shared), updates (moves, then tiles: fills, references by number to tiles both caches
+//! it must; which of the history's bytes start the compression, if any), updates (moves, then tiles: fills, references by number to tiles both caches
 //! hold, tiles stitched from rows of such tiles and rows the near side shows already, tiles
 //! composed of runs of what it shows and of tiles shown at the place before, or new pixels
 //! as runs or plain), the cursor, the bell, clipboard text, the
@@ -19,10 +19,10 @@ use farview_protocol::encodings::put_run_length;
 use super::LinkError;
 use super::auth::{NONCE_LEN, PROOF_LEN};
 use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
-use crate::history::{HISTORY_LEN, HistorySummary};
+use crate::history::{HISTORY_LEN, HistorySummary, HistoryWindow};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 7;
+pub const LINK_VERSION: u16 = 8;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -264,9 +264,9 @@ pub enum FarMessage {
         /// The session asked for was still there: updates continue after the last one
         /// acknowledged, and the cache is as the near side left it.
         resumed: bool,
-        /// The far side holds the history the hello named: the link's compression takes it
-        /// up as its dictionary.
-        history: bool,
+        /// The far side holds the history the hello named: the link's compression takes
+        /// these bytes of it (all of them, or fewer) as its dictionary.
+        history: Option<HistoryWindow>,
         width: u16,
         height: u16,
         name: String,
@@ -362,8 +362,7 @@ impl NearMessage {
                     None => out.push(0),
                     Some(history) => {
                         out.push(1);
-                        out.extend_from_slice(&history.end.to_be_bytes());
-                        out.extend_from_slice(&history.len.to_be_bytes());
+                        write_history_window(&history.window, &mut out);
                         out.extend_from_slice(&history.digest);
                     }
                 }
@@ -448,19 +447,10 @@ impl NearMessage {
                 let history = match r.flag(what)? {
                     false => None,
                     true => Some(HistorySummary {
-                        end: r.u64(what)?,
-                        len: r.u32(what)?,
+                        window: read_history_window(&mut r, what)?,
                         digest: r.array(what)?,
                     }),
                 };
-                if let Some(history) = &history
-                    && history.len as usize > HISTORY_LEN
-                {
-                    return Err(LinkError::malformed(
-                        what,
-                        format!("a history of {} bytes", history.len),
-                    ));
-                }
                 NearMessage::Hello(Hello {
                     version,
                     cache_limit,
@@ -542,7 +532,13 @@ impl FarMessage {
                 out.extend_from_slice(&version.to_be_bytes());
                 out.extend_from_slice(&session.to_be_bytes());
                 out.push(u8::from(*resumed));
-                out.push(u8::from(*history));
+                match history {
+                    None => out.push(0),
+                    Some(window) => {
+                        out.push(1);
+                        write_history_window(window, &mut out);
+                    }
+                }
                 out.extend_from_slice(&width.to_be_bytes());
                 out.extend_from_slice(&height.to_be_bytes());
                 write_text(name, &mut out);
@@ -601,7 +597,10 @@ impl FarMessage {
                     version: r.u16(what)?,
                     session: r.u64(what)?,
                     resumed: r.flag(what)?,
-                    history: r.flag(what)?,
+                    history: match r.flag(what)? {
+                        false => None,
+                        true => Some(read_history_window(&mut r, what)?),
+                    },
                     width: r.u16(what)?,
                     height: r.u16(what)?,
                     name: r.text(what)?,
@@ -650,6 +649,26 @@ fn write_text(text: &str, out: &mut Vec<u8>) {
     debug_assert!(text.len() <= MAX_TEXT_LEN, "link text over the limit");
     out.extend_from_slice(&(text.len() as u32).to_be_bytes());
     out.extend_from_slice(text.as_bytes());
+}
+
+fn write_history_window(window: &HistoryWindow, out: &mut Vec<u8>) {
+    out.extend_from_slice(&window.end.to_be_bytes());
+    out.extend_from_slice(&window.len.to_be_bytes());
+}
+
+/// Bytes of the link's history: at most a dictionary's worth, none before the first.
+fn read_history_window(r: &mut Reader<'_>, what: &'static str) -> Result<HistoryWindow, LinkError> {
+    let window = HistoryWindow {
+        end: r.u64(what)?,
+        len: r.u32(what)?,
+    };
+    if window.len as usize > HISTORY_LEN || u64::from(window.len) > window.end {
+        return Err(LinkError::malformed(
+            what,
+            format!("history of {} bytes ending at {}", window.len, window.end),
+        ));
+    }
+    Ok(window)
 }
 
 fn write_rect(rect: &Rect, out: &mut Vec<u8>) {
@@ -1297,7 +1316,7 @@ mod tests {
             (
                 any::<u64>(),
                 any::<bool>(),
-                any::<bool>(),
+                proptest::option::of(history_window()),
                 any::<u16>(),
                 any::<u16>(),
                 ".{0,20}"
@@ -1333,6 +1352,13 @@ mod tests {
         ]
     }
 
+    fn history_window() -> impl Strategy<Value = HistoryWindow> {
+        (0..=HISTORY_LEN as u32, any::<u32>()).prop_map(|(len, after)| HistoryWindow {
+            end: u64::from(len) + u64::from(after),
+            len,
+        })
+    }
+
     fn near_message() -> impl Strategy<Value = NearMessage> {
         prop_oneof![
             (
@@ -1341,7 +1367,7 @@ mod tests {
                 proptest::option::of(any::<[u8; CACHE_ID_LEN]>()),
                 any::<u32>(),
                 any::<[u8; INVENTORY_DIGEST_LEN]>(),
-                proptest::option::of((any::<u64>(), 0..=HISTORY_LEN as u32, any::<[u8; 32]>())),
+                proptest::option::of((history_window(), any::<[u8; 32]>())),
             )
                 .prop_map(|(cache_limit, resume, cache_id, tiles, digest, history)| {
                     NearMessage::Hello(Hello {
@@ -1353,11 +1379,7 @@ mod tests {
                             tiles,
                             digest,
                         },
-                        history: history.map(|(end, len, digest)| HistorySummary {
-                            end,
-                            len,
-                            digest,
-                        }),
+                        history: history.map(|(window, digest)| HistorySummary { window, digest }),
                     })
                 }),
             (
