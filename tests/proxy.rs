@@ -158,7 +158,8 @@ fn a_cut_link_resumes_and_the_viewer_stays_connected() {
     let frame_log = dir.join("frames.jsonl");
     let frame_log_arg = frame_log.display().to_string();
     // A frame every 2.5 s: one is lost on the way before the cut, the last is shown while
-    // the link is down.
+    // the link is down. The link swallows what is sent while cut, so the near side's
+    // attempts to connect then get no answer, and it must give them up.
     let server = FarviewServer::replay(
         &dir,
         &fixture("scroll"),
@@ -197,13 +198,26 @@ fn a_cut_link_resumes_and_the_viewer_stays_connected() {
     );
     wait_for_frame(if shown_at_server(1) { 2 } else { 1 });
     thread::sleep(Duration::from_millis(500));
-    relay.cut();
+    relay.cut_silently();
     let near = pair.near.as_ref().expect("near started");
     wait_for_log(near, "link lost", || pair.logs());
     wait_for_frame(2);
+    poll(
+        "the near side to try the link again",
+        STARTUP_TIMEOUT,
+        Duration::from_millis(100),
+        || {
+            (relay.unanswered() > 0)
+                .then_some(())
+                .ok_or_else(String::new)
+        },
+        || pair.logs(),
+    );
     relay.restore();
     let last = fixture_frame("scroll", 2);
-    if let Err(difference) = viewer.wait_for_picture(VIEWER_TIMEOUT, |image| {
+    // Its attempt into the silence ends at its connection timeout (10 s), then it retries.
+    let resumed_within = VIEWER_TIMEOUT + Duration::from_secs(10);
+    if let Err(difference) = viewer.wait_for_picture(resumed_within, |image| {
         image_difference(&last, image).map_or(Ok(()), Err)
     }) {
         let saved = save_mismatch(&dir, "proxy-resume", &last, &viewer.image());

@@ -45,6 +45,10 @@ const HISTORY_FILE_NAME: &str = "link-history";
 /// The first wait before reconnecting a dropped link; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest the link's TCP connection and TLS handshake may take. A slow link with a
+/// long round trip needs a few round trips; a link that swallows packets must not keep us
+/// waiting until TCP gives up on its own, minutes later, long after it works again.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the far side has to welcome us.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 /// A link silent this long is taken for dead (the far side pings every two seconds).
@@ -178,14 +182,20 @@ async fn connect(
     history: &mut LinkHistory,
 ) -> Result<(Link, u16, u16, String), ProxyError> {
     let address = &options.link;
-    let tcp = TcpStream::connect((address.host.as_str(), address.port))
-        .await
-        .map_err(|cause| ProxyError::Connect {
-            address: address.to_string(),
-            cause,
-        })?;
-    let _ = tcp.set_nodelay(true);
-    let mut stream = farview_client::tls::connect(Box::new(tcp), address, &options.trust).await?;
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let tcp = TcpStream::connect((address.host.as_str(), address.port))
+            .await
+            .map_err(|cause| ProxyError::Connect {
+                address: address.to_string(),
+                cause,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        Ok::<_, ProxyError>(
+            farview_client::tls::connect(Box::new(tcp), address, &options.trust).await?,
+        )
+    })
+    .await
+    .map_err(|_| ProxyError::Timeout("the far proxy's connection and TLS handshake"))??;
     // The near side sends only small messages (acks, input): the default level will do.
     let mut codec = LinkCodec::new(compress::DEFAULT_LEVEL)?;
     let mut output = Vec::new();

@@ -1,6 +1,7 @@
 //! A TCP relay that a test can cut and restore, standing in for a network link that drops:
 //! while cut, every connection through it is closed and new ones are refused (accepted and
-//! closed at once). Before a cut it can also lose what the target sends, as a link does
+//! closed at once), or, cut silently, accepted and never answered, as by a link that
+//! swallows packets. Before a cut it can also lose what the target sends, as a link does
 //! whose packets stop arriving before it is found dead.
 
 use std::io::{Read, Write};
@@ -12,6 +13,10 @@ use std::thread;
 #[derive(Debug, Default)]
 struct State {
     cut: AtomicBool,
+    /// While cut, connections are held unanswered instead of closed.
+    silent: AtomicBool,
+    /// Connections accepted while cut silently; they stay unanswered.
+    unanswered: Mutex<Vec<TcpStream>>,
     /// What the target sends is dropped, not relayed.
     losing: Arc<AtomicBool>,
     stopping: AtomicBool,
@@ -41,7 +46,15 @@ impl CuttableRelay {
                 }
                 let Ok(client) = client else { continue };
                 if accepting.cut.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
+                    if accepting.silent.load(Ordering::SeqCst) {
+                        let mut unanswered = accepting
+                            .unanswered
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner());
+                        unanswered.push(client);
+                    } else {
+                        let _ = client.shutdown(Shutdown::Both);
+                    }
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
@@ -73,9 +86,24 @@ impl CuttableRelay {
         }
     }
 
+    /// Drops every connection; until [`CuttableRelay::restore`], new ones are accepted and
+    /// never answered (nor closed).
+    pub fn cut_silently(&self) {
+        self.state.silent.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+
+    /// Relays new connections again; those held unanswered stay so.
     pub fn restore(&self) {
         self.state.losing.store(false, Ordering::SeqCst);
+        self.state.silent.store(false, Ordering::SeqCst);
         self.state.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// How many connections were accepted and left unanswered so far.
+    pub fn unanswered(&self) -> usize {
+        let unanswered = self.state.unanswered.lock();
+        unanswered.unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Drops what the target sends on every connection from now until
