@@ -5,7 +5,7 @@
 //! (tiles lost in a crash, a cache shared or edited), the near side is asked for the
 //! inventory, as without this memory.
 //!
-//! One file per near cache, named by its identity, in `near-caches/` of the far side's state
+//! One file per near cache, named by its identity, in [`RECORDS_DIR`] of the far side's state
 //! directory: the inventory the session started from, then every new tile sent, appended
 //! as they go: hash, width, height, and the tile's row hashes when known (so that a far side
 //! restarted can still stitch tiles from rows the near side holds; a record is 533 bytes,
@@ -36,6 +36,10 @@ const ROWS_LEN: usize = 8 * TILE_SIDE as usize;
 /// records as the cache has room for whole tiles: a record file stays near a fifteenth of
 /// its cache's size (17 MB for the default 256 MB).
 const COMPACT_FACTOR: usize = 2;
+/// Where the records are, in the state directory; named after the row hash they use.
+const RECORDS_DIR: &str = "near-caches-2";
+/// Records of BLAKE3 row hashes, from before [`crate::link::tile_cache::row_hash`].
+const OLD_RECORDS_DIR: &str = "near-caches";
 /// The most near caches remembered.
 pub const MAX_REMEMBERED: usize = 32;
 
@@ -48,7 +52,11 @@ pub struct RememberedCaches {
 impl RememberedCaches {
     pub fn new(state_dir: Option<&Path>) -> Self {
         Self {
-            dir: state_dir.map(|dir| dir.join("near-caches")),
+            dir: state_dir.map(|dir| {
+                // Records of an older row hash name rows no tile has now.
+                let _ = std::fs::remove_dir_all(dir.join(OLD_RECORDS_DIR));
+                dir.join(RECORDS_DIR)
+            }),
         }
     }
 
@@ -394,7 +402,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(
-            std::fs::read_dir(dir.join("near-caches")).unwrap().count(),
+            std::fs::read_dir(dir.join(RECORDS_DIR)).unwrap().count(),
             MAX_REMEMBERED,
             "bounded"
         );
