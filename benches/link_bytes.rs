@@ -17,7 +17,7 @@ use farview_protocol::{EncodingType, Framebuffer, PixelFormat, Region};
 use farview_proxy::history::LinkHistory;
 use farview_proxy::link::compress::LinkCompressor;
 use farview_proxy::link::frame::write_frame;
-use farview_proxy::link::message::{FarMessage, TileContent};
+use farview_proxy::link::message::{TileContent, encode_update};
 use farview_proxy::link::outgoing::Outgoing;
 use farview_proxy::link::tile_cache::{TileHash, row_hashes};
 use farview_proxy::link::tiles::{KnownRows, TileReceiver};
@@ -123,7 +123,7 @@ fn through_link(
                 };
                 run.by_kind[kind] += tile.content.pixel_bytes();
             }
-            let (_, payload) = FarMessage::Update(update.clone()).encode();
+            let (_, payload) = encode_update(&update);
             let mut compressed = Vec::new();
             compressor
                 .compress(&payload, &mut compressed)

@@ -25,7 +25,7 @@ use crate::link::LinkError;
 use crate::link::auth::{self, LinkKey};
 use crate::link::codec::LinkCodec;
 use crate::link::compress::{self, PreparedEncoder};
-use crate::link::message::{CACHE_ID_LEN, FarMessage, LINK_VERSION, LinkUpdate, NearMessage};
+use crate::link::message::{self, CACHE_ID_LEN, FarMessage, LINK_VERSION, LinkUpdate, NearMessage};
 use crate::link::outgoing::Outgoing;
 use crate::link::pacing::Pacer;
 use crate::link::tile_cache::{InventoryEntry, inventory_digest};
@@ -558,7 +558,7 @@ impl LinkTask {
             Some(missed) => {
                 for update in missed {
                     let sequence = update.sequence;
-                    let size = send_update(&mut codec, &mut current.sent, update, &mut output)?;
+                    let size = send_update(&mut codec, &mut current.sent, &update, &mut output)?;
                     pacer.on_sent(sequence, size, now);
                 }
             }
@@ -618,7 +618,8 @@ impl LinkTask {
                         let sequence = update.sequence;
                         codec.follow_bandwidth(pacer.bandwidth());
                         let tiles = update.tiles.len();
-                        let size = send_update(&mut codec, &mut session.sent, update, &mut output)?;
+                        let size =
+                            send_update(&mut codec, &mut session.sent, &update, &mut output)?;
                         debug!(
                             "far: update {sequence}: {tiles} tile(s) ({} new, {} stitched, {} cached, {} filled), {size} bytes, made in {:.1} ms",
                             counts.new,
@@ -726,12 +727,11 @@ impl LinkTask {
 fn send_update(
     codec: &mut LinkCodec,
     sent: &mut SentHistory,
-    update: LinkUpdate,
+    update: &LinkUpdate,
     output: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
-    let sequence = update.sequence;
-    let message = FarMessage::Update(update).encode();
-    sent.sent(sequence, &message.1);
+    let message = message::encode_update(update);
+    sent.sent(update.sequence, &message.1);
     codec.encode(message, output)
 }
 

@@ -545,10 +545,7 @@ impl FarMessage {
                 kind::WELCOME
             }
             FarMessage::InventoryWanted => kind::INVENTORY_WANTED,
-            FarMessage::Update(update) => {
-                write_update(update, &mut out);
-                kind::UPDATE
-            }
+            FarMessage::Update(update) => return encode_update(update),
             FarMessage::Cursor(cursor) => {
                 for value in [
                     cursor.hotspot_x,
@@ -649,6 +646,13 @@ fn write_text(text: &str, out: &mut Vec<u8>) {
     debug_assert!(text.len() <= MAX_TEXT_LEN, "link text over the limit");
     out.extend_from_slice(&(text.len() as u32).to_be_bytes());
     out.extend_from_slice(text.as_bytes());
+}
+
+/// The frame kind and payload of [`FarMessage::Update`] with `update`, from a reference.
+pub fn encode_update(update: &LinkUpdate) -> (u8, Vec<u8>) {
+    let mut out = Vec::new();
+    write_update(update, &mut out);
+    (kind::UPDATE, out)
 }
 
 fn write_history_window(window: &HistoryWindow, out: &mut Vec<u8>) {

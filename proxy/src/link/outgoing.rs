@@ -8,6 +8,7 @@
 //! caches stay in step.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use farview_protocol::diff::TileDiff;
 use farview_protocol::{Framebuffer, Rect, Region, moves};
@@ -30,7 +31,8 @@ pub struct Outgoing {
     pending: Region,
     sender: TileSender,
     sequence: u64,
-    unacked: VecDeque<LinkUpdate>,
+    /// Shared with the caller, which sends them: an update can be hundreds of KB.
+    unacked: VecDeque<Arc<LinkUpdate>>,
     size_changed: bool,
 }
 
@@ -80,7 +82,7 @@ impl Outgoing {
 
     /// The near side comes back having applied updates up to `applied`: the ones after it,
     /// to send again in order, or `None` if they are no longer known (start afresh).
-    pub fn resume(&mut self, applied: u64) -> Option<Vec<LinkUpdate>> {
+    pub fn resume(&mut self, applied: u64) -> Option<Vec<Arc<LinkUpdate>>> {
         if applied > self.sequence {
             return None;
         }
@@ -101,7 +103,7 @@ impl Outgoing {
         mirror: &Framebuffer,
         damage: &Region,
         budget: usize,
-    ) -> Option<(LinkUpdate, TileCounts)> {
+    ) -> Option<(Arc<LinkUpdate>, TileCounts)> {
         self.pending.add_region(damage);
         if self.unacked.len() >= MAX_UNACKED_UPDATES {
             return None;
@@ -160,7 +162,8 @@ impl Outgoing {
         self.size_changed = false;
         self.sequence += 1;
         update.sequence = self.sequence;
-        self.unacked.push_back(update.clone());
+        let update = Arc::new(update);
+        self.unacked.push_back(Arc::clone(&update));
         Some((update, counts))
     }
 }
@@ -204,7 +207,7 @@ mod tests {
         near: &mut Framebuffer,
         mirror: &Framebuffer,
         budget: usize,
-    ) -> Vec<(LinkUpdate, TileCounts)> {
+    ) -> Vec<(Arc<LinkUpdate>, TileCounts)> {
         let mut sent = Vec::new();
         let damage = Region::from_rect(mirror.bounds());
         while let Some((update, counts)) = outgoing.next_update(mirror, &damage, budget) {
@@ -236,7 +239,7 @@ mod tests {
         window: (u16, u16),
         from: (u16, u16),
         to: (u16, u16),
-    ) -> (LinkUpdate, TileCounts) {
+    ) -> (Arc<LinkUpdate>, TileCounts) {
         let wallpaper = picture(screen.0, screen.1, 1);
         let window = picture(window.0, window.1, 2);
         let with_window_at = |(x, y): (u16, u16)| {
