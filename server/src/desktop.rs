@@ -30,10 +30,15 @@ pub const INPUT_QUEUE: usize = 256;
 pub enum DesktopEvent {
     Changed(Rect),
     /// A block moved. `differs` is where the destination's pixels differ from before the
-    /// move, for viewers that take no CopyRect: they get those pixels instead.
+    /// move, for viewers whose copy cannot be sent: they get those pixels instead.
+    /// `unmoved` is for viewers that take no CopyRect: what changed, found as if nothing
+    /// had moved (on the first copy of a picture replaced, all it changed; on the copies
+    /// after it, nothing more). Their damage is then the same, rectangle for rectangle, as
+    /// without moves: pieces cut at each destination's edge cost them bytes.
     Copied {
         copy: CopyOperation,
         differs: Vec<Rect>,
+        unmoved: Vec<Rect>,
     },
     /// The desktop has a new size (and layout: read it with [`Desktop::layout`]);
     /// `requested_by` is the viewer whose SetDesktopSize it carries out, if any.
@@ -220,10 +225,10 @@ impl Canvas<'_> {
 
     /// Moves a block, as a scroll or a window move does; viewers get it as CopyRect.
     pub fn copy_rect(&mut self, copy: CopyOperation) {
-        self.record_copy(copy, vec![copy.destination]);
+        self.record_copy(copy, vec![copy.destination], vec![copy.destination]);
     }
 
-    fn record_copy(&mut self, copy: CopyOperation, differs: Vec<Rect>) {
+    fn record_copy(&mut self, copy: CopyOperation, differs: Vec<Rect>, unmoved: Vec<Rect>) {
         let bounds = self.framebuffer.bounds();
         let source = copy.source();
         if !bounds.contains(&copy.destination) || !bounds.contains(&source) {
@@ -231,7 +236,11 @@ impl Canvas<'_> {
         }
         self.framebuffer
             .copy_rect(&copy.destination, copy.source_x, copy.source_y);
-        self.events.push(DesktopEvent::Copied { copy, differs });
+        self.events.push(DesktopEvent::Copied {
+            copy,
+            differs,
+            unmoved,
+        });
     }
 
     /// Replaces the whole picture with `next`, recording only what differs: areas that
@@ -246,12 +255,14 @@ impl Canvas<'_> {
         let mut changed_before_moves: Option<Vec<Rect>> = None;
         for area in diff.areas() {
             if let Some(copy) = moves::detect_move(self.framebuffer, next, &area) {
+                let first = changed_before_moves.is_none();
                 let runs = changed_before_moves.get_or_insert_with(|| diff.runs());
                 let differs = runs
                     .iter()
                     .filter_map(|run| run.intersect(&copy.destination))
                     .collect();
-                self.record_copy(copy, differs);
+                let unmoved = if first { runs.clone() } else { Vec::new() };
+                self.record_copy(copy, differs, unmoved);
             }
         }
         if changed_before_moves.is_some() {
@@ -514,14 +525,27 @@ mod tests {
         let DesktopEvent::Copied {
             copy: moved,
             differs,
+            unmoved,
         } = &events[0]
         else {
             panic!("{:?} is not a move", events[0])
         };
         assert_eq!(*moved, copy);
-        // Without CopyRect, a viewer gets the destination's changed pixels: all of them
-        // here, as every line differs from the one 20 rows below.
+        // When its copy cannot go, a viewer gets the destination's changed pixels: all of
+        // them here, as every line differs from the one 20 rows below.
         assert_eq!(differs.iter().map(Rect::area).sum::<usize>(), 200 * 80);
+        // Without CopyRect, it gets what changed as if nothing had moved, in the same
+        // rectangles; what changed after the move lies inside them.
+        assert_eq!(*unmoved, TileDiff::compare(&first, &scrolled).runs());
+        for event in &events[1..] {
+            let DesktopEvent::Changed(rect) = event else {
+                continue;
+            };
+            assert!(
+                unmoved.iter().any(|run| run.contains(rect)),
+                "{rect:?} outside {unmoved:?}"
+            );
+        }
         assert!(
             events[1..]
                 .iter()

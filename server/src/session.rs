@@ -102,12 +102,20 @@ impl Pending {
     ) {
         match event {
             DesktopEvent::Changed(rect) => self.changed.add(rect),
-            DesktopEvent::Copied { copy, differs } => {
+            DesktopEvent::Copied {
+                copy,
+                differs,
+                unmoved,
+            } => {
                 let source = copy.source();
                 // A copy is only valid from pixels the viewer already has: with changes
                 // pending at the source, send the pixels that differ instead. Queued copies
                 // are replayed in order, so a copy may read what an earlier one wrote.
-                if !copy_rect || self.resized || self.changed.intersects(&source) {
+                if !copy_rect {
+                    for rect in unmoved {
+                        self.changed.add(rect);
+                    }
+                } else if self.resized || self.changed.intersects(&source) {
                     for rect in differs {
                         self.changed.add(rect);
                     }
