@@ -28,11 +28,21 @@ const COMPACT_FACTOR: u64 = 2;
 /// zstd's level for tiles on disk: quick, since it runs as tiles arrive.
 const DISK_LEVEL: i32 = 1;
 
-#[derive(Debug)]
 pub struct DiskCache {
     path: PathBuf,
     id: [u8; CACHE_ID_LEN],
     writer: BufWriter<File>,
+    /// Kept from tile to tile: making a zstd context for each tile cost more than
+    /// compressing it.
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl std::fmt::Debug for DiskCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskCache")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DiskCache {
@@ -50,12 +60,19 @@ impl DiskCache {
         // Only the newest tiles fit; older ones would be evicted at once.
         let costs: Vec<usize> = tiles.iter().map(|t| tile_cost(t.width, t.height)).collect();
         tiles.drain(..oldest_beyond_limit(&costs, limit));
+        let mut compressor = zstd::bulk::Compressor::new(DISK_LEVEL)?;
         let writer = if file_bytes == 0 || file_bytes > COMPACT_FACTOR * limit as u64 {
-            rewrite(&path, &tiles)?
+            rewrite(&path, &tiles, &mut compressor)?
         } else {
             BufWriter::new(OpenOptions::new().append(true).open(&path)?)
         };
-        Ok((DiskCache { path, id, writer }, tiles))
+        let cache = DiskCache {
+            path,
+            id,
+            writer,
+            compressor,
+        };
+        Ok((cache, tiles))
     }
 
     pub fn path(&self) -> &Path {
@@ -69,7 +86,7 @@ impl DiskCache {
     /// Appends tiles; they are on disk once this returns.
     pub fn append(&mut self, tiles: &[StoredTile]) -> io::Result<()> {
         for tile in tiles {
-            write_record(&mut self.writer, tile)?;
+            write_record(&mut self.writer, &mut self.compressor, tile)?;
         }
         self.writer.flush()
     }
@@ -125,21 +142,29 @@ fn read_or_make_id(path: &Path) -> io::Result<[u8; CACHE_ID_LEN]> {
     Ok(id)
 }
 
-fn rewrite(path: &Path, tiles: &[StoredTile]) -> io::Result<BufWriter<File>> {
+fn rewrite(
+    path: &Path,
+    tiles: &[StoredTile],
+    compressor: &mut zstd::bulk::Compressor<'static>,
+) -> io::Result<BufWriter<File>> {
     let temporary = path.with_extension("tmp");
     let mut writer = BufWriter::new(File::create(&temporary)?);
     writer.write_all(MAGIC)?;
     for tile in tiles {
-        write_record(&mut writer, tile)?;
+        write_record(&mut writer, compressor, tile)?;
     }
     writer.flush()?;
     std::fs::rename(&temporary, path)?;
     Ok(BufWriter::new(OpenOptions::new().append(true).open(path)?))
 }
 
-fn write_record(writer: &mut impl Write, tile: &StoredTile) -> io::Result<()> {
+fn write_record(
+    writer: &mut impl Write,
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    tile: &StoredTile,
+) -> io::Result<()> {
     let bytes: Vec<u8> = tile.pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-    let compressed = zstd::bulk::compress(&bytes, DISK_LEVEL)?;
+    let compressed = compressor.compress(&bytes)?;
     writer.write_all(&tile.width.to_be_bytes())?;
     writer.write_all(&tile.height.to_be_bytes())?;
     writer.write_all(&(compressed.len() as u32).to_be_bytes())?;
@@ -158,14 +183,18 @@ fn read_tiles(file: File) -> io::Result<(Vec<StoredTile>, u64)> {
             "not a farview tile cache (bad header)",
         ));
     }
+    let mut decompressor = zstd::bulk::Decompressor::new()?;
     let mut tiles = Vec::new();
-    while let Some(tile) = read_record(&mut reader) {
+    while let Some(tile) = read_record(&mut reader, &mut decompressor) {
         tiles.push(tile);
     }
     Ok((tiles, size))
 }
 
-fn read_record(reader: &mut impl Read) -> Option<StoredTile> {
+fn read_record(
+    reader: &mut impl Read,
+    decompressor: &mut zstd::bulk::Decompressor<'static>,
+) -> Option<StoredTile> {
     let mut header = [0u8; 8];
     reader.read_exact(&mut header).ok()?;
     let width = u16::from_be_bytes([header[0], header[1]]);
@@ -181,7 +210,7 @@ fn read_record(reader: &mut impl Read) -> Option<StoredTile> {
     }
     let mut compressed = vec![0u8; length];
     reader.read_exact(&mut compressed).ok()?;
-    let bytes = zstd::bulk::decompress(&compressed, expected).ok()?;
+    let bytes = decompressor.decompress(&compressed, expected).ok()?;
     if bytes.len() != expected {
         return None;
     }
