@@ -637,6 +637,8 @@ impl TileReceiver {
                     format!("tile {index} {rect:?} outside the desktop"),
                 ));
             }
+            let malformed =
+                |what: String| LinkError::malformed("update", format!("tile {index}{what}"));
             match &tile.content {
                 TileContent::Fill(colour) => {
                     counts.fills += 1;
@@ -644,41 +646,32 @@ impl TileReceiver {
                 }
                 TileContent::Cached(id) => {
                     let Some(tile) = self.cache.touch_id(*id) else {
-                        return Err(LinkError::malformed(
-                            "update",
-                            format!("tile {index} refers to a tile not held"),
-                        ));
+                        return Err(malformed(" refers to a tile not held".into()));
                     };
                     if (tile.width, tile.height) != (rect.width, rect.height) {
-                        return Err(LinkError::malformed(
-                            "update",
-                            format!("tile {index}: cached tile of another size"),
-                        ));
+                        return Err(malformed(": cached tile of another size".into()));
                     }
                     counts.cached += 1;
                     target.put(rect, &tile.pixels);
                 }
                 TileContent::New(pixels) | TileContent::Runs(pixels) => {
                     if pixels.len() != rect.area() {
-                        return Err(LinkError::malformed(
-                            "update",
-                            format!("tile {index}: {} pixels for {rect:?}", pixels.len()),
-                        ));
+                        return Err(malformed(format!(": {} pixels for {rect:?}", pixels.len())));
                     }
                     self.hold_new(rect, pixels, target);
                     counts.new += 1;
                 }
                 TileContent::Stitched(stitched) => {
-                    let pixels = self.stitch(rect, stitched, target).map_err(|error| {
-                        LinkError::malformed("update", format!("tile {index}: {error}"))
-                    })?;
+                    let pixels = self
+                        .stitch(rect, stitched, target)
+                        .map_err(|error| malformed(format!(": {error}")))?;
                     self.hold_new(rect, &pixels, target);
                     counts.stitched += 1;
                 }
                 TileContent::Composed(composed) => {
-                    let pixels = self.compose(rect, composed, target).map_err(|error| {
-                        LinkError::malformed("update", format!("tile {index}: {error}"))
-                    })?;
+                    let pixels = self
+                        .compose(rect, composed, target)
+                        .map_err(|error| malformed(format!(": {error}")))?;
                     self.hold_new(rect, &pixels, target);
                     counts.stitched += 1;
                 }
