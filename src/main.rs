@@ -410,6 +410,7 @@ fn view(args: ViewArgs) -> Result<()> {
         resize: args.resize,
         exclusive: args.exclusive,
         no_continuous_updates: args.no_continuous_updates,
+        handshake_timeout: None,
     };
     let endpoint = match (args.listen, args.target) {
         (Some(address), _) => Endpoint::Listen(address),

@@ -2,6 +2,9 @@
 //! `host` is display 0. IPv6 addresses go in brackets: `[::1]:1`, `[::1]::5901`.
 
 use std::fmt;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
 
 /// The first port of VNC displays.
 pub const DISPLAY_BASE_PORT: u16 = 5900;
@@ -48,6 +51,25 @@ impl std::str::FromStr for Target {
     }
 }
 
+impl Target {
+    /// A TCP connection to the target, with Nagle off (RFB's small messages must not wait).
+    /// A host that does not answer within `within` (a dropped SYN, a filtered port) is an
+    /// error of kind `TimedOut`, where the system would retry for minutes.
+    pub async fn dial(&self, within: Duration) -> std::io::Result<TcpStream> {
+        let stream =
+            tokio::time::timeout(within, TcpStream::connect((self.host.as_str(), self.port)))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {} s", within.as_secs_f64()),
+                    )
+                })??;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {
@@ -77,5 +99,28 @@ mod tests {
         assert!(parse("host:x").is_err());
         assert!(parse("host::99999").is_err());
         assert!(parse("host:65000").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_host_that_never_answers_is_given_up() {
+        // A listener that never accepts: once its queue is full, Linux drops further SYNs
+        // and a plain connect would wait for minutes.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: listener.local_addr().unwrap().port(),
+        };
+        let mut queued = Vec::new();
+        let error = loop {
+            match target.dial(Duration::from_millis(300)).await {
+                Ok(stream) => queued.push(stream),
+                Err(error) => break error,
+            }
+            assert!(queued.len() < 64, "the listener's queue never filled");
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(error.to_string(), "no answer within 0.3 s");
     }
 }

@@ -16,7 +16,6 @@ use farview_protocol::{
     ClientConfig, ClientConnection, ClientEvent, EncodingType, Framebuffer, ProtocolError,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use crate::frame_log::FrameLog;
@@ -62,6 +61,8 @@ pub enum ViewerError {
     UnsupportedEncoding(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("the server did not finish the handshake within {0:?}")]
+    HandshakeTimeout(Duration),
     #[error("{0}")]
     Tls(#[from] TlsError),
     #[error("the server sent data before the TLS handshake")]
@@ -100,6 +101,9 @@ pub struct ViewerOptions {
     pub resize: Option<(u16, u16)>,
     /// Keep to update requests even when the server offers continuous updates.
     pub no_continuous_updates: bool,
+    /// How long the server may take from the connection to the end of the handshake;
+    /// `None` is [`HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Option<Duration>,
 }
 
 impl ViewerOptions {
@@ -162,6 +166,11 @@ pub struct Viewer {
 }
 
 const READ_CHUNK: usize = 256 * 1024;
+/// How long a server's host may take to accept the connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a server may take over the handshake: one that accepts and then says nothing
+/// (a hung process, a port forwarded to nowhere) would otherwise hold the viewer forever.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Viewer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,13 +191,14 @@ impl Viewer {
     pub async fn connect(target: &Target, options: &ViewerOptions) -> Result<Viewer, ViewerError> {
         options.encoding_list()?;
         let dial = || async {
-            let stream = TcpStream::connect((target.host.as_str(), target.port))
-                .await
-                .map_err(|cause| ViewerError::Connect {
-                    target: target.clone(),
-                    cause,
-                })?;
-            let _ = stream.set_nodelay(true);
+            let stream =
+                target
+                    .dial(CONNECT_TIMEOUT)
+                    .await
+                    .map_err(|cause| ViewerError::Connect {
+                        target: target.clone(),
+                        cause,
+                    })?;
             Ok::<_, ViewerError>(Box::new(stream))
         };
         match Self::handshake(dial().await?, target, options, true).await {
@@ -262,16 +272,22 @@ impl Viewer {
             resize: options.resize,
             pointer_position: None,
         };
-        loop {
-            viewer.receive().await?;
-            viewer.flush().await?;
-            if viewer.connection.is_awaiting_tls() {
-                viewer.start_tls(server, &options.tls).await?;
+        let within = options.handshake_timeout.unwrap_or(HANDSHAKE_TIMEOUT);
+        tokio::time::timeout(within, async {
+            loop {
+                viewer.receive().await?;
+                viewer.flush().await?;
+                if viewer.connection.is_awaiting_tls() {
+                    viewer.start_tls(server, &options.tls).await?;
+                }
+                if viewer.connection.is_normal() {
+                    return Ok::<_, ViewerError>(());
+                }
             }
-            if viewer.connection.is_normal() {
-                return Ok(viewer);
-            }
-        }
+        })
+        .await
+        .map_err(|_| ViewerError::HandshakeTimeout(within))??;
+        Ok(viewer)
     }
 
     /// Runs TLS over the stream, as VeNCrypt asked, and goes on with the handshake in it.
@@ -511,5 +527,36 @@ impl Viewer {
 
     pub fn last_cut_text(&self) -> Option<&str> {
         self.last_cut_text.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_accepts_and_says_nothing_is_given_up() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: listener.local_addr().unwrap().port(),
+        };
+        // Accepts, then holds the connection open without a word.
+        let silent = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(stream);
+        });
+        let options = ViewerOptions {
+            handshake_timeout: Some(Duration::from_millis(200)),
+            ..ViewerOptions::default()
+        };
+        let error = Viewer::connect(&target, &options).await.err().unwrap();
+        assert!(matches!(error, ViewerError::HandshakeTimeout(_)), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "the server did not finish the handshake within 200ms"
+        );
+        silent.abort();
     }
 }

@@ -16,7 +16,6 @@ use farview_protocol::encodings::extended_desktop_size::ResizeStatus;
 use farview_server::source::SourceFuture;
 use farview_server::{Canvas, Desktop, InputEvent, Server, ServerOptions, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -183,13 +182,13 @@ async fn connect(
 ) -> Result<(Link, u16, u16, String), ProxyError> {
     let address = &options.link;
     let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, async {
-        let tcp = TcpStream::connect((address.host.as_str(), address.port))
+        let tcp = address
+            .dial(CONNECT_TIMEOUT)
             .await
             .map_err(|cause| ProxyError::Connect {
                 address: address.to_string(),
                 cause,
             })?;
-        let _ = tcp.set_nodelay(true);
         Ok::<_, ProxyError>(
             farview_client::tls::connect(Box::new(tcp), address, &options.trust).await?,
         )
