@@ -27,7 +27,7 @@ use crate::link::codec::LinkCodec;
 use crate::link::compress::{self, PreparedEncoder};
 use crate::link::message::{self, CACHE_ID_LEN, FarMessage, LINK_VERSION, LinkUpdate, NearMessage};
 use crate::link::outgoing::Outgoing;
-use crate::link::pacing::Pacer;
+use crate::link::pacing::{Pacer, PingSchedule};
 use crate::link::tile_cache::{InventoryEntry, inventory_digest};
 use crate::link::tiles::KnownRows;
 use crate::link_io::{self, LinkStream};
@@ -40,11 +40,11 @@ pub const MAX_CACHE_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 pub const MAX_INVENTORY_TILES: usize = 1 << 20;
 /// How long a near side has to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the far side measures the round trip. Each ping and its answer cost two TLS
-/// records (about 60 bytes): every two seconds keeps the estimate fresh for a fraction of
-/// what a busy link sends, and the silence limit far off.
+/// How often the far side measures the round trip while updates flow ([`PingSchedule`]:
+/// five times as long on a quiet link): every two seconds keeps the estimate fresh for a
+/// fraction of what a busy link sends.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
-/// A link silent this long is taken for dead (pings go every two seconds).
+/// A link silent this long is taken for dead (pings go every ten seconds at the least).
 const LINK_SILENCE_LIMIT: Duration = Duration::from_secs(15);
 /// Plain bytes of new pixels per byte of window: what zstd usually makes of desktop pixels.
 const PLAIN_PER_WIRE_BYTE: usize = 4;
@@ -589,6 +589,7 @@ impl LinkTask {
         let mut events = self.shared.events.subscribe();
         let started = Instant::now();
         let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut pings = PingSchedule::default();
         let mut status = tokio::time::interval(STATUS_INTERVAL);
         let mut input = vec![0u8; 64 * 1024];
         let mut written = 0;
@@ -629,6 +630,7 @@ impl LinkTask {
                             making.elapsed().as_secs_f64() * 1e3
                         );
                         pacer.on_sent(sequence, size, Instant::now());
+                        pings.update_sent();
                         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                         stats.add_tiles(counts);
                         stats.updates += 1;
@@ -704,8 +706,10 @@ impl LinkTask {
                     if last_heard.elapsed() > LINK_SILENCE_LIMIT {
                         return Err(ProxyError::Timeout("the near proxy (silent link)"));
                     }
-                    let id = started.elapsed().as_micros() as u64;
-                    codec.encode(FarMessage::Ping { id }.encode(), &mut output)?;
+                    if pings.tick() {
+                        let id = started.elapsed().as_micros() as u64;
+                        codec.encode(FarMessage::Ping { id }.encode(), &mut output)?;
+                    }
                 }
                 _ = status.tick() => {
                     let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());

@@ -50,7 +50,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the far side has to welcome us.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
-/// A link silent this long is taken for dead (the far side pings every two seconds).
+/// A link silent this long is taken for dead (the far side pings every ten seconds at the least).
 const LINK_SILENCE_LIMIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone)]

@@ -109,6 +109,38 @@ impl Pacer {
     }
 }
 
+/// Idle ticks of the ping clock between pings on a quiet link.
+pub const IDLE_TICKS_PER_PING: u32 = 5;
+
+/// When the far side pings, on a clock that ticks every ping interval. A ping and its answer
+/// are two TLS records (about 60 bytes). While updates flow, every tick: the window needs a
+/// fresh round-trip time. On a quiet link, every [`IDLE_TICKS_PER_PING`] ticks: often enough
+/// for both ends to tell a dead link within their silence limits, for a fifth of the bytes.
+#[derive(Debug, Default)]
+pub struct PingSchedule {
+    pinged: bool,
+    idle_ticks: u32,
+    updates_since_ping: bool,
+}
+
+impl PingSchedule {
+    pub fn update_sent(&mut self) {
+        self.updates_since_ping = true;
+    }
+
+    /// The clock ticked: whether to ping now (the first tick always does).
+    pub fn tick(&mut self) -> bool {
+        self.idle_ticks += 1;
+        let due = !self.pinged || self.updates_since_ping || self.idle_ticks >= IDLE_TICKS_PER_PING;
+        if due {
+            self.pinged = true;
+            self.idle_ticks = 0;
+            self.updates_since_ping = false;
+        }
+        due
+    }
+}
+
 fn push_sample<T>(samples: &mut VecDeque<T>, sample: T) {
     if samples.len() == SAMPLES {
         samples.pop_front();
@@ -166,5 +198,26 @@ mod tests {
         assert!(!pacer.can_send());
         pacer.on_ack(1, Instant::now());
         assert!(pacer.can_send());
+    }
+
+    #[test]
+    fn pings_follow_the_updates_and_keep_a_quiet_link_alive() {
+        let mut schedule = PingSchedule::default();
+        assert!(schedule.tick(), "the first tick measures the link");
+        // Busy: every tick.
+        for _ in 0..3 {
+            schedule.update_sent();
+            assert!(schedule.tick());
+        }
+        // Quiet: every fifth tick.
+        let quiet: Vec<bool> = (0..10).map(|_| schedule.tick()).collect();
+        let mut expected = [false; 10];
+        expected[4] = true;
+        expected[9] = true;
+        assert_eq!(quiet, expected);
+        // An update wakes it up again at the next tick.
+        assert!(!schedule.tick());
+        schedule.update_sent();
+        assert!(schedule.tick());
     }
 }
