@@ -13,8 +13,11 @@ each workload, one session per mode runs, each through its own wanlink:
               the sequence (its wanlink stopped) and restored after --cut-seconds (a new
               wanlink on the same port): the proxies resume the session
 
-Workloads: corpus sequences replayed at --fps (default 10), and typing into the demo desktop
-(a minimal RFB client in this script types keys and times the update that draws them).
+Workloads: corpus sequences replayed at --fps (default 10), typing into the demo desktop
+(a minimal RFB client in this script types keys and times the update that draws them), and
+with --idle-seconds S an idle one: a still frame (the first of terminal-scroll), whose link
+bytes over S seconds after the first screen (wanlink's counts on SIGUSR1) are the link's
+own chatter (direct-ENC and proxy only).
 Reported: bytes across the link (wanlink's counts, both directions), frame latency p50/p95
 (from the server's and the viewer's frame logs, as compare_servers.py computes it), frames
 shown, keystroke-to-update p50, and the bound the proxy's p50 is held to: RTT/2 + 50 ms + the
@@ -29,6 +32,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import socket
 import statistics
 import struct
@@ -47,6 +51,8 @@ NOTES = (16, 40, 488, 330)
 # How long a session may take to show the last frame after the server showed it.
 CATCH_UP_SECONDS = 90
 TAIL_SECONDS = 1.5
+# After the first screen of an idle session, before its idle time is counted.
+IDLE_SETTLE_SECONDS = 3
 
 
 def wanlink(ctx, name, target_port, folder, port=None):
@@ -278,6 +284,53 @@ def typing_session(ctx, mode, folder, cache_dir):
 
 
 # ---------------------------------------------------------------------------------------------
+# Idle: one still frame, and what the link costs once it has crossed.
+
+
+def wan_bytes_now(proc, stats_path):
+    """The link's bytes so far: wanlink writes its counts on SIGUSR1."""
+    before = os.path.getmtime(stats_path) if os.path.exists(stats_path) else None
+    proc.popen.send_signal(signal.SIGUSR1)
+    cs.wait_until("wanlink's counts",
+                  lambda: os.path.exists(stats_path) and os.path.getmtime(stats_path) != before,
+                  10, [proc])
+    time.sleep(0.1)  # written whole
+    return link_bytes(stats_path)
+
+
+def idle_session(ctx, frame_dir, mode, folder, cache_dir):
+    server_port = cs.free_port()
+    view_log = os.path.join(folder, "view-frames.jsonl")
+    serve = cs.Proc("serve", [ctx.farview, "serve", "--source", f"replay:{frame_dir}",
+                              "--listen", f"127.0.0.1:{server_port}"], folder)
+    procs = [serve]
+    try:
+        cs.wait_until("farview serve to listen", lambda: cs.listening(server_port), 30, [serve])
+        if mode.startswith("direct-"):
+            link, port, link_stats = wanlink(ctx, "direct", server_port, folder)
+            procs.append(link)
+            encodings = ["--encodings", mode.removeprefix("direct-")]
+        else:
+            pair, port, link_stats, _ = start_pair(ctx, server_port, folder, cache_dir, mode)
+            procs += pair
+            link = pair[1]
+            encodings = []
+        procs.insert(0, cs.Proc("viewer", [ctx.farview, "view", f"127.0.0.1::{port}",
+                                           "--headless", "--frame-log", view_log,
+                                           "--exit-after", f"{ctx.idle_seconds + 120:.0f}"]
+                                + encodings, folder))
+        cs.wait_until("the first screen", lambda: cs.read_jsonl(view_log), 60, procs)
+        time.sleep(IDLE_SETTLE_SECONDS)
+        settled = wan_bytes_now(link, link_stats)
+        time.sleep(ctx.idle_seconds)
+        idle = wan_bytes_now(link, link_stats) - settled
+    finally:
+        stop_all(procs)
+    return {"link_bytes": link_bytes(link_stats), "idle_bytes": idle,
+            "idle_seconds": ctx.idle_seconds}
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def fmt_ms(value):
@@ -299,11 +352,15 @@ def main():
                         help="how long the link stays cut in the proxy-cut mode")
     parser.add_argument("--keys", type=int, default=20, help="keys typed per typing session")
     parser.add_argument("--no-typing", action="store_true")
+    parser.add_argument("--idle-seconds", type=float, default=0,
+                        help="add an idle workload (one still frame) and count the link's "
+                             "bytes over this many seconds once the first screen crossed")
     parser.add_argument("--json", help="write every session's figures here")
     parser.add_argument("--keep", help="keep every session's logs in this folder")
     args = parser.parse_args()
     ctx = argparse.Namespace(farview=cs.find_farview(args.farview), fps=args.fps, keys=args.keys,
-                             wanlink=os.path.abspath(args.wanlink), cut_seconds=args.cut_seconds)
+                             wanlink=os.path.abspath(args.wanlink), cut_seconds=args.cut_seconds,
+                             idle_seconds=args.idle_seconds)
     if not os.path.exists(ctx.wanlink):
         cs.fail(f"no wanlink.py at {ctx.wanlink} (give --wanlink)")
     work = args.keep or tempfile.mkdtemp(prefix="farview-proxy-wan-")
@@ -317,9 +374,19 @@ def main():
         workloads = [] if not args.sequences else args.sequences.split(",")
         if not args.no_typing:
             workloads.append("typing")
+        if args.idle_seconds > 0:
+            workloads.append("idle")
         for workload in workloads:
             seq = None
-            if workload != "typing":
+            if workload == "idle":
+                # The first frame of the corpus's first sequence, still.
+                idle_dir = os.path.join(work, "idle-frame")
+                os.makedirs(idle_dir, exist_ok=True)
+                frame = os.path.join(idle_dir, "frame-00000.png")
+                if not os.path.exists(frame):
+                    os.symlink(os.path.abspath(os.path.join(
+                        args.corpus, SEQUENCES[0], "frame-00000.png")), frame)
+            elif workload != "typing":
                 directory = os.path.join(args.corpus, workload)
                 seq = cs.prepare(directory, args.frames, cache_root)
                 seq["replay_dir"] = directory
@@ -334,11 +401,15 @@ def main():
             for mode in modes:
                 if workload == "typing" and mode in ("direct-tight", "proxy-cut"):
                     continue  # the typing client reads ZRLE only; a cut is for the replays
+                if workload == "idle" and mode in ("proxy-warm", "proxy-cut"):
+                    continue  # a still frame: what matters is the link's own chatter
                 folder = os.path.join(work, f"{profile_name}-{workload}-{mode}")
                 os.makedirs(folder, exist_ok=True)
                 cs.note(f"{profile_name} {workload} {mode}")
                 if workload == "typing":
                     result = typing_session(ctx, mode, folder, cache_dir)
+                elif workload == "idle":
+                    result = idle_session(ctx, idle_dir, mode, folder, cache_dir)
                 elif mode == "proxy-cut":
                     result = replay_session(ctx, seq, mode, folder, cache_dir + "-cut")
                 else:
@@ -382,6 +453,16 @@ def main():
                   f"| {cs.fmt_bytes(row['bytes_before_cut'])} "
                   f"| {cs.fmt_bytes(row['bytes_after_cut'])} "
                   f"| {row.get('far', {}).get('resumes', '-')} |")
+    idles = [row for row in rows if row["workload"] == "idle"]
+    if idles:
+        print()
+        print(f"Idle: one still frame; the link's bytes over {args.idle_seconds:g} s once the "
+              "first screen crossed.")
+        print("| profile | mode | idle bytes | bytes a second |")
+        print("|---|---|---|---|")
+        for row in idles:
+            print(f"| {row['profile']} | {row['mode']} | {row['idle_bytes']} "
+                  f"| {row['idle_bytes'] / row['idle_seconds']:.1f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
