@@ -333,6 +333,16 @@ def idle_session(ctx, frame_dir, mode, folder, cache_dir):
 # ---------------------------------------------------------------------------------------------
 
 
+def print_table(caption, columns, lines):
+    """A second table after the main one: a caption, then Markdown rows."""
+    print()
+    print(caption)
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for cells in lines:
+        print("| " + " | ".join(cells) + " |")
+
+
 def fmt_ms(value):
     return "-" if value is None else f"{value:.0f}"
 
@@ -443,26 +453,19 @@ def main():
               f"| {fmt_ms(bound)} | {fmt_ms(row.get('key_p50_ms'))} |")
     cuts = [row for row in rows if row["mode"] == "proxy-cut"]
     if cuts:
-        print()
-        print(f"Cut for {args.cut_seconds:g} s halfway through: the link's bytes before and "
-              "after the cut, and the far proxy's resumes.")
-        print("| profile | workload | before cut | after cut | resumes |")
-        print("|---|---|---|---|---|")
-        for row in cuts:
-            print(f"| {row['profile']} | {row['workload']} "
-                  f"| {cs.fmt_bytes(row['bytes_before_cut'])} "
-                  f"| {cs.fmt_bytes(row['bytes_after_cut'])} "
-                  f"| {row.get('far', {}).get('resumes', '-')} |")
+        print_table(f"Cut for {args.cut_seconds:g} s halfway through: the link's bytes before "
+                    "and after the cut, and the far proxy's resumes.",
+                    ["profile", "workload", "before cut", "after cut", "resumes"],
+                    [[row["profile"], row["workload"], cs.fmt_bytes(row["bytes_before_cut"]),
+                      cs.fmt_bytes(row["bytes_after_cut"]),
+                      str(row.get("far", {}).get("resumes", "-"))] for row in cuts])
     idles = [row for row in rows if row["workload"] == "idle"]
     if idles:
-        print()
-        print(f"Idle: one still frame; the link's bytes over {args.idle_seconds:g} s once the "
-              "first screen crossed.")
-        print("| profile | mode | idle bytes | bytes a second |")
-        print("|---|---|---|---|")
-        for row in idles:
-            print(f"| {row['profile']} | {row['mode']} | {row['idle_bytes']} "
-                  f"| {row['idle_bytes'] / row['idle_seconds']:.1f} |")
+        print_table(f"Idle: one still frame; the link's bytes over {args.idle_seconds:g} s once "
+                    "the first screen crossed.",
+                    ["profile", "mode", "idle bytes", "bytes a second"],
+                    [[row["profile"], row["mode"], str(row["idle_bytes"]),
+                      f"{row['idle_bytes'] / row['idle_seconds']:.1f}"] for row in idles])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
