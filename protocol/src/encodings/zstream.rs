@@ -2,33 +2,76 @@
 //! stream id for Tight), each rectangle's data ending with a sync flush so that the peer can
 //! decode it at once, the dictionary carrying over to the next rectangle.
 
+use std::collections::VecDeque;
+
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+/// zlib's window: how far back a match may reach.
+const WINDOW: usize = 32 * 1024;
 
 /// The sending side of a stream.
 #[derive(Debug)]
 pub struct Deflater {
     stream: Compress,
+    /// The level the stream runs at.
+    running: u32,
+    /// The level asked for, taken up at the next rectangle.
     level: u32,
+    /// The last [`WINDOW`] bytes compressed: the peer's window, for a stream that must
+    /// carry on at another level.
+    recent: VecDeque<u8>,
 }
 
 impl Deflater {
     pub fn new(level: u32) -> Self {
+        let level = level.min(9);
         Self {
-            stream: Compress::new(Compression::new(level.min(9)), true),
-            level: level.min(9),
+            stream: Compress::new(Compression::new(level), true),
+            running: level,
+            level,
+            recent: VecDeque::new(),
         }
     }
 
+    /// The level asked for last (in effect from the next rectangle).
     pub fn level(&self) -> u32 {
         self.level
     }
 
     /// Changes the level for the data that follows (the stream carries on).
     pub fn set_level(&mut self, level: u32) {
-        let level = level.min(9);
-        if level != self.level && self.stream.set_level(Compression::new(level)).is_ok() {
-            self.level = level;
+        self.level = level.min(9);
+    }
+
+    /// Puts the level asked for in effect. zlib-rs cannot change between its families of
+    /// levels once a stream has begun (its deflateParams fails), so the stream goes on from
+    /// a new compressor: raw deflate blocks, which the peer's inflater takes as more of the
+    /// same stream, with the peer's window as their dictionary.
+    fn take_up_level(&mut self) {
+        if self.running == self.level {
+            return;
         }
+        let level = Compression::new(self.level);
+        if self.stream.set_level(level).is_err() {
+            let mut carried_on = Compress::new(level, false);
+            if carried_on
+                .set_dictionary(self.recent.make_contiguous())
+                .is_err()
+            {
+                return; // Keeps the level it has: still a valid stream.
+            }
+            self.stream = carried_on;
+        }
+        self.running = self.level;
+    }
+
+    /// Keeps the last [`WINDOW`] bytes of what was compressed.
+    fn remember(&mut self, input: &[u8]) {
+        let input = &input[input.len().saturating_sub(WINDOW)..];
+        let keep = WINDOW - input.len();
+        let drop = self.recent.len().saturating_sub(keep);
+        self.recent.drain(..drop);
+        self.recent.extend(input);
     }
 
     /// Appends a 4-byte big-endian length and then `input` compressed (Zlib and ZRLE bodies).
@@ -42,6 +85,8 @@ impl Deflater {
 
     /// Compresses `input` and appends it to `out`, ending with a sync flush.
     pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        self.take_up_level();
+        self.remember(input);
         let mut consumed = 0usize;
         loop {
             out.reserve(input.len() / 2 + 64);
@@ -194,5 +239,34 @@ mod tests {
                 .inflate_exact(&[1, 2, 3, 4], 10, &mut plain)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_level_changes_mid_stream_and_the_stream_carries_on() {
+        let mut deflater = Deflater::new(6);
+        let mut inflater = Inflater::default();
+        let text: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 13) as u8).collect();
+        let mut sizes = Vec::new();
+        // Every family of zlib-rs's levels, in turn: stored, quick, fast, medium, slow.
+        for level in [6, 0, 1, 9, 2, 0, 5, 7, 3] {
+            deflater.set_level(level);
+            let mut compressed = Vec::new();
+            deflater.compress(&text, &mut compressed);
+            assert_eq!(deflater.level(), level);
+            let mut plain = Vec::new();
+            inflater
+                .inflate_exact(&compressed, text.len(), &mut plain)
+                .unwrap_or_else(|e| panic!("level {level}: {e}"));
+            assert_eq!(plain, text, "level {level}");
+            sizes.push((level, compressed.len()));
+        }
+        // Level 0 stores; the others find the repeats.
+        for (level, size) in sizes {
+            if level == 0 {
+                assert!(size > text.len(), "level 0 sent {size}");
+            } else {
+                assert!(size < text.len() / 10, "level {level} sent {size}");
+            }
+        }
     }
 }

@@ -201,10 +201,12 @@ fn the_level_can_change_mid_stream() {
     assert_eq!(encoder.level(), DEFAULT_LEVEL);
     let mut decoder = ZrleDecoder::default();
     let mut framebuffer = Framebuffer::new(200, 100);
+    let mut sizes = Vec::new();
     for level in [0, 9, 1, 6] {
         encoder.set_level(level);
         let mut body = Vec::new();
         encoder.encode(&source, &source.bounds(), &PixelFormat::NATIVE, &mut body);
+        sizes.push(body.len());
         let decoded = decoder.decode(
             &body,
             &source.bounds(),
@@ -214,6 +216,12 @@ fn the_level_can_change_mid_stream() {
         assert_eq!(decoded, Ok(Some(body.len())), "level {level}");
         assert_eq!(framebuffer, source);
     }
+    // Each level took effect: level 0 stores, level 9 finds the repeats of the rectangle
+    // sent just before.
+    assert!(
+        sizes[0] > 4 * sizes[1],
+        "bytes at levels 0 and 9: {sizes:?}"
+    );
 }
 
 proptest! {
