@@ -146,11 +146,10 @@ proptest! {
         format in crate::pixel::tests::any_true_colour_format(),
         width in 1u16..90, height in 1u16..70,
         contents in proptest::collection::vec(any_content(), 3),
-        level in 0u8..=9,
+        levels in proptest::collection::vec(0u8..=9, 1..4),
         check_prefixes: bool,
     ) {
         let mut encoder = TightEncoder::default();
-        encoder.set_compress_level(level);
         let mut decoder = TightDecoder::default();
         // Three rectangles, each with its own content, through the same streams.
         let mut pixels = Vec::new();
@@ -164,7 +163,11 @@ proptest! {
             .map(|top| Rect::new(0, top, width, band.min(height - top)))
             .chain([source.bounds(), Rect::new(width / 2, height / 2, 1, 1)])
             .collect();
-        round_trip_tight(&source, &rects, &format, &mut encoder, &mut decoder, check_prefixes);
+        // The level may change between rectangles (a viewer's new SetEncodings).
+        for (rect, level) in rects.iter().zip(levels.iter().cycle()) {
+            encoder.set_compress_level(*level);
+            round_trip_tight(&source, &[*rect], &format, &mut encoder, &mut decoder, check_prefixes);
+        }
     }
 
     #[test]
@@ -326,6 +329,31 @@ fn streams_reset_by_the_encoder_round_trip() {
             .is_ok()
     );
     round_trip_tight(&source, &rects, &format, &mut encoder, &mut decoder, false);
+}
+
+#[test]
+fn a_compress_level_asked_for_mid_stream_takes_effect() {
+    let source = picture(64, 64, &Content::Smooth(0x204060));
+    let format = PixelFormat::NATIVE;
+    let rect = source.bounds();
+    let mut encoder = TightEncoder::default();
+    let mut decoder = TightDecoder::default();
+    let mut sizes = Vec::new();
+    for level in [9, 0, 9] {
+        encoder.set_compress_level(level);
+        let mut body = Vec::new();
+        encoder.encode_lossless(&source, &rect, &format, &mut body);
+        let mut decoded = Framebuffer::new(64, 64);
+        assert_eq!(
+            decoder.decode(&body, &rect, &format, &mut decoded),
+            Ok(Some(body.len()))
+        );
+        assert_same(&source, &decoded, &rect, &format);
+        sizes.push(body.len());
+    }
+    // Level 0 stores the filtered pixels; level 9 finds them again in the stream.
+    assert!(sizes[1] > rect.area() * 3, "{sizes:?}");
+    assert!(sizes[2] * 10 < sizes[1], "{sizes:?}");
 }
 
 #[test]
