@@ -82,6 +82,32 @@ pub async fn connect(
     server: &Target,
     trust: &TlsTrust,
 ) -> Result<Box<dyn ServerStream>, TlsError> {
+    Ok(Box::new(handshake(stream, server, trust).await?))
+}
+
+/// [`connect`], and the session's keying material exported under `label` (RFC 8446
+/// section 7.5): 32 bytes both ends of this TLS session can compute and nobody else can,
+/// to bind a proof made inside it to it.
+pub async fn connect_bound(
+    stream: Box<dyn ServerStream>,
+    server: &Target,
+    trust: &TlsTrust,
+    label: &[u8],
+) -> Result<(Box<dyn ServerStream>, [u8; 32]), TlsError> {
+    let tls = handshake(stream, server, trust).await?;
+    let binding = tls
+        .get_ref()
+        .1
+        .export_keying_material([0u8; 32], label, None)
+        .map_err(TlsError::Config)?;
+    Ok((Box::new(tls), binding))
+}
+
+async fn handshake(
+    stream: Box<dyn ServerStream>,
+    server: &Target,
+    trust: &TlsTrust,
+) -> Result<tokio_rustls::client::TlsStream<Box<dyn ServerStream>>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(TrustVerifier::new(server, trust, provider.clone())?);
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -116,7 +142,7 @@ pub async fn connect(
         session.protocol_version(),
         session.negotiated_cipher_suite().map(|s| s.suite())
     );
-    Ok(Box::new(tls))
+    Ok(tls)
 }
 
 /// Writes a first-seen certificate into the known-servers file.

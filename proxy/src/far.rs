@@ -272,7 +272,15 @@ pub async fn run(options: FarOptions) -> Result<(), ProxyError> {
                         }
                         Err(_) => return warn!("far: link from {peer} refused: TLS timed out"),
                     };
-                    match link.run(stream).await {
+                    let mut binding = [0u8; auth::BINDING_LEN];
+                    if let Err(error) = stream.get_ref().1.export_keying_material(
+                        &mut binding,
+                        auth::BINDING_LABEL,
+                        None,
+                    ) {
+                        return warn!("far: link from {peer} refused: TLS: {error}");
+                    }
+                    match link.run(stream, binding).await {
                         Ok(()) => info!("far: link from {peer} replaced by a newer one"),
                         Err(error @ ProxyError::WrongKey(_)) => {
                             warn!("far: link from {peer} refused: {error}");
@@ -381,26 +389,25 @@ struct LinkTask {
 }
 
 impl LinkTask {
-    async fn run(self, mut stream: impl LinkStream) -> Result<(), ProxyError> {
+    /// Serves one link connection; `binding` is its TLS session's ([`auth`]).
+    async fn run(
+        self,
+        mut stream: impl LinkStream,
+        binding: [u8; auth::BINDING_LEN],
+    ) -> Result<(), ProxyError> {
         let mut codec = LinkCodec::new(compress::level_for(None)).map_err(ProxyError::Io)?;
         let mut output = Vec::new();
-        let challenge = auth::nonce();
-        codec.encode(
-            FarMessage::Challenge { nonce: challenge }.encode(),
-            &mut output,
-        )?;
-        link_io::send(&mut stream, &mut output).await?;
         let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
             let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
             let NearMessage::Auth { nonce, proof } = NearMessage::decode(kind, &payload)? else {
                 return Err(ProxyError::WrongKey("no proof of the link key"));
             };
-            if !auth::proofs_match(&proof, &self.key.near_proof(&challenge, &nonce)) {
+            if !auth::proofs_match(&proof, &self.key.near_proof(&binding, &nonce)) {
                 return Err(ProxyError::WrongKey(
                     "the near proxy holds another link key",
                 ));
             }
-            let proof = self.key.far_proof(&challenge, &nonce);
+            let proof = self.key.far_proof(&binding, &nonce);
             codec.encode(FarMessage::Auth { proof }.encode(), &mut output)?;
             let (kind, payload) = link_io::read_message(&mut stream, &mut codec).await?;
             match NearMessage::decode(kind, &payload)? {

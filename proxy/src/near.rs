@@ -181,7 +181,7 @@ async fn connect(
     history: &mut LinkHistory,
 ) -> Result<(Link, u16, u16, String), ProxyError> {
     let address = &options.link;
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, async {
+    let (mut stream, binding) = tokio::time::timeout(CONNECT_TIMEOUT, async {
         let tcp = address
             .dial(CONNECT_TIMEOUT)
             .await
@@ -189,29 +189,23 @@ async fn connect(
                 address: address.to_string(),
                 cause,
             })?;
-        Ok::<_, ProxyError>(
-            farview_client::tls::connect(Box::new(tcp), address, &options.trust).await?,
+        let (stream, binding) = farview_client::tls::connect_bound(
+            Box::new(tcp),
+            address,
+            &options.trust,
+            auth::BINDING_LABEL,
         )
+        .await?;
+        Ok::<_, ProxyError>((stream, binding))
     })
     .await
     .map_err(|_| ProxyError::Timeout("the far proxy's connection and TLS handshake"))??;
     // The near side sends only small messages (acks, input): the default level will do.
     let mut codec = LinkCodec::new(compress::DEFAULT_LEVEL)?;
     let mut output = Vec::new();
-    let (kind, payload) = tokio::time::timeout(
-        WELCOME_TIMEOUT,
-        link_io::read_message(&mut stream, &mut codec),
-    )
-    .await
-    .map_err(|_| ProxyError::Timeout("the far proxy's challenge"))??;
-    let FarMessage::Challenge { nonce: challenge } = FarMessage::decode(kind, &payload)? else {
-        return Err(ProxyError::Link(LinkError::malformed(
-            "link",
-            "no challenge first",
-        )));
-    };
+    // The proof goes at once, with the hello: it is bound to this TLS session.
     let nonce = auth::nonce();
-    let proof = options.key.near_proof(&challenge, &nonce);
+    let proof = options.key.near_proof(&binding, &nonce);
     codec.encode(NearMessage::Auth { nonce, proof }.encode(), &mut output)?;
     let tiles = written
         .map(WrittenOrder::reloaded)
@@ -241,7 +235,7 @@ async fn connect(
             .map_err(|_| ProxyError::WrongKey("the far proxy closed the link at the key check"))?;
         match FarMessage::decode(kind, &payload)? {
             FarMessage::Auth { proof: theirs }
-                if auth::proofs_match(&theirs, &options.key.far_proof(&challenge, &nonce)) => {}
+                if auth::proofs_match(&theirs, &options.key.far_proof(&binding, &nonce)) => {}
             FarMessage::Auth { .. } => {
                 return Err(ProxyError::WrongKey("the far proxy holds another link key"));
             }
@@ -553,7 +547,6 @@ impl LinkSource {
                             }
                             FarMessage::Pong { .. } => {}
                             FarMessage::Welcome { .. }
-                            | FarMessage::Challenge { .. }
                             | FarMessage::Auth { .. }
                             | FarMessage::InventoryWanted => {
                                 return Err(ProxyError::Link(LinkError::malformed(

@@ -1,23 +1,29 @@
 //! How the two ends of a link prove to each other that they hold the same pre-shared key,
 //! inside TLS (which already keeps the far side's identity by its pinned certificate):
 //!
-//! 1. the far side sends a fresh random nonce (`Challenge`);
-//! 2. the near side answers with its own nonce and HMAC-SHA256(key, "near" label, both
-//!    nonces) (`Auth`), before its hello;
-//! 3. the far side checks it, and answers with HMAC-SHA256(key, "far" label, both nonces)
-//!    before its welcome, which the near side checks.
+//! 1. both ends take the same 32 bytes from their TLS session (a keying material exporter,
+//!    RFC 8446 section 7.5, with [`BINDING_LABEL`]): fresh for every session, since both
+//!    ends' randomness goes into it, and known to nobody outside it;
+//! 2. the near side sends a nonce of its own and HMAC-SHA256(key, "near" label, binding,
+//!    nonce) (`Auth`) together with its hello, as soon as its TLS handshake is done;
+//! 3. the far side checks it, and answers with HMAC-SHA256(key, "far" label, binding,
+//!    nonce) before its welcome, which the near side checks.
 //!
-//! Each proof covers a nonce the other side just made, so a recorded proof is worth nothing,
-//! and the key itself never crosses the link.
+//! A proof is bound to the TLS session it crossed, so a recorded one is worth nothing in
+//! another, and the key itself never crosses the link. Unlike a challenge from the far side,
+//! the binding costs no round trip: a link starts (and resumes) one round trip sooner.
 
 use sha2::{Digest, Sha256};
 
-/// Bytes of a nonce and of a proof.
+/// Bytes of a nonce, of a session's binding and of a proof.
 pub const NONCE_LEN: usize = 32;
+pub const BINDING_LEN: usize = 32;
 pub const PROOF_LEN: usize = 32;
 /// A key file must hold at least this many bytes.
 pub const MIN_KEY_LEN: usize = 16;
 
+/// The exporter label of the binding.
+pub const BINDING_LABEL: &[u8] = b"EXPORTER-farview-link-auth";
 const NEAR_LABEL: &[u8] = b"farview link: near proves the key";
 const FAR_LABEL: &[u8] = b"farview link: far proves the key";
 const HMAC_BLOCK: usize = 64;
@@ -49,22 +55,22 @@ impl LinkKey {
         Ok(LinkKey(key))
     }
 
-    /// The near side's proof for the far side's `challenge` and its own `nonce`.
+    /// The near side's proof for the TLS session's `binding` and its own `nonce`.
     pub fn near_proof(
         &self,
-        challenge: &[u8; NONCE_LEN],
+        binding: &[u8; BINDING_LEN],
         nonce: &[u8; NONCE_LEN],
     ) -> [u8; PROOF_LEN] {
-        self.hmac(&[NEAR_LABEL, challenge, nonce])
+        self.hmac(&[NEAR_LABEL, binding, nonce])
     }
 
-    /// The far side's proof, over the same nonces.
+    /// The far side's proof, over the same binding and nonce.
     pub fn far_proof(
         &self,
-        challenge: &[u8; NONCE_LEN],
+        binding: &[u8; BINDING_LEN],
         nonce: &[u8; NONCE_LEN],
     ) -> [u8; PROOF_LEN] {
-        self.hmac(&[FAR_LABEL, challenge, nonce])
+        self.hmac(&[FAR_LABEL, binding, nonce])
     }
 
     /// HMAC-SHA256 (RFC 2104) of the concatenated `parts`.
@@ -124,15 +130,23 @@ mod tests {
     }
 
     #[test]
-    fn proofs_differ_by_side_key_and_nonce() {
+    fn proofs_differ_by_side_key_session_and_nonce() {
         let key = LinkKey::from_file_contents(b"a shared secret of some length\n").unwrap();
         let other = LinkKey::from_file_contents(b"another secret, just as long\n").unwrap();
-        let (a, b) = ([1u8; NONCE_LEN], [2u8; NONCE_LEN]);
-        let proof = key.near_proof(&a, &b);
-        assert!(proofs_match(&proof, &key.near_proof(&a, &b)));
-        assert!(!proofs_match(&proof, &key.far_proof(&a, &b)));
-        assert!(!proofs_match(&proof, &other.near_proof(&a, &b)));
-        assert!(!proofs_match(&proof, &key.near_proof(&b, &a)));
+        let (binding, nonce) = ([1u8; BINDING_LEN], [2u8; NONCE_LEN]);
+        let proof = key.near_proof(&binding, &nonce);
+        assert!(proofs_match(&proof, &key.near_proof(&binding, &nonce)));
+        assert!(!proofs_match(&proof, &key.far_proof(&binding, &nonce)));
+        assert!(!proofs_match(&proof, &other.near_proof(&binding, &nonce)));
+        // Another TLS session, or another nonce.
+        assert!(!proofs_match(
+            &proof,
+            &key.near_proof(&[3u8; BINDING_LEN], &nonce)
+        ));
+        assert!(!proofs_match(
+            &proof,
+            &key.near_proof(&binding, &[3u8; NONCE_LEN])
+        ));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::tile_cache::{TILE_HASH_LEN, TILE_SIDE, TileHash, TileId};
 use crate::history::{HISTORY_LEN, HistorySummary, HistoryWindow};
 
 /// The link protocol's version; both ends must speak the same one.
-pub const LINK_VERSION: u16 = 8;
+pub const LINK_VERSION: u16 = 9;
 /// The longest text (clipboard, desktop name) a message may carry.
 pub const MAX_TEXT_LEN: usize = 8 * 1024 * 1024;
 /// The most moves in one update.
@@ -250,10 +250,6 @@ pub enum NearMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FarMessage {
-    /// The far side's nonce, the first message on a link.
-    Challenge {
-        nonce: [u8; NONCE_LEN],
-    },
     /// The far side's proof of the link key.
     Auth {
         proof: [u8; PROOF_LEN],
@@ -306,7 +302,7 @@ mod kind {
     pub const DESKTOP_NAME: u8 = 69;
     pub const FAR_PING: u8 = 70;
     pub const FAR_PONG: u8 = 71;
-    pub const CHALLENGE: u8 = 72;
+    // 72 was the far side's challenge, before link version 9.
     pub const FAR_AUTH: u8 = 73;
     pub const INVENTORY_WANTED: u8 = 74;
 }
@@ -512,10 +508,6 @@ impl FarMessage {
     pub fn encode(&self) -> (u8, Vec<u8>) {
         let mut out = Vec::new();
         let kind = match self {
-            FarMessage::Challenge { nonce } => {
-                out.extend_from_slice(nonce);
-                kind::CHALLENGE
-            }
             FarMessage::Auth { proof } => {
                 out.extend_from_slice(proof);
                 kind::FAR_AUTH
@@ -582,9 +574,6 @@ impl FarMessage {
     pub fn decode(kind: u8, payload: &[u8]) -> Result<FarMessage, LinkError> {
         let mut r = Reader::new(payload);
         let message = match kind {
-            kind::CHALLENGE => FarMessage::Challenge {
-                nonce: r.array("challenge")?,
-            },
             kind::FAR_AUTH => FarMessage::Auth {
                 proof: r.array("auth")?,
             },
@@ -1347,7 +1336,6 @@ mod tests {
             }),
             Just(FarMessage::Bell),
             Just(FarMessage::InventoryWanted),
-            any::<[u8; NONCE_LEN]>().prop_map(|nonce| FarMessage::Challenge { nonce }),
             any::<[u8; PROOF_LEN]>().prop_map(|proof| FarMessage::Auth { proof }),
             ".{0,40}".prop_map(FarMessage::CutText),
             ".{0,40}".prop_map(FarMessage::DesktopName),
