@@ -302,7 +302,8 @@ mod kind {
     pub const DESKTOP_NAME: u8 = 69;
     pub const FAR_PING: u8 = 70;
     pub const FAR_PONG: u8 = 71;
-    // 72 was the far side's challenge, before link version 9.
+    /// The far side's first message before link version 9: its challenge.
+    pub const OLD_CHALLENGE: u8 = 72;
     pub const FAR_AUTH: u8 = 73;
     pub const INVENTORY_WANTED: u8 = 74;
 }
@@ -574,6 +575,7 @@ impl FarMessage {
     pub fn decode(kind: u8, payload: &[u8]) -> Result<FarMessage, LinkError> {
         let mut r = Reader::new(payload);
         let message = match kind {
+            kind::OLD_CHALLENGE => return Err(LinkError::OlderFarSide),
             kind::FAR_AUTH => FarMessage::Auth {
                 proof: r.array("auth")?,
             },
@@ -1490,6 +1492,14 @@ mod tests {
         let (kind, payload) = FarMessage::Update(update).encode();
         let error = FarMessage::decode(kind, &payload).unwrap_err();
         assert!(error.to_string().contains("over 64 a side"), "{error}");
+    }
+
+    #[test]
+    fn a_far_side_of_an_older_version_is_named() {
+        // What a far side before link version 9 sent first: a 32-byte nonce.
+        let error = FarMessage::decode(kind::OLD_CHALLENGE, &[7; 32]).unwrap_err();
+        assert_eq!(error, LinkError::OlderFarSide);
+        assert!(error.to_string().contains("older link protocol"), "{error}");
     }
 
     #[test]

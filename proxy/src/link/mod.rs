@@ -22,6 +22,12 @@ pub enum LinkError {
     UnknownKind { kind: u8 },
     #[error("link message {what}: {problem}")]
     Malformed { what: &'static str, problem: String },
+    /// What a near side hears first from a far side before link version 9.
+    #[error(
+        "the far proxy speaks an older link protocol (it sent a challenge, as before link \
+         version 9): run the same farview version at both ends"
+    )]
+    OlderFarSide,
 }
 
 impl LinkError {
